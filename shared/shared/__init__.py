@@ -1,0 +1,1 @@
+"""Common library of the SaaS backend, imported by every process."""

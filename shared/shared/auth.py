@@ -1,0 +1,194 @@
+"""Access-token verification (the gateway and every service use it) and the trust rules for
+headers set by the gateway."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+import aiohttp
+import jwt
+from aiohttp import web
+
+from .config import BaseServiceSettings
+from .errors import Forbidden, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
+ACCESS_TOKEN_TYP = "at+jwt"
+ROLE_RANK = {"member": 1, "agent": 2, "admin": 3, "owner": 4}
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+CLIENT_IP_HEADER = "X-Client-IP"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: UUID
+    session_id: UUID
+    tenant_id: UUID | None
+    role: str | None
+    jti: str
+    iat: int
+    exp: int
+    claims: dict = field(repr=False, compare=False, default_factory=dict)
+
+    def has_role(self, minimum: str) -> bool:
+        return self.role is not None and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> jwt.PyJWK | None: ...
+
+
+class StaticKeys:
+    """Keys known in-process (the auth service verifies with its own public keys)."""
+
+    def __init__(self, jwks: dict):
+        self.keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", [])}
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        return self.keys.get(kid)
+
+
+class JWKSCache:
+    """Public keys fetched from the auth service's JWKS. An unknown ``kid`` triggers a refetch,
+    at most once per ``min_refetch_s`` so forged kids cannot turn the gateway into a flood."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, *, min_refetch_s: float = 5.0,
+                 timeout_s: float = 2.0):
+        self.url, self.session = url, session
+        self.min_refetch_s, self.timeout_s = min_refetch_s, timeout_s
+        self.keys: dict[str, jwt.PyJWK] = {}
+        self._last_fetch = 0.0
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        self._last_fetch = time.monotonic()
+        async with self.session.get(self.url, timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as resp:
+            resp.raise_for_status()
+            data = json.loads(await resp.read())
+        keys = {}
+        for k in data.get("keys", []):
+            try:
+                if k.get("kid"):
+                    keys[k["kid"]] = jwt.PyJWK(k)
+            except jwt.PyJWTError:
+                log.warning("skipping unusable JWKS key", extra={"kid": k.get("kid")})
+        self.keys = keys
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        key = self.keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            if kid in self.keys:
+                return self.keys[kid]
+            if time.monotonic() - self._last_fetch < self.min_refetch_s and self._last_fetch:
+                return None
+            try:
+                await self.refresh()
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                log.warning("JWKS fetch failed", extra={"error": type(exc).__name__})
+                if not self.keys:
+                    raise ServiceUnavailable("Token keys are not available yet.") from None
+            return self.keys.get(kid)
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway_s: int = 10):
+        self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway_s
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is malformed.") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        # The algorithm comes from our allowlist, never from the token: this refuses "none",
+        # HS256 signed with a public key, and any other algorithm confusion.
+        if alg not in ALLOWED_ALGORITHMS or not isinstance(kid, str) or header.get("typ") != ACCESS_TOKEN_TYP:
+            raise Unauthorized("The access token is not acceptable.")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token is signed by an unknown key.")
+        if key.algorithm_name != alg:
+            raise Unauthorized("The access token is not acceptable.")
+        try:
+            claims = jwt.decode(token, key=key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
+                                leeway=self.leeway,
+                                options={"require": ["exp", "iat", "sub", "sid", "jti", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is invalid.") from None
+        try:
+            return Principal(
+                user_id=UUID(claims["sub"]), session_id=UUID(claims["sid"]),
+                tenant_id=UUID(claims["tid"]) if claims.get("tid") else None,
+                role=claims.get("role") if claims.get("role") in ROLE_RANK else None,
+                jti=str(claims["jti"]), iat=int(claims["iat"]), exp=int(claims["exp"]), claims=claims)
+        except (ValueError, TypeError, KeyError):
+            raise Unauthorized("The access token is invalid.") from None
+
+
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def jwks_verifier_ctx(settings: BaseServiceSettings):
+    """Cleanup context giving the app a TokenVerifier backed by the auth service's JWKS."""
+    async def ctx(app: web.Application):
+        session = aiohttp.ClientSession()
+        cache = JWKSCache(settings.jwks_url, session)
+        app[TOKEN_VERIFIER] = TokenVerifier(cache, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                            leeway_s=settings.jwt_leeway_s)
+        yield
+        await session.close()
+    return ctx
+
+
+def bearer_token(request: web.Request) -> str:
+    value = request.headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The verified caller of this request (verified once per request)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
+        request[PRINCIPAL] = principal
+    return principal
+
+
+async def require_tenant(request: web.Request, minimum_role: str = "member") -> Principal:
+    principal = await authenticate(request)
+    if principal.tenant_id is None:
+        raise Forbidden("This route needs a token scoped to an organization.")
+    if not principal.has_role(minimum_role):
+        raise Forbidden("Your role does not allow this action.")
+    return principal
+
+
+def is_internal(request: web.Request, settings: BaseServiceSettings) -> bool:
+    """True when the request carries the shared internal token (sent only by our own processes)."""
+    sent = request.headers.get(INTERNAL_TOKEN_HEADER, "")
+    return bool(sent) and hmac.compare_digest(sent.encode(), settings.internal_api_token.get_secret_value().encode())
+
+
+def client_ip(request: web.Request, settings: BaseServiceSettings) -> str | None:
+    """The client address the gateway vouches for; a header a client sent itself is ignored."""
+    if is_internal(request, settings):
+        ip = request.headers.get(CLIENT_IP_HEADER)
+        if ip:
+            return ip
+    return request.remote

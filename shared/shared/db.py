@@ -1,0 +1,76 @@
+"""One asyncpg pool per process, opened and closed in a cleanup context."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from .config import BaseServiceSettings
+
+log = logging.getLogger(__name__)
+
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+
+
+async def connect_with_retry(factory, *, attempts: int, what: str, base_delay: float = 0.2,
+                             max_delay: float = 3.0):
+    """Call ``factory()`` until it succeeds, with capped exponential backoff and jitter."""
+    delay = base_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return await factory()
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s not reachable, retrying", what,
+                        extra={"attempt": attempt, "error": type(exc).__name__})
+            await asyncio.sleep(delay + random.uniform(0, delay / 2))
+            delay = min(delay * 2, max_delay)
+
+
+async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
+                      min_size: int | None = None, max_size: int | None = None) -> asyncpg.Pool:
+    server_settings = {
+        "search_path": settings.db_schema,
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "application_name": settings.service_name,
+        "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10000)),
+    }
+    return await connect_with_retry(
+        lambda: asyncpg.create_pool(
+            dsn or settings.database_url,
+            min_size=settings.db_pool_min if min_size is None else min_size,
+            max_size=settings.db_pool_max if max_size is None else max_size,
+            command_timeout=settings.db_command_timeout_s,
+            server_settings=server_settings,
+            timeout=5,
+        ),
+        attempts=settings.db_connect_attempts, what="postgresql",
+    )
+
+
+def pool_ctx(settings: BaseServiceSettings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        app[DB_POOL] = pool
+        yield
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pool.close(), timeout=settings.shutdown_timeout_s)
+    return ctx
+
+
+@contextlib.asynccontextmanager
+async def tenant_transaction(pool: asyncpg.Pool, tenant_id) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction whose row-level-security scope is ``tenant_id``.
+
+    ``set_config(..., true)`` is transaction-local, so the setting can never leak to the next
+    user of the pooled connection.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+        yield conn

@@ -1,0 +1,106 @@
+"""One error hierarchy; ``shared.web`` renders every one of them as problem+json (RFC 9457)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+class ProblemError(Exception):
+    status: int = 500
+    title: str = "Internal Server Error"
+    type_slug: str = "internal"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None,
+                 headers: dict[str, str] | None = None, title: str | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        if title:
+            self.title = title
+
+    @property
+    def type(self) -> str:
+        return f"https://errors.saas.example/{self.type_slug}"
+
+
+class BadRequest(ProblemError):
+    status, title, type_slug = 400, "Bad Request", "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status, title, type_slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None, **kw):
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="api"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(ProblemError):
+    status, title, type_slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(ProblemError):
+    status, title, type_slug = 404, "Not Found", "not-found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, title, type_slug = 405, "Method Not Allowed", "method-not-allowed"
+
+
+class Conflict(ProblemError):
+    status, title, type_slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, title, type_slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, title, type_slug = 413, "Payload Too Large", "payload-too-large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title, type_slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
+class ValidationFailed(ProblemError):
+    status, title, type_slug = 422, "Unprocessable Content", "validation"
+
+
+class PreconditionRequired(ProblemError):
+    status, title, type_slug = 428, "Precondition Required", "precondition-required"
+
+
+class RateLimited(ProblemError):
+    status, title, type_slug = 429, "Too Many Requests", "rate-limited"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kw):
+        headers = kw.pop("headers", {}) or {}
+        headers["Retry-After"] = str(max(1, int(retry_after)))
+        super().__init__(detail, headers=headers, **kw)
+        self.retry_after = retry_after
+
+
+class BadGateway(ProblemError):
+    status, title, type_slug = 502, "Bad Gateway", "bad-gateway"
+
+
+class ServiceUnavailable(ProblemError):
+    status, title, type_slug = 503, "Service Unavailable", "unavailable"
+
+
+class GatewayTimeout(ProblemError):
+    status, title, type_slug = 504, "Gateway Timeout", "gateway-timeout"
+
+
+STATUS_CLASSES: dict[int, type[ProblemError]] = {
+    c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+                          PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
+                          PreconditionRequired, BadGateway, ServiceUnavailable, GatewayTimeout)
+}

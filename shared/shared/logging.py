@@ -1,0 +1,61 @@
+"""JSON logs, one object per line. Secrets never reach a log line: known secret-bearing keys
+are redacted whatever logs them, and bearer tokens inside messages are masked."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+REDACT_KEYS = {"authorization", "password", "new_password", "current_password", "token",
+               "access_token", "refresh_token", "cookie", "set-cookie", "x-internal-token",
+               "secret", "password_hash"}
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
+
+
+def scrub(value):
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if str(k).lower() in REDACT_KEYS else scrub(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value))
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = "[redacted]" if key.lower() in REDACT_KEYS else scrub(value)
+        if record.exc_info:
+            # Exceptions go to the log (never to a response), with their type and a scrubbed trace.
+            out["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+            out["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(out, default=str)
+
+
+def setup_logging(service: str, level: str = "INFO", stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's own access log is replaced by shared.web's one line per request.
+    logging.getLogger("aiohttp.access").disabled = True
+    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)

@@ -1,0 +1,47 @@
+"""Adding an event happens inside the caller's transaction, next to the state change it
+describes: it commits with it or not at all. Nothing here talks to the broker."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from uuid import UUID
+
+import asyncpg
+
+from .envelope import Actor, Event, Subject
+
+# Keys that must never travel in an event's data (API.md: no password, token or token hash).
+FORBIDDEN_DATA_KEYS = {"password", "new_password", "current_password", "password_hash", "token",
+                       "token_hash", "refresh_token", "access_token"}
+
+
+def _check_data(data: dict) -> None:
+    for key, value in data.items():
+        if key.lower() in FORBIDDEN_DATA_KEYS:
+            raise ValueError(f"event data must not carry {key!r}")
+        if isinstance(value, dict):
+            _check_data(value)
+
+
+async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject_type: str,
+                    subject_id: str | UUID, tenant_id: UUID | str | None = None,
+                    actor_user_id: UUID | str | None = None, actor_ip: str | None = None,
+                    request_id: str | None = None, data: dict | None = None) -> Event:
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_event must run inside the transaction of the state change")
+    data = data or {}
+    _check_data(data)
+    event = Event(
+        id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(timezone.utc), source=source,
+        tenant_id=tenant_id, actor=Actor(user_id=actor_user_id, ip=actor_ip),
+        subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
+    await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
+                       event.id, event.type, event_json(event))
+    return event
+
+
+def event_json(event: Event) -> str:
+    payload = event.model_dump(mode="json")
+    payload["occurred_at"] = event.occurred_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return json.dumps(payload, separators=(",", ":"))

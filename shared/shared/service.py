@@ -1,0 +1,79 @@
+"""Process entry points shared by every service.
+
+    python -m <package>                 development server (aiohttp, one process)
+    python -m <package> serve           gunicorn with aiohttp's uvloop worker (<PREFIX>_WORKERS)
+    python -m <package> migrate ...     up | down [N] | status | new NAME
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from . import migrations
+from .config import BaseServiceSettings
+from .logging import setup_logging
+
+AppFactory = Callable[[BaseServiceSettings], web.Application]
+
+
+def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFactory):
+    """An async app factory for ``gunicorn pkg.app:gunicorn_app -k aiohttp.GunicornUVLoopWebWorker``."""
+    async def gunicorn_app() -> web.Application:
+        settings = settings_cls()
+        setup_logging(settings.service_name, settings.log_level)
+        return create_app(settings)
+    return gunicorn_app
+
+
+def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.util import import_app
+
+    class _App(BaseApplication):
+        def load_config(self):
+            for key, value in {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.workers,
+                "worker_class": "aiohttp.GunicornUVLoopWebWorker",
+                "graceful_timeout": int(settings.shutdown_timeout_s),
+                "timeout": 60,
+                "keepalive": 75,
+                "accesslog": None,
+                "proc_name": settings.service_name,
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return import_app(app_path)
+
+    _App().run()
+
+
+def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app_path: str,
+         migrations_dir: Path | None, argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    settings = settings_cls()
+    if argv and argv[0] == "migrate":
+        if migrations_dir is None:
+            print("this process has no migrations", file=sys.stderr)
+            return 2
+        return migrations.cli(argv[1:], dsn=settings.migrate_database_url, schema=settings.db_schema,
+                              own_dir=migrations_dir)
+    setup_logging(settings.service_name, settings.log_level)
+    if argv and argv[0] == "serve":
+        serve_gunicorn(settings, app_path)
+        return 0
+    if argv and argv[0] not in ("dev",):
+        print(f"unknown command {argv[0]!r}; use dev, serve or migrate", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    return 0

@@ -1,0 +1,102 @@
+"""Helpers for the test suites: settings pointing at the test database, migrating it, and a
+TCP proxy that can cut a real PostgreSQL/RabbitMQ/Redis connection to simulate an outage."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+from .dbsetup import setup as db_setup
+from .migrations import SHARED_MIGRATIONS, Runner
+
+REPO = Path(__file__).resolve().parents[2]
+PG_HOSTPORT = os.environ.get("TEST_PG_HOSTPORT", "127.0.0.1:5432")
+TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "saas_test")
+ADMIN_DSN = os.environ.get("ADMIN_DATABASE_URL", f"postgresql://postgres@{PG_HOSTPORT}/postgres")
+SERVICE_MIGRATIONS = {
+    "auth": REPO / "auth-service" / "migrations",
+    "tenant": REPO / "tenant-service" / "migrations",
+    "ticket": REPO / "ticket-service" / "migrations",
+}
+
+
+def app_dsn(schema: str, database: str = TEST_DATABASE) -> str:
+    return f"postgresql://{schema}_app@{PG_HOSTPORT}/{database}"
+
+
+def owner_dsn(schema: str, database: str = TEST_DATABASE) -> str:
+    return f"postgresql://{schema}_owner@{PG_HOSTPORT}/{database}"
+
+
+def admin_dsn(database: str = TEST_DATABASE) -> str:
+    return f"postgresql://postgres@{PG_HOSTPORT}/{database}"
+
+
+async def prepare_test_database(database: str = TEST_DATABASE) -> None:
+    """Create roles and schemas and apply every service's migrations (idempotent)."""
+    await db_setup(ADMIN_DSN, database)
+    for schema, own in SERVICE_MIGRATIONS.items():
+        await Runner(owner_dsn(schema, database), schema, [SHARED_MIGRATIONS, own], out=open(os.devnull, "w")).up()
+
+
+def test_settings(settings_cls, schema: str, **overrides):
+    values = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema), db_schema=schema,
+                  db_connect_attempts=3, relay_poll_interval_s=0.2)
+    values.update(overrides)
+    return settings_cls(**values)
+
+
+class TcpProxy:
+    """Forwards a local port to a real server; ``cut()`` drops every connection and refuses
+    new ones until ``restore()``, as if the server had become unreachable."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self._pipes: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self, port: int = 0) -> "TcpProxy":
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", port or self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src, dst):
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(Exception):
+                dst.close()
+
+        for t in (asyncio.create_task(pipe(reader, up_writer)), asyncio.create_task(pipe(up_reader, writer))):
+            self._pipes.add(t)
+            t.add_done_callback(self._pipes.discard)
+
+    async def cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for w in list(self._writers):
+            with contextlib.suppress(Exception):
+                w.transport.abort()
+        self._writers.clear()
+        for t in list(self._pipes):
+            t.cancel()
+
+    async def restore(self) -> None:
+        await self.start(self.port)
+
+    async def close(self) -> None:
+        await self.cut()

@@ -1,0 +1,267 @@
+"""The HTTP edge every process shares: request ids, problem+json errors, one JSON log line
+per request, Prometheus metrics, health routes, and request parsing with pydantic."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .config import BaseServiceSettings
+from .errors import (STATUS_CLASSES, BadRequest, FieldError, PayloadTooLarge, ProblemError,
+                     UnsupportedMediaType, ValidationFailed)
+
+log = logging.getLogger("http")
+
+SETTINGS = web.AppKey("settings", BaseServiceSettings)
+READY_CHECKS = web.AppKey("ready_checks", list)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def request_id_of(request: web.Request) -> str:
+    return request.get(REQUEST_ID) or request.headers.get(REQUEST_ID_HEADER, "")
+
+
+def pick_request_id(incoming: str | None) -> str:
+    """Keep a sane incoming id (so one id follows a request through every hop), else mint one."""
+    if incoming and _SANE_REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def problem_response(status: int, title: str, detail: str, *, request_id: str, type_: str | None = None,
+                     errors: list[FieldError] | None = None, headers: dict | None = None) -> web.Response:
+    body: dict[str, Any] = {
+        "type": type_ or STATUS_CLASSES.get(status, ProblemError)().type,
+        "title": title, "status": status, "detail": detail, "request_id": request_id,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    resp = web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
+                        headers=headers)
+    resp.headers[REQUEST_ID_HEADER] = request_id
+    return resp
+
+
+def render_problem(exc: ProblemError, request_id: str) -> web.Response:
+    return problem_response(exc.status, exc.title, exc.detail, request_id=request_id, type_=exc.type,
+                            errors=exc.errors, headers=exc.headers)
+
+
+_HTTP_DETAILS = {
+    404: "No route matches this path.",
+    405: "This route does not allow this method.",
+    413: "The request body is larger than the limit.",
+}
+
+
+def route_template(request: web.Request) -> str:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    if resource is None:
+        return "unmatched"
+    return resource.canonical
+
+
+def make_edge_middleware(service: str):
+    @web.middleware
+    async def edge(request: web.Request, handler):
+        started = time.perf_counter()
+        rid = pick_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID] = rid
+        status = 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+        except ProblemError as exc:
+            resp = render_problem(exc, rid)
+            status = resp.status
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                exc.headers[REQUEST_ID_HEADER] = rid
+                status = exc.status
+                raise
+            cls = STATUS_CLASSES.get(exc.status)
+            title = cls.title if cls else exc.reason
+            detail = _HTTP_DETAILS.get(exc.status, title)
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            resp = problem_response(exc.status, title, detail, request_id=rid, headers=headers)
+            status = resp.status
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        except Exception:
+            # The trace goes to the log only; the client sees a generic 500 with the request id.
+            log.exception("unhandled error", extra={"request_id": rid, "route": route_template(request)})
+            resp = problem_response(500, "Internal Server Error",
+                                    "An unexpected error occurred; quote the request id when reporting it.",
+                                    request_id=rid)
+            status = 500
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(request)
+            if not route.startswith("/metrics"):
+                HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+                HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+            if not route.startswith("/health") and route != "/metrics":
+                log.info("request", extra={
+                    "request_id": rid, "method": request.method, "route": route, "status": status,
+                    "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
+        if not resp.prepared:
+            resp.headers[REQUEST_ID_HEADER] = rid
+        return resp
+    return edge
+
+
+# ---------------------------------------------------------------- request parsing
+
+class RequestModel(BaseModel):
+    """Base for request bodies: unknown fields are an error, so a typo never passes silently."""
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        msg = err.get("msg", "invalid value")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        out.append(FieldError(loc, msg))
+    return out
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("The request has invalid fields.", errors=_field_errors(exc)) from None
+
+
+def is_json_content_type(content_type: str) -> bool:
+    ct = content_type.split(";", 1)[0].strip().lower()
+    return ct == "application/json" or (ct.startswith("application/") and ct.endswith("+json"))
+
+
+async def read_json(request: web.Request) -> Any:
+    if not is_json_content_type(request.headers.get("Content-Type", "")):
+        raise UnsupportedMediaType("Send the body as application/json.")
+    limit = request.app[SETTINGS].max_body_bytes if SETTINGS in request.app else 1024 * 1024
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes.") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    return validate(model, await read_json(request))
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    data: dict[str, Any] = {}
+    for key in request.query.keys():
+        values = request.query.getall(key)
+        data[key] = values if len(values) > 1 else values[0]
+    return validate(model, data)
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict | None = None) -> web.Response:
+    if isinstance(data, BaseModel):
+        text = data.model_dump_json()
+    else:
+        text = json.dumps(data, default=_json_default)
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+
+
+def _json_default(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ---------------------------------------------------------------- health and metrics
+
+@dataclass
+class ReadyCheck:
+    name: str
+    check: Callable[[web.Application], Awaitable[Any]]
+    required: bool = True
+
+
+def add_ready_check(app: web.Application, name: str, check, *, required: bool = True) -> None:
+    app[READY_CHECKS].append(ReadyCheck(name, check, required))
+
+
+async def health_live(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def health_ready(request: web.Request) -> web.Response:
+    app = request.app
+    timeout = app[SETTINGS].ready_timeout_s
+
+    async def run(chk: ReadyCheck):
+        try:
+            detail = await asyncio.wait_for(chk.check(app), timeout=timeout)
+            out = {"ok": True, "required": chk.required}
+            if isinstance(detail, dict):
+                out.update(detail)
+            return chk.name, out
+        except asyncio.TimeoutError:
+            return chk.name, {"ok": False, "required": chk.required, "error": "timeout"}
+        except Exception as exc:  # the check's failure is the answer, not a 500
+            return chk.name, {"ok": False, "required": chk.required, "error": type(exc).__name__}
+
+    results = dict(await asyncio.gather(*(run(c) for c in app[READY_CHECKS])))
+    failing = [n for n, r in results.items() if r["required"] and not r["ok"]]
+    body = {"status": "unavailable" if failing else "ok", "checks": results}
+    if failing:
+        body["failing"] = failing
+    return json_response(body, status=503 if failing else 200)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def base_app(settings: BaseServiceSettings, *, middlewares=()) -> web.Application:
+    """An application with the shared edge, health and metrics; the caller adds its routes,
+    ready checks and cleanup contexts."""
+    app = web.Application(middlewares=[make_edge_middleware(settings.service_name), *middlewares],
+                          client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[READY_CHECKS] = []
+    app.router.add_get("/health/live", health_live)
+    app.router.add_get("/health/ready", health_ready)
+    app.router.add_get("/metrics", metrics)
+    return app
