@@ -100,3 +100,61 @@ class TcpProxy:
 
     async def close(self) -> None:
         await self.cut()
+
+
+class TokenFactory:
+    """Mints access tokens exactly as auth-service does (EdDSA, ``typ: at+jwt``, the contract's
+    claims) with a key generated for the test run, and serves its JWKS over real HTTP."""
+
+    def __init__(self, *, issuer: str = "saas-auth", audience: str = "saas-api", kid: str | None = None):
+        import uuid as _uuid
+
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        self.issuer, self.audience = issuer, audience
+        self.kid = kid or f"test-{_uuid.uuid4().hex[:8]}"
+        self.private_key = Ed25519PrivateKey.generate()
+        self.server = None
+
+    def jwks(self) -> dict:
+        import json as _json
+
+        import jwt as _jwt
+        jwk = _json.loads(_jwt.algorithms.OKPAlgorithm.to_jwk(self.private_key.public_key()))
+        jwk.update({"kid": self.kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": [jwk]}
+
+    def mint(self, *, user_id=None, tenant_id=None, role=None, session_id=None, ttl_s: int = 900,
+             iat: int | None = None, **extra) -> str:
+        import time as _time
+        import uuid as _uuid
+
+        import jwt as _jwt
+        now = _time.time()
+        iat = int(now) if iat is None else iat
+        claims = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id or _uuid.uuid4()),
+                  "sid": str(session_id or _uuid.uuid4()), "iat": iat, "iat_ms": int(now * 1000),
+                  "exp": iat + ttl_s, "jti": _uuid.uuid4().hex}
+        if tenant_id is not None:
+            claims["tid"] = str(tenant_id)
+        if role is not None:
+            claims["role"] = role
+        claims.update(extra)
+        return _jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": "at+jwt"})
+
+    async def serve_jwks(self) -> str:
+        """Start a real HTTP server publishing the JWKS; returns its URL."""
+        from aiohttp import web as _web
+        from aiohttp.test_utils import TestServer
+
+        app = _web.Application()
+
+        async def jwks(request):
+            return _web.json_response(self.jwks())
+        app.router.add_get("/.well-known/jwks.json", jwks)
+        self.server = TestServer(app)
+        await self.server.start_server()
+        return str(self.server.make_url("/.well-known/jwks.json"))
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
