@@ -1,0 +1,4 @@
+"""Public routes of ticket-service, declared for the gateway's OpenAPI document."""
+from shared.openapi import Operation
+
+OPERATIONS: list[Operation] = []
