@@ -84,6 +84,11 @@ class Runner:
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.dsn, timeout=10)
         await conn.execute(f"SET search_path TO {_ident(self.schema)}")
+        return conn
+
+    async def _ensure_table(self, conn) -> None:
+        # Only ever called under the advisory lock: CREATE TABLE IF NOT EXISTS is not safe
+        # against a concurrent creator.
         await conn.execute(f"""
             CREATE TABLE IF NOT EXISTS {self.table} (
                 version    text PRIMARY KEY,
@@ -91,7 +96,6 @@ class Runner:
                 checksum   text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )""")
-        return conn
 
     async def _locked(self, fn):
         conn = await self._connect()
@@ -99,6 +103,7 @@ class Runner:
             # Replicas starting together queue here; each one then sees what the first applied.
             await conn.execute("SELECT pg_advisory_lock(hashtext('schema_migrations:' || $1))", self.schema)
             try:
+                await self._ensure_table(conn)
                 return await fn(conn)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext('schema_migrations:' || $1))", self.schema)
@@ -106,6 +111,8 @@ class Runner:
             await conn.close()
 
     async def _applied(self, conn) -> dict[str, asyncpg.Record]:
+        if await conn.fetchval("SELECT to_regclass($1)", f"{self.schema}.schema_migrations") is None:
+            return {}
         rows = await conn.fetch(f"SELECT version, name, checksum, applied_at FROM {self.table} ORDER BY version")
         return {r["version"]: r for r in rows}
 

@@ -47,6 +47,9 @@ def test_settings(settings_cls, schema: str, **overrides):
     return settings_cls(**values)
 
 
+test_settings.__test__ = False  # a helper, not a test, wherever it is imported
+
+
 class TcpProxy:
     """Forwards a local port to a real server; ``cut()`` drops every connection and refuses
     new ones until ``restore()``, as if the server had become unreachable."""

@@ -1,0 +1,69 @@
+# One entry point for humans and CI. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PACKAGES := -e shared -e gateway -e auth-service -e tenant-service -e ticket-service
+SERVICES := auth_service tenant_service ticket_service
+DATABASE_NAME ?= saas
+export DATABASE_NAME
+
+.PHONY: help install servers db migrate keys seed run test bench bench-events bench-auth bench-gateway bench-tickets drills clean
+
+help:
+	@echo "make run      - install, start servers, migrate, seed, run the stack on :8080 (Ctrl-C stops)"
+	@echo "make test     - install, start servers, run the whole test suite"
+	@echo "make migrate  - apply migrations (MIGRATE='status' | 'down 1' | 'new NAME' SERVICE=ticket_service)"
+	@echo "make seed     - seed the demo organization into a running stack"
+	@echo "make bench    - every benchmark; results are written under */bench/RESULTS.md"
+	@echo "make drills   - fault drills against a running stack"
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml gateway/pyproject.toml auth-service/pyproject.toml tenant-service/pyproject.toml ticket-service/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt setuptools
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	@touch $(STAMP)
+
+servers:
+	@bash deploy/ensure-servers.sh
+
+db: install servers
+	$(BIN)/python -m shared.dbsetup --database $(DATABASE_NAME)
+	@$(MAKE) --no-print-directory migrate MIGRATE=up
+
+MIGRATE ?= up
+SERVICE ?= $(SERVICES)
+migrate: install servers
+	@for s in $(SERVICE); do $(BIN)/python -m $$s migrate $(MIGRATE) || exit 1; done
+
+keys: install
+	$(BIN)/python -m auth_service keys ensure
+
+seed: install
+	$(BIN)/python deploy/seed.py
+
+run: db keys
+	$(BIN)/python deploy/run_local.py
+
+test: install servers
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: bench-events bench-auth bench-gateway bench-tickets
+
+bench-events: install servers
+	$(BIN)/python shared/bench/relay_bench.py
+
+bench-auth: install servers
+	$(BIN)/python auth-service/bench/login_bench.py
+
+bench-gateway: install servers
+	$(BIN)/python gateway/bench/hop_bench.py
+
+bench-tickets: install servers
+	$(BIN)/python ticket-service/bench/tickets_bench.py
+
+clean:
+	rm -rf $(VENV) .run

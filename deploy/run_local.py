@@ -1,0 +1,116 @@
+"""Run the whole stack as local processes in the foreground (what `make run` ends with).
+
+Each process runs under gunicorn with aiohttp's uvloop worker, its output prefixed with its
+name. Once the gateway is ready the demo organization is seeded (idempotent). Ctrl-C or
+SIGTERM stops every process (and its workers) cleanly; nothing is left behind.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PROCESSES = [
+    ("auth", [PY, "-m", "auth_service", "serve"]),
+    ("tenant", [PY, "-m", "tenant_service", "serve"]),
+    ("audit", [PY, "-m", "tenant_service.audit", "serve"]),
+    ("ticket", [PY, "-m", "ticket_service", "serve"]),
+    ("gateway", [PY, "-m", "gateway", "serve"]),
+]
+COLORS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
+READY_URL = os.environ.get("READY_URL", "http://localhost:8080/health/ready")
+_print_lock = threading.Lock()
+
+
+def pump(name: str, color: str, stream) -> None:
+    tty = sys.stdout.isatty()
+    prefix = f"{color}{name:>7} |\033[0m " if tty else f"{name:>7} | "
+    for raw in iter(stream.readline, b""):
+        with _print_lock:
+            sys.stdout.write(prefix + raw.decode(errors="replace"))
+            sys.stdout.flush()
+
+
+def wait_ready(procs, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for _, p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(READY_URL, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def stop(procs, grace: float = 20.0) -> None:
+    for _, p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for _, p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for _, p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # the group: gunicorn workers included
+        except ProcessLookupError:
+            pass
+
+
+def main() -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum, _frame):
+        stopping.set()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    procs = []
+    for i, (name, cmd) in enumerate(PROCESSES):
+        # Own process group per process so a stop reaches gunicorn's workers too.
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append((name, p))
+        threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], p.stdout), daemon=True).start()
+
+    code = 0
+    if wait_ready(procs, float(os.environ.get("READY_TIMEOUT_S", "60"))):
+        print(f"    run | stack ready: {READY_URL}", flush=True)
+        if os.environ.get("SEED", "1") == "1":
+            seeded = subprocess.run([PY, str(ROOT / "deploy" / "seed.py")], cwd=ROOT)
+            if seeded.returncode != 0:
+                print("    run | seeding failed (the stack keeps running)", flush=True)
+        print("    run | press Ctrl-C to stop", flush=True)
+        while not stopping.is_set():
+            dead = [(n, p) for n, p in procs if p.poll() is not None]
+            if dead:
+                print(f"    run | {dead[0][0]} exited with {dead[0][1].returncode}; stopping", flush=True)
+                code = 1
+                break
+            stopping.wait(0.5)
+    else:
+        if not stopping.is_set():
+            print("    run | the stack did not become ready; stopping", flush=True)
+            code = 1
+    print("    run | stopping every process", flush=True)
+    stop(procs)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
