@@ -1,0 +1,35 @@
+"""Authorization of writes against the database, not only the token.
+
+The role in the access token decides reads. A write re-reads the caller's membership inside
+its own transaction (with the organization row locked, which also serialises concurrent
+membership changes of one organization so the last-owner rule cannot be raced) and acts with
+the weaker of the token's role and the stored one: a member removed or demoted a moment ago
+cannot use a still-valid token to write during the seconds before the token is refused.
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound
+
+from .members import repository as members
+from .organizations import repository as organizations
+from .organizations.repository import OrganizationRecord
+from .roles import rank, weaker
+
+
+async def authorize_write(conn: asyncpg.Connection, principal: Principal, org_id: UUID,
+                          minimum_role: str) -> tuple[OrganizationRecord, str]:
+    org = await organizations.get_live(conn, org_id=org_id, for_update=True)
+    if org is None:
+        raise NotFound("No such organization.")
+    membership = await members.get(conn, organization_id=org_id, user_id=principal.user_id)
+    if membership is None:
+        raise Forbidden("You are no longer a member of this organization.")
+    role = weaker(principal.role, membership.role)
+    if rank(role) < rank(minimum_role):
+        raise Forbidden("Your role does not allow this action.")
+    return org, role

@@ -1,0 +1,47 @@
+"""Service-to-service routes (shared/README.md, "Internal routes"). The gateway never routes
+``/internal/``; each call must carry the shared X-Internal-Token."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from shared.web import json_response, parse_body, parse_query
+
+from ..context import actor_of, path_uuid, require_internal
+from ..keys import ORGANIZATIONS
+from ..organizations.schemas import (InternalMembership, InternalMemberships, InternalOrganization,
+                                     InternalOrganizationCreate)
+
+
+class OwnerQuery(BaseModel):
+    owner_user_id: UUID
+
+
+async def user_memberships(request: web.Request) -> web.Response:
+    require_internal(request)
+    user_id = path_uuid(request, "user_id")
+    rows = await request.app[ORGANIZATIONS].memberships_of(user_id=user_id)
+    return json_response(InternalMemberships(items=[
+        InternalMembership(organization_id=r.organization_id, role=r.role, joined_at=r.joined_at) for r in rows]))
+
+
+async def create_signup_organization(request: web.Request) -> web.Response:
+    require_internal(request)
+    body = await parse_body(request, InternalOrganizationCreate)
+    org = await request.app[ORGANIZATIONS].create_for_signup(
+        actor_of(request, body.owner_user_id), owner_id=body.owner_user_id, owner_email=body.owner_email,
+        owner_name=body.owner_name, name=body.name)
+    # A repeat answers exactly like the first call, so a retried signup cannot tell them apart.
+    return json_response(InternalOrganization(id=org.id, name=org.name, slug=org.slug, created_at=org.created_at),
+                         status=201)
+
+
+async def delete_signup_organization(request: web.Request) -> web.Response:
+    require_internal(request)
+    org_id = path_uuid(request, "org_id")
+    query = parse_query(request, OwnerQuery)
+    await request.app[ORGANIZATIONS].delete_signup(actor_of(request, query.owner_user_id), org_id=org_id,
+                                                   owner_id=query.owner_user_id)
+    return web.Response(status=204)

@@ -1,0 +1,84 @@
+"""Request and response models of the organization routes (also used by api_spec)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from shared.pagination import PageQuery
+from shared.web import RequestModel
+
+from .slugs import SLUG_PATTERN
+
+Role = Literal["owner", "admin", "agent", "member"]
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=63)]
+
+
+class OrganizationCreate(RequestModel):
+    name: OrgName
+    slug: Slug | None = Field(None, description="Lowercase [a-z0-9-]; derived from the name when absent.")
+
+
+class OrganizationUpdate(RequestModel):
+    name: OrgName | None = None
+    slug: Slug | None = None
+
+
+class Organization(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+    member_count: int
+
+
+class MyOrganization(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    role: Role
+
+
+class ListQuery(PageQuery):
+    pass
+
+
+# ---------------------------------------------------------------- internal (auth-service)
+
+class InternalOrganizationCreate(RequestModel):
+    name: OrgName
+    owner_user_id: UUID
+    # auth-service has validated the address already; only its shape is checked here, so an
+    # address auth-service accepts can never fail a signup on a stricter rule.
+    owner_email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+    owner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @field_validator("owner_email", mode="before")
+    @classmethod
+    def _trim(cls, v):
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("owner_email")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+
+class InternalOrganization(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+
+
+class InternalMembership(BaseModel):
+    organization_id: UUID
+    role: Role
+    joined_at: datetime
+
+
+class InternalMemberships(BaseModel):
+    items: list[InternalMembership]

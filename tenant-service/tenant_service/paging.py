@@ -1,0 +1,34 @@
+"""Keyset cursors on (timestamp, id), opaque and signed (shared.pagination.CursorCodec)."""
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from shared.errors import FieldError, ValidationFailed
+from shared.pagination import CursorCodec
+
+Key = tuple[datetime, UUID]
+
+
+def decode_key(codec: CursorCodec, cursor: str | None) -> Key | None:
+    if not cursor:
+        return None
+    payload = codec.decode(cursor)
+    try:
+        return datetime.fromisoformat(payload["t"]), UUID(payload["id"])
+    except (KeyError, TypeError, ValueError):
+        raise ValidationFailed("The cursor is not valid.",
+                               errors=[FieldError("cursor", "not a cursor this API issued")]) from None
+
+
+def encode_key(codec: CursorCodec, at: datetime, id_: UUID) -> str:
+    return codec.encode({"t": at.isoformat(), "id": str(id_)})
+
+
+def next_cursor(codec: CursorCodec, rows: list, limit: int, key) -> tuple[list, str | None]:
+    """``rows`` were fetched with ``limit + 1``: the extra row only says a next page exists."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    at, id_ = key(rows[-1])
+    return rows, encode_key(codec, at, id_)
