@@ -17,21 +17,44 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+# name, module, environment prefix, default port
 PROCESSES = [
-    ("auth", [PY, "-m", "auth_service", "serve"]),
-    ("tenant", [PY, "-m", "tenant_service", "serve"]),
-    ("audit", [PY, "-m", "tenant_service.audit", "serve"]),
-    ("ticket", [PY, "-m", "ticket_service", "serve"]),
-    ("gateway", [PY, "-m", "gateway", "serve"]),
+    ("auth", "auth_service", "AUTH", 8081),
+    ("tenant", "tenant_service", "TENANT", 8082),
+    ("audit", "tenant_service.audit", "AUDIT", 8084),
+    ("ticket", "ticket_service", "TICKET", 8083),
+    ("gateway", "gateway", "GATEWAY", 8080),
 ]
+UPSTREAM_OF = {"AUTH": "GATEWAY_AUTH_UPSTREAMS", "TENANT": "GATEWAY_TENANT_UPSTREAMS",
+               "TICKET": "GATEWAY_TICKET_UPSTREAMS"}
+
+
+def plan(env: dict) -> list[tuple[str, list[str], dict]]:
+    """One entry per process replica. ``<PREFIX>_REPLICAS=N`` runs N copies, replica i on the
+    base port + 100*i, and the gateway's upstream list names every replica."""
+    out, env = [], dict(env)
+    for name, module, prefix, default_port in PROCESSES:
+        base = int(env.get(f"{prefix}_PORT", default_port))
+        replicas = int(env.get(f"{prefix}_REPLICAS", "1"))
+        ports = [base + 100 * i for i in range(replicas)]
+        if prefix in UPSTREAM_OF and UPSTREAM_OF[prefix] not in env:
+            host = env.get(f"{prefix}_HOST", "127.0.0.1")
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            env[UPSTREAM_OF[prefix]] = ",".join(f"http://{host}:{p}" for p in ports)
+        for i, port in enumerate(ports):
+            label = name if replicas == 1 else f"{name}-{i + 1}"
+            out.append((label, [PY, "-m", module, "serve"], {f"{prefix}_PORT": str(port)}))
+    return [(label, cmd, {**env, **extra}) for label, cmd, extra in out]
+
+
 COLORS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
-READY_URL = os.environ.get("READY_URL", "http://localhost:8080/health/ready")
+READY_URL = os.environ.get("READY_URL", f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}/health/ready")
 _print_lock = threading.Lock()
 
 
 def pump(name: str, color: str, stream) -> None:
     tty = sys.stdout.isatty()
-    prefix = f"{color}{name:>7} |\033[0m " if tty else f"{name:>7} | "
+    prefix = f"{color}{name:>8} |\033[0m " if tty else f"{name:>8} | "
     for raw in iter(stream.readline, b""):
         with _print_lock:
             sys.stdout.write(prefix + raw.decode(errors="replace"))
@@ -82,32 +105,33 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     procs = []
-    for i, (name, cmd) in enumerate(PROCESSES):
+    for i, (name, cmd, env) in enumerate(plan(dict(os.environ))):
         # Own process group per process so a stop reaches gunicorn's workers too.
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
         procs.append((name, p))
         threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], p.stdout), daemon=True).start()
 
     code = 0
     if wait_ready(procs, float(os.environ.get("READY_TIMEOUT_S", "60"))):
-        print(f"    run | stack ready: {READY_URL}", flush=True)
+        print(f"     run | stack ready: {READY_URL}", flush=True)
         if os.environ.get("SEED", "1") == "1":
             seeded = subprocess.run([PY, str(ROOT / "deploy" / "seed.py")], cwd=ROOT)
             if seeded.returncode != 0:
-                print("    run | seeding failed (the stack keeps running)", flush=True)
-        print("    run | press Ctrl-C to stop", flush=True)
+                print("     run | seeding failed (the stack keeps running)", flush=True)
+        print("     run | press Ctrl-C to stop", flush=True)
         while not stopping.is_set():
             dead = [(n, p) for n, p in procs if p.poll() is not None]
             if dead:
-                print(f"    run | {dead[0][0]} exited with {dead[0][1].returncode}; stopping", flush=True)
+                print(f"     run | {dead[0][0]} exited with {dead[0][1].returncode}; stopping", flush=True)
                 code = 1
                 break
             stopping.wait(0.5)
     else:
         if not stopping.is_set():
-            print("    run | the stack did not become ready; stopping", flush=True)
+            print("     run | the stack did not become ready; stopping", flush=True)
             code = 1
-    print("    run | stopping every process", flush=True)
+    print("     run | stopping every process", flush=True)
     stop(procs)
     return code
 

@@ -14,7 +14,7 @@ import sys
 
 import aiohttp
 
-BASE = os.environ.get("SEED_GATEWAY_URL", "http://localhost:8080").rstrip("/")
+BASE = os.environ.get("SEED_GATEWAY_URL", f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}").rstrip("/")
 PASSWORD = os.environ.get("SEED_PASSWORD", "demo-Password-2026")
 ORG_NAME = os.environ.get("SEED_ORG_NAME", "Demo Co")
 USERS = [("owner", "owner@demo.example", "Olivia Owner"), ("admin", "admin@demo.example", "Adam Admin"),

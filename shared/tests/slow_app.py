@@ -1,0 +1,30 @@
+"""A tiny process built with the shared entry point, for the graceful-shutdown test."""
+import asyncio
+import sys
+
+from aiohttp import web
+
+from shared.config import BaseServiceSettings
+from shared.service import gunicorn_factory, main
+from shared.web import base_app, json_response
+
+
+def create_app(settings):
+    app = base_app(settings)
+
+    async def slow(request):
+        await asyncio.sleep(float(request.query.get("s", "1")))
+        return json_response({"done": True})
+    app.router.add_get("/slow", slow)
+    return app
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "slow-app"
+
+
+gunicorn_app = gunicorn_factory(Settings, create_app)
+
+if __name__ == "__main__":
+    sys.path.insert(0, ".")
+    raise SystemExit(main(Settings, create_app, app_path="slow_app:gunicorn_app", migrations_dir=None))

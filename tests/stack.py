@@ -1,0 +1,107 @@
+"""Start the whole stack the way `make run` starts it (deploy/run_local.py: every process
+under gunicorn), on its own ports, database, Redis db and exchange, for end-to-end tests
+and drills."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from shared.dbsetup import setup as db_setup
+from shared.migrations import SHARED_MIGRATIONS, Runner
+from shared.testing import ADMIN_DSN, PG_HOSTPORT, SERVICE_MIGRATIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+class Stack:
+    def __init__(self, *, database: str = "saas_e2e", port_base: int = 18080, ticket_replicas: int = 1,
+                 redis_db: int = 3, extra_env: dict | None = None, seed: bool = False):
+        self.database, self.port_base, self.redis_db = database, port_base, redis_db
+        self.exchange = f"events_e2e_{uuid.uuid4().hex[:8]}"
+        self.keys_dir = tempfile.mkdtemp(prefix="saas-e2e-keys-")
+        p = port_base
+        self.env = {
+            **os.environ,
+            "GATEWAY_PORT": str(p), "AUTH_PORT": str(p + 1), "TENANT_PORT": str(p + 2),
+            "TICKET_PORT": str(p + 3), "AUDIT_PORT": str(p + 4),
+            "TICKET_REPLICAS": str(ticket_replicas),
+            "JWKS_URL": f"http://127.0.0.1:{p + 1}/.well-known/jwks.json",
+            "AUTH_TENANT_URL": f"http://127.0.0.1:{p + 2}",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            "EVENTS_EXCHANGE": self.exchange,
+            "AUTH_SIGNING_KEYS_DIR": self.keys_dir,
+            "SEED": "1" if seed else "0",
+            "READY_TIMEOUT_S": "90",
+            "LOG_LEVEL": os.environ.get("E2E_LOG_LEVEL", "WARNING"),
+            "RELAY_POLL_INTERVAL_S": "0.5",
+        }
+        for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
+            self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{PG_HOSTPORT}/{database}"
+            self.env[f"{prefix}_MIGRATE_DATABASE_URL"] = f"postgresql://{schema}_owner@{PG_HOSTPORT}/{database}"
+        self.env["AUDIT_DATABASE_URL"] = self.env["TENANT_DATABASE_URL"]
+        self.env.update(extra_env or {})
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="saas-e2e-", suffix=".log")[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port_base}"
+
+    async def prepare(self) -> None:
+        await db_setup(ADMIN_DSN, self.database)
+        for schema, own in SERVICE_MIGRATIONS.items():
+            await Runner(f"postgresql://{schema}_owner@{PG_HOSTPORT}/{self.database}", schema,
+                         [SHARED_MIGRATIONS, own], out=open(os.devnull, "w")).up()
+        subprocess.run([PY, "-m", "auth_service", "keys", "ensure"], env=self.env, cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self, timeout: float = 90) -> None:
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([PY, str(ROOT / "deploy" / "run_local.py")], env=self.env, cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stack exited early; log: {self.log_path}\n{self.tail()}")
+            if "press Ctrl-C to stop" in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"stack not ready in {timeout}s; log: {self.log_path}\n{self.tail()}")
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/health/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 40) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return -9
+        finally:
+            self.log.close()
+
+    def pids_on_ports(self) -> list[str]:
+        """Processes still listening on this stack's ports (should be none after stop)."""
+        ports = [self.port_base + i for i in range(5)] + [self.port_base + 3 + 100 * i for i in range(1, 4)]
+        out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if any(f":{p} " in line for p in ports)]
+
