@@ -2,7 +2,8 @@
 
 Names shared by every process (REDIS_URL, AMQP_URL, JWT_*, INTERNAL_API_TOKEN, ...) carry
 no prefix; what differs per process (port, database URL, worker count) carries the
-process's prefix, e.g. ``AUTH_PORT`` or ``TICKET_DATABASE_URL``.
+process's prefix, e.g. ``AUTH_PORT`` or ``TICKET_DATABASE_URL``. Every field has a
+description: the README's environment table is generated from them (deploy/envdoc.py).
 """
 from __future__ import annotations
 
@@ -10,52 +11,55 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def shared_field(name: str, default, **kw):
+def shared_field(name: str, default, description: str = "", **kw):
     """A field read from an unprefixed environment variable shared by all processes."""
-    return Field(default, validation_alias=AliasChoices(name), **kw)
+    return Field(default, validation_alias=AliasChoices(name), description=description, **kw)
 
 
 class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    service_name: str = "service"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
+    service_name: str = Field("service", description="Name in logs, metrics and event `source`.")
+    host: str = Field("127.0.0.1", description="Interface to bind (0.0.0.0 in containers).")
+    port: int = Field(8080, description="HTTP port.")
+    workers: int = Field(1, description="gunicorn worker processes for `serve`.")
 
-    # Database: the service's own login role; migrations use the owner role.
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/saas"
-    migrate_database_url: str = "postgresql://postgres@127.0.0.1:5432/saas"
-    db_schema: str = "public"
-    db_pool_min: int = 1
-    db_pool_max: int = 10
-    db_statement_timeout_ms: int = 5000
-    db_command_timeout_s: float = 10.0
-    db_connect_attempts: int = 30
+    database_url: str = Field("postgresql://postgres@127.0.0.1:5432/saas",
+                              description="PostgreSQL URL of the service's own login role.")
+    migrate_database_url: str = Field("postgresql://postgres@127.0.0.1:5432/saas",
+                                      description="PostgreSQL URL of the schema owner role (migrations).")
+    db_schema: str = Field("public", description="The PostgreSQL schema the service owns.")
+    db_pool_min: int = Field(1, description="Minimum pooled connections per worker.")
+    db_pool_max: int = Field(10, description="Maximum pooled connections per worker.")
+    db_statement_timeout_ms: int = Field(5000, description="Server-side statement timeout.")
+    db_command_timeout_s: float = Field(10.0, description="Client-side timeout of one query.")
+    db_connect_attempts: int = Field(30, description="Connection attempts at start-up (exponential backoff).")
 
-    redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0")
-    amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr("amqp://guest:guest@127.0.0.1:5672/"))
-    events_exchange: str = shared_field("EVENTS_EXCHANGE", "events")
+    redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL.")
+    amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+                                       "RabbitMQ URL (secret: carries the password).")
+    events_exchange: str = shared_field("EVENTS_EXCHANGE", "events", "Topic exchange events are published to.")
 
-    jwt_issuer: str = shared_field("JWT_ISSUER", "saas-auth")
-    jwt_audience: str = shared_field("JWT_AUDIENCE", "saas-api")
-    jwks_url: str = shared_field("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json")
-    jwt_leeway_s: int = shared_field("JWT_LEEWAY_S", 10)
-    # Shared secret the gateway and services present to each other on internal calls.
-    internal_api_token: SecretStr = shared_field("INTERNAL_API_TOKEN", SecretStr("dev-internal-token-change-me"))
+    jwt_issuer: str = shared_field("JWT_ISSUER", "saas-auth", "`iss` of access tokens.")
+    jwt_audience: str = shared_field("JWT_AUDIENCE", "saas-api", "`aud` of access tokens.")
+    jwks_url: str = shared_field("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json",
+                                 "Where the gateway and services fetch the token keys.")
+    jwt_leeway_s: int = shared_field("JWT_LEEWAY_S", 10, "Clock leeway for exp/nbf/iat checks.")
+    internal_api_token: SecretStr = shared_field(
+        "INTERNAL_API_TOKEN", SecretStr("dev-internal-token-change-me"),
+        "Shared secret on internal calls and gateway-set headers. Set a long random value in production.")
 
-    log_level: str = shared_field("LOG_LEVEL", "INFO")
-    max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024)
-    shutdown_timeout_s: float = shared_field("SHUTDOWN_TIMEOUT_S", 20.0)
-    ready_timeout_s: float = shared_field("READY_TIMEOUT_S", 0.8)
+    log_level: str = shared_field("LOG_LEVEL", "INFO", "Log level (JSON logs on stdout).")
+    max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
+    shutdown_timeout_s: float = shared_field("SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
+    ready_timeout_s: float = shared_field("READY_TIMEOUT_S", 0.8, "Time limit of each readiness check.")
 
-    # Outbox relay (every service process that writes events runs one).
-    relay_enabled: bool = shared_field("RELAY_ENABLED", True)
-    relay_batch_size: int = shared_field("RELAY_BATCH_SIZE", 200)
-    relay_poll_interval_s: float = shared_field("RELAY_POLL_INTERVAL_S", 1.0)
-    outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600)
+    relay_enabled: bool = shared_field("RELAY_ENABLED", True, "Run the outbox relay in this process.")
+    relay_batch_size: int = shared_field("RELAY_BATCH_SIZE", 200, "Outbox rows claimed per relay batch.")
+    relay_poll_interval_s: float = shared_field("RELAY_POLL_INTERVAL_S", 1.0,
+                                                "Relay polling interval (NOTIFY wakes it sooner).")
+    outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
 
-    # Consumers
-    consumer_prefetch: int = shared_field("CONSUMER_PREFETCH", 32)
-    consumer_max_retries: int = shared_field("CONSUMER_MAX_RETRIES", 5)
-    consumer_retry_delay_ms: int = shared_field("CONSUMER_RETRY_DELAY_MS", 1000)
+    consumer_prefetch: int = shared_field("CONSUMER_PREFETCH", 32, "Unacked messages per consumer.")
+    consumer_max_retries: int = shared_field("CONSUMER_MAX_RETRIES", 5, "Delayed retries before dead-lettering.")
+    consumer_retry_delay_ms: int = shared_field("CONSUMER_RETRY_DELAY_MS", 1000, "Delay before a retry.")
