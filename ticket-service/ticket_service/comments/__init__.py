@@ -1,0 +1,1 @@
+"""Comments on tickets, with internal notes that members never see."""

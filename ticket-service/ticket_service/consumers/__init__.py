@@ -1,0 +1,1 @@
+"""Event consumers of ticket-service, one module per stream."""

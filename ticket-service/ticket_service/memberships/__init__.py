@@ -1,0 +1,1 @@
+"""The local read model of tenant-service's memberships and deleted organizations."""

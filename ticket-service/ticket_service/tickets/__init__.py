@@ -1,0 +1,1 @@
+"""Tickets: create, list and search, read, change, soft delete and restore."""

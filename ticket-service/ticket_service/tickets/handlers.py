@@ -1,0 +1,77 @@
+"""HTTP edge of the ticket routes: parse, call the service, answer."""
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from aiohttp import web
+
+from shared.web import json_response, parse_body, parse_query, read_json, validate
+
+from ..caller import current_caller
+from ..keys import TICKET_SERVICE
+from .errors import InvalidIdempotencyKey, TicketNotFound
+from .schemas import TicketCreate, TicketListQuery, TicketUpdate
+from .service import etag_of, request_fingerprint
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def ticket_id_of(request: web.Request) -> UUID:
+    # A malformed id names no ticket: 404, like any other unknown id.
+    try:
+        return UUID(request.match_info["ticket_id"])
+    except ValueError:
+        raise TicketNotFound() from None
+
+
+def _ticket_response(ticket, status: int = 200) -> web.Response:
+    return json_response(ticket, status=status, headers={"ETag": etag_of(ticket.version)})
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    raw = await read_json(request)
+    body = validate(TicketCreate, raw)
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidIdempotencyKey()
+    created = await request.app[TICKET_SERVICE].create(
+        caller, body, idempotency_key=key, request_hash=request_fingerprint(raw) if key is not None else None)
+    headers = {"ETag": created.etag}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return web.Response(text=created.body, status=created.status, content_type="application/json", headers=headers)
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    query = parse_query(request, TicketListQuery)
+    items, next_cursor = await request.app[TICKET_SERVICE].list(caller, query)
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    return _ticket_response(await request.app[TICKET_SERVICE].get(caller, ticket_id_of(request)))
+
+
+async def update_ticket(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    ticket_id = ticket_id_of(request)
+    patch = await parse_body(request, TicketUpdate)
+    ticket = await request.app[TICKET_SERVICE].update(caller, ticket_id, patch,
+                                                      if_match=request.headers.get("If-Match"))
+    return _ticket_response(ticket)
+
+
+async def delete_ticket(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    await request.app[TICKET_SERVICE].delete(caller, ticket_id_of(request), if_match=request.headers.get("If-Match"))
+    return web.Response(status=204)
+
+
+async def restore_ticket(request: web.Request) -> web.Response:
+    caller = await current_caller(request)
+    return _ticket_response(await request.app[TICKET_SERVICE].restore(caller, ticket_id_of(request)))

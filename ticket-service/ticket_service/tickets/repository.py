@@ -1,0 +1,212 @@
+"""SQL of tickets, their numbering and idempotency keys.
+
+Every function runs on a connection inside shared.db.tenant_transaction: row-level security
+adds ``org_id = <the transaction's organization>`` to each statement, so the queries below
+never need to name the organization except when inserting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+_COLUMNS = ("id, org_id, number, title, description, status, priority, priority_rank, tags, requester_id, "
+            "assignee_id, created_at, updated_at, version, deleted_at")
+
+# Columns a PATCH may set; update_ticket refuses any other name, so no caller-supplied text
+# ever reaches the SQL string.
+UPDATABLE = ("title", "description", "status", "priority", "assignee_id", "tags")
+
+# Sort name -> (key columns after org_id, direction). id ends every key so the order is total.
+SORTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "created_at": (("created_at", "id"), "ASC"),
+    "-created_at": (("created_at", "id"), "DESC"),
+    "updated_at": (("updated_at", "id"), "ASC"),
+    "-updated_at": (("updated_at", "id"), "DESC"),
+    "priority": (("priority_rank", "created_at", "id"), "ASC"),
+    "-priority": (("priority_rank", "created_at", "id"), "DESC"),
+}
+_KEY_TYPES = {"created_at": "timestamptz", "updated_at": "timestamptz", "priority_rank": "smallint", "id": "uuid"}
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    id: UUID
+    org_id: UUID
+    number: int
+    title: str
+    description: str
+    status: str
+    priority: str
+    priority_rank: int
+    tags: list[str]
+    requester_id: UUID
+    assignee_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> "TicketRow":
+        values = dict(record)
+        values["tags"] = list(values["tags"])
+        return cls(**values)
+
+    def sort_key(self, sort: str) -> list[Any]:
+        return [getattr(self, column) for column in SORTS[sort][0]]
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: str | None = None
+    priority: str | None = None
+    assignee_id: UUID | None = None
+    requester_id: UUID | None = None
+    tag: str | None = None
+    q: str | None = None
+
+
+async def next_number(conn: asyncpg.Connection, *, org_id: UUID) -> int:
+    # The counter row stays locked until commit: concurrent creations in one organization
+    # queue here, and a rolled-back creation gives its number back.
+    return await conn.fetchval(
+        """
+        INSERT INTO ticket_counter (org_id, last_number) VALUES ($1, 1)
+        ON CONFLICT (org_id) DO UPDATE SET last_number = ticket_counter.last_number + 1
+        RETURNING last_number
+        """, org_id)
+
+
+async def insert_ticket(conn: asyncpg.Connection, *, id: UUID, org_id: UUID, number: int, title: str,
+                        description: str, priority: str, tags: list[str], requester_id: UUID,
+                        assignee_id: UUID | None) -> TicketRow:
+    record = await conn.fetchrow(
+        f"""
+        INSERT INTO ticket (id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        RETURNING {_COLUMNS}
+        """, id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
+    return TicketRow.from_record(record)
+
+
+async def get_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool = False,
+                     for_update: bool = False) -> TicketRow | None:
+    """A live ticket (or, with ``deleted=True``, a soft-deleted one) of the organization."""
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM ticket WHERE id = $1 AND (deleted_at IS NOT NULL) = $2"
+        + (" FOR UPDATE" if for_update else ""), ticket_id, deleted)
+    return TicketRow.from_record(record) if record else None
+
+
+async def update_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, values: dict[str, Any]) -> TicketRow:
+    unknown = set(values) - set(UPDATABLE)
+    if unknown or not values:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    names = [name for name in UPDATABLE if name in values]
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    record = await conn.fetchrow(
+        f"""
+        UPDATE ticket SET {assignments}, version = version + 1, updated_at = clock_timestamp()
+        WHERE id = $1 AND deleted_at IS NULL
+        RETURNING {_COLUMNS}
+        """, ticket_id, *(values[name] for name in names))
+    return TicketRow.from_record(record)
+
+
+async def set_deleted(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool) -> TicketRow | None:
+    record = await conn.fetchrow(
+        f"""
+        UPDATE ticket
+        SET deleted_at = CASE WHEN $2 THEN clock_timestamp() END,
+            version = version + 1, updated_at = clock_timestamp()
+        WHERE id = $1 AND (deleted_at IS NULL) = $2
+        RETURNING {_COLUMNS}
+        """, ticket_id, deleted)
+    return TicketRow.from_record(record) if record else None
+
+
+async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort: str,
+                       after: list[Any] | None, limit: int) -> list[TicketRow]:
+    """One keyset page: rows strictly after ``after`` (the sort key of the previous page's last
+    row) in ``sort`` order. The row comparison on (key..., id) walks the matching
+    (org_id, key..., id) index from the cursor on, so every page costs the same."""
+    columns, direction = SORTS[sort]
+    where = ["deleted_at IS NULL"]
+    args: list[Any] = []
+
+    def arg(value: Any, cast: str = "") -> str:
+        args.append(value)
+        return f"${len(args)}{cast}"
+
+    if filters.status is not None:
+        where.append(f"status = {arg(filters.status)}")
+    if filters.priority is not None:
+        where.append(f"priority = {arg(filters.priority)}")
+    if filters.assignee_id is not None:
+        where.append(f"assignee_id = {arg(filters.assignee_id)}")
+    if filters.requester_id is not None:
+        where.append(f"requester_id = {arg(filters.requester_id)}")
+    if filters.tag is not None:
+        where.append(f"{arg(filters.tag)} = ANY(tags)")
+    if filters.q is not None:
+        where.append(f"search @@ websearch_to_tsquery('english', {arg(filters.q)})")
+    if after is not None:
+        op = ">" if direction == "ASC" else "<"
+        placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after))
+        where.append(f"({', '.join(columns)}) {op} ({placeholders})")
+    order = ", ".join(f"{col} {direction}" for col in columns)
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ticket WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {arg(limit)}", *args)
+    return [TicketRow.from_record(r) for r in records]
+
+
+# ---------------------------------------------------------------- idempotency keys
+
+@dataclass(frozen=True)
+class StoredResponse:
+    request_hash: str
+    status: int | None
+    body: str | None
+    etag: str | None
+
+
+async def claim_idempotency_key(conn: asyncpg.Connection, *, org_id: UUID, user_id: UUID, key: str,
+                                request_hash: str, ttl_s: int) -> bool:
+    """True when this request owns the key (new, or the old one expired). A concurrent
+    request with the same key blocks here on the uncommitted row until the first commits
+    (then it gets False and reads the stored response) or rolls back (then it owns the key)."""
+    return bool(await conn.fetchval(
+        """
+        INSERT INTO idempotency_key (org_id, user_id, key, request_hash, expires_at)
+        VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+        ON CONFLICT (org_id, user_id, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL,
+                response_etag = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+            WHERE idempotency_key.expires_at <= now()
+        RETURNING true
+        """, org_id, user_id, key, request_hash, float(ttl_s)))
+
+
+async def get_idempotency_key(conn: asyncpg.Connection, *, user_id: UUID, key: str) -> StoredResponse | None:
+    record = await conn.fetchrow(
+        "SELECT request_hash, response_status, response_body, response_etag "
+        "FROM idempotency_key WHERE user_id = $1 AND key = $2", user_id, key)
+    if record is None:
+        return None
+    return StoredResponse(record["request_hash"], record["response_status"], record["response_body"],
+                          record["response_etag"])
+
+
+async def store_idempotent_response(conn: asyncpg.Connection, *, user_id: UUID, key: str, status: int,
+                                    body: str, etag: str) -> None:
+    await conn.execute(
+        "UPDATE idempotency_key SET response_status = $3, response_body = $4, response_etag = $5 "
+        "WHERE user_id = $1 AND key = $2", user_id, key, status, body, etag)
+
+
+async def purge_expired_idempotency_keys(conn: asyncpg.Connection, *, user_id: UUID) -> None:
+    await conn.execute("DELETE FROM idempotency_key WHERE user_id = $1 AND expires_at <= now()", user_id)

@@ -1,0 +1,264 @@
+"""What may happen to a ticket, and who may do it. Each public method is one transaction scoped
+to the caller's organization (row-level security); its events go to the outbox in that same
+transaction."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.db import tenant_transaction
+from shared.messaging import add_event
+from shared.pagination import CursorCodec
+
+from ..caller import Caller
+from ..memberships import repository as memberships
+from . import repository as repo
+from .errors import (AdminRequired, AssigneeNotAssignable, IdempotencyKeyReused, IfMatchRequired, InvalidCursor,
+                     OrganizationNotFound, StatusMoveNotAllowed, TicketChangeForbidden, TicketNotDeleted,
+                     TicketNotFound, TicketVersionMismatch)
+from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketOut, TicketUpdate
+
+log = logging.getLogger(__name__)
+
+SOURCE = "ticket-service"
+MEMBER_EDITABLE = frozenset({"title", "description"})
+
+
+def etag_of(version: int) -> str:
+    # A strong validator: the version changes with every change of the representation.
+    return f'"{version}"'
+
+
+def if_match_allows(header: str, version: int) -> bool:
+    """RFC 9110 If-Match: ``*`` or any listed tag equal to the current one. A weak form of
+    our tag (``W/"3"``) is accepted too, since intermediaries may weaken tags."""
+    current = etag_of(version)
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == current:
+            return True
+    return False
+
+
+def to_out(row: repo.TicketRow) -> TicketOut:
+    return TicketOut(id=row.id, number=row.number, title=row.title, description=row.description,
+                     status=row.status, priority=row.priority, tags=row.tags, requester_id=row.requester_id,
+                     assignee_id=row.assignee_id, created_at=row.created_at, updated_at=row.updated_at,
+                     version=row.version)
+
+
+def request_fingerprint(raw_body: Any) -> str:
+    """The same JSON document gives the same fingerprint whatever its key order or spacing."""
+    canonical = json.dumps(raw_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedTicket:
+    """The response of a creation: the first one, or its stored replay."""
+    status: int
+    body: str
+    etag: str
+    replayed: bool
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class TicketService:
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, idempotency_ttl_s: int):
+        self.pool = pool
+        self.cursors = CursorCodec(cursor_secret, "tickets")
+        self.idempotency_ttl_s = idempotency_ttl_s
+
+    # ------------------------------------------------------------ create
+
+    async def create(self, caller: Caller, body: TicketCreate, *, idempotency_key: str | None = None,
+                     request_hash: str | None = None) -> CreatedTicket:
+        if body.assignee_id is not None and not caller.is_agent:
+            raise TicketChangeForbidden(["assignee_id"])
+        try:
+            async with tenant_transaction(self.pool, caller.org_id) as conn:
+                if not await memberships.organization_is_live(conn):
+                    raise OrganizationNotFound()
+                if idempotency_key is not None:
+                    replay = await self._claim_key(conn, caller, idempotency_key, request_hash or "")
+                    if replay is not None:
+                        return replay
+                if body.assignee_id is not None and not await memberships.is_assignable(conn, user_id=body.assignee_id):
+                    raise AssigneeNotAssignable()
+                number = await repo.next_number(conn, org_id=caller.org_id)
+                row = await repo.insert_ticket(
+                    conn, id=uuid.uuid4(), org_id=caller.org_id, number=number, title=body.title,
+                    description=body.description, priority=body.priority, tags=body.tags,
+                    requester_id=caller.user_id, assignee_id=body.assignee_id)
+                out = to_out(row)
+                await self._event(conn, caller, "ticket.created", row.id, out.model_dump(mode="json"))
+                created = CreatedTicket(201, out.model_dump_json(), etag_of(row.version), replayed=False)
+                if idempotency_key is not None:
+                    await repo.store_idempotent_response(conn, user_id=caller.user_id, key=idempotency_key,
+                                                         status=created.status, body=created.body, etag=created.etag)
+                return created
+        except asyncpg.InsufficientPrivilegeError:
+            # The row-level security check refused the insert: the organization was deleted
+            # between our check and the insert.
+            raise OrganizationNotFound() from None
+
+    async def _claim_key(self, conn, caller: Caller, key: str, request_hash: str) -> CreatedTicket | None:
+        await repo.purge_expired_idempotency_keys(conn, user_id=caller.user_id)
+        if await repo.claim_idempotency_key(conn, org_id=caller.org_id, user_id=caller.user_id, key=key,
+                                            request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
+            return None
+        stored = await repo.get_idempotency_key(conn, user_id=caller.user_id, key=key)
+        if stored is None or stored.status is None:  # pragma: no cover - committed only with a response
+            raise IdempotencyKeyReused()
+        if stored.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        return CreatedTicket(stored.status, stored.body, stored.etag, replayed=True)
+
+    # ------------------------------------------------------------ read
+
+    @staticmethod
+    def _visible(caller: Caller, row: repo.TicketRow | None) -> repo.TicketRow:
+        # Members see only what they requested; for them another's ticket does not exist.
+        if row is None or (not caller.is_agent and row.requester_id != caller.user_id):
+            raise TicketNotFound()
+        return row
+
+    async def get(self, caller: Caller, ticket_id: UUID) -> TicketOut:
+        async with tenant_transaction(self.pool, caller.org_id) as conn:
+            row = await repo.get_ticket(conn, ticket_id=ticket_id)
+        return to_out(self._visible(caller, row))
+
+    async def list(self, caller: Caller, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
+        requester_id = query.requester_id
+        if not caller.is_agent:
+            if requester_id is not None and requester_id != caller.user_id:
+                return [], None
+            requester_id = caller.user_id
+        filters = repo.TicketFilter(status=query.status, priority=query.priority, assignee_id=query.assignee_id,
+                                    requester_id=requester_id, tag=query.tag, q=query.q)
+        fingerprint = self._filter_fingerprint(filters)
+        after = self._decode_cursor(query.cursor, query.sort, fingerprint) if query.cursor else None
+        async with tenant_transaction(self.pool, caller.org_id) as conn:
+            rows = await repo.list_tickets(conn, filters=filters, sort=query.sort, after=after, limit=query.limit + 1)
+        next_cursor = None
+        if len(rows) > query.limit:
+            rows = rows[:query.limit]
+            next_cursor = self.cursors.encode({"s": query.sort, "f": fingerprint,
+                                               "k": _jsonable(rows[-1].sort_key(query.sort))})
+        return [to_out(r) for r in rows], next_cursor
+
+    @staticmethod
+    def _filter_fingerprint(filters: repo.TicketFilter) -> str:
+        raw = json.dumps([_jsonable(v) for v in vars(filters).values()], separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def _decode_cursor(self, cursor: str, sort: str, fingerprint: str) -> list[Any]:
+        payload = self.cursors.decode(cursor)  # 422 on field "cursor" when forged or damaged
+        if payload.get("s") != sort:
+            raise InvalidCursor("this cursor belongs to another sort order")
+        if payload.get("f") != fingerprint:
+            raise InvalidCursor("this cursor belongs to other filters")
+        columns = repo.SORTS[sort][0]
+        key = payload.get("k")
+        if not isinstance(key, list) or len(key) != len(columns):
+            raise InvalidCursor()
+        try:
+            out: list[Any] = []
+            for column, value in zip(columns, key):
+                if column == "id":
+                    out.append(UUID(value))
+                elif column == "priority_rank":
+                    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4:
+                        raise ValueError
+                    out.append(value)
+                else:
+                    moment = datetime.fromisoformat(value)
+                    if moment.tzinfo is None:
+                        raise ValueError
+                    out.append(moment)
+            return out
+        except (TypeError, ValueError, AttributeError):
+            raise InvalidCursor() from None
+
+    # ------------------------------------------------------------ change
+
+    async def update(self, caller: Caller, ticket_id: UUID, patch: TicketUpdate, *, if_match: str | None) -> TicketOut:
+        sent = patch.sent()
+        if not caller.is_agent and set(sent) - MEMBER_EDITABLE:
+            raise TicketChangeForbidden(sorted(set(sent) - MEMBER_EDITABLE))
+        if if_match is None:
+            raise IfMatchRequired()
+        async with tenant_transaction(self.pool, caller.org_id) as conn:
+            # FOR UPDATE: a concurrent PATCH with the same If-Match waits here, then sees the
+            # new version and gets 412.
+            row = self._visible(caller, await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True))
+            if not if_match_allows(if_match, row.version):
+                raise TicketVersionMismatch(etag_of(row.version))
+            changes = {name: (getattr(row, name), value) for name, value in sent.items()
+                       if getattr(row, name) != value}
+            if "status" in changes:
+                old, new = changes["status"]
+                if new not in STATUS_MOVES[old]:
+                    raise StatusMoveNotAllowed(old, new)
+            if "assignee_id" in changes and changes["assignee_id"][1] is not None:
+                if not await memberships.is_assignable(conn, user_id=changes["assignee_id"][1]):
+                    raise AssigneeNotAssignable()
+            if not changes:
+                return to_out(row)
+            row = await repo.update_ticket(conn, ticket_id=ticket_id,
+                                           values={name: new for name, (_, new) in changes.items()})
+            await self._event(conn, caller, "ticket.updated", row.id, {
+                "changes": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
+                "version": row.version})
+        return to_out(row)
+
+    async def delete(self, caller: Caller, ticket_id: UUID, *, if_match: str | None = None) -> None:
+        self._require_admin(caller)
+        async with tenant_transaction(self.pool, caller.org_id) as conn:
+            row = await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True)
+            if row is None:
+                raise TicketNotFound()
+            if if_match is not None and not if_match_allows(if_match, row.version):
+                raise TicketVersionMismatch(etag_of(row.version))
+            row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
+            await self._event(conn, caller, "ticket.deleted", row.id, to_out(row).model_dump(mode="json"))
+
+    async def restore(self, caller: Caller, ticket_id: UUID) -> TicketOut:
+        self._require_admin(caller)
+        async with tenant_transaction(self.pool, caller.org_id) as conn:
+            row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=False)
+            if row is None:
+                if await repo.get_ticket(conn, ticket_id=ticket_id) is not None:
+                    raise TicketNotDeleted()
+                raise TicketNotFound()
+            out = to_out(row)
+            await self._event(conn, caller, "ticket.restored", row.id, out.model_dump(mode="json"))
+        return out
+
+    @staticmethod
+    def _require_admin(caller: Caller) -> None:
+        if not caller.at_least("admin"):
+            raise AdminRequired()
+
+    @staticmethod
+    async def _event(conn, caller: Caller, type_: str, ticket_id: UUID, data: dict) -> None:
+        await add_event(conn, source=SOURCE, type=type_, subject_type="ticket", subject_id=ticket_id,
+                        tenant_id=caller.org_id, actor_user_id=caller.user_id, actor_ip=caller.ip,
+                        request_id=caller.request_id, data=data)
