@@ -1,59 +1,184 @@
+"""The gateway: the only public entry point.
+
+Per proxied request: path sanity, bearer token (verified once, then cached until it expires),
+one Redis round trip for revocation and the rate limit, body checks, then the request is
+forwarded to a replica of its pool with trusted headers only, and the answer streamed back.
+"""
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
+from shared.auth import JWKSCache, TokenVerifier
+from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from shared.service import gunicorn_factory
-from shared.web import add_ready_check, base_app
+from shared.web import REQUEST_ID, add_ready_check, base_app, is_json_content_type
 
-from .config import Settings
-from .proxy import Upstream, forward
+from .auth import TokenCache, bearer
+from .config import Settings, split_list
+from .docs import add_docs_routes
+from .edge import Cors, security_headers
+from .limits import Guard, make_redis
+from .proxy import TrustedProxies, forward, upstream_headers
+from .upstreams import UpstreamPool, resolve_forever
 
-SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
-UPSTREAMS = web.AppKey("upstreams", dict)
+# Path prefix -> pool. "/internal/*" is never routed: it matches nothing here.
+ROUTES = (("/v1/auth", "auth"), ("/v1/organizations", "tenant"), ("/v1/invitations", "tenant"),
+          ("/v1/tickets", "ticket"))
+EXACT_ROUTES = (("/.well-known/jwks.json", "auth"),)
+# The only proxied routes that need no token.
+PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
+                    ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json")})
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-ROUTES = [("/v1/auth", "auth"), ("/.well-known/jwks.json", "auth"), ("/v1/organizations", "tenant"),
-          ("/v1/invitations", "tenant"), ("/v1/tickets", "ticket")]
+
+@dataclass
+class Gateway:
+    """Everything a proxied request needs, opened in the cleanup contexts."""
+    settings: Settings
+    pools: dict[str, UpstreamPool]
+    proxies: TrustedProxies
+    internal_token: str
+    session: aiohttp.ClientSession | None = None
+    tokens: TokenCache | None = None
+    guard: Guard | None = None
 
 
-def _urls(value: str) -> list[str]:
-    return [u.strip().rstrip("/") for u in value.split(",") if u.strip()]
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def _unsafe_path(raw_path: str, path: str) -> bool:
+    # Dot segments and encoded separators could be normalised differently upstream and reach a
+    # route the gateway never meant to expose (e.g. /internal/*).
+    low = raw_path.lower()
+    if "%2f" in low or "%5c" in low or "%2e" in low or "\\" in path:
+        return True
+    return any(seg in (".", "..") for seg in path.split("/"))
+
+
+def proxy_handler(pool_name: str):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        gw = request.app[GATEWAY]
+        settings = gw.settings
+        if _unsafe_path(request.rel_url.raw_path, request.path):
+            raise NotFound("No route matches this path.")
+        method = request.method
+        caller = None
+        if (method, request.path) not in PUBLIC:
+            caller = await gw.tokens.caller(bearer(request))
+        client_ip = gw.proxies.client_ip(request)
+        quota = await gw.guard.check(caller, client_ip, write=method not in READS)
+        if request.body_exists:
+            length = request.content_length
+            if length is not None and length > settings.max_body_bytes:
+                raise PayloadTooLarge(f"The body may be at most {settings.max_body_bytes} bytes.")
+            if not is_json_content_type(request.headers.get("Content-Type", "")):
+                raise UnsupportedMediaType("Send the body as application/json.")
+        headers = upstream_headers(request, request_id=request[REQUEST_ID], client_ip=client_ip,
+                                   internal_token=gw.internal_token)
+        return await forward(request, gw.pools[pool_name], gw.session, headers=headers,
+                             max_body=settings.max_body_bytes, buffer_max=settings.buffer_response_max_bytes,
+                             extra_headers=quota.headers())
+    return handle
+
+
+def clients_ctx(gw: Gateway):
+    async def ctx(app: web.Application):
+        s = gw.settings
+        gw.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=s.total_timeout_s, sock_connect=s.connect_timeout_s),
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=s.upstream_keepalive_s),
+            # Never keep cookies between clients; never add headers the client did not send.
+            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
+        jwks_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        jwks = JWKSCache(s.jwks_url, jwks_session, min_refetch_s=s.jwks_min_refetch_s)
+        gw.tokens = TokenCache(TokenVerifier(jwks, issuer=s.jwt_issuer, audience=s.jwt_audience,
+                                             leeway_s=s.jwt_leeway_s), max_entries=s.token_cache_size)
+        redis = make_redis(s.redis_url, s.redis_timeout_s)
+        gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
+                         user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes)
+        with contextlib.suppress(Exception):
+            await jwks.refresh()  # warm; an unknown kid refetches later anyway
+        yield
+        await gw.session.close()
+        await jwks_session.close()
+        await redis.aclose()
+    return ctx
+
+
+def resolver_ctx(gw: Gateway):
+    async def ctx(app: web.Application):
+        pools = [p for p in gw.pools.values() if p.needs_resolution()]
+        for pool in pools:
+            await pool.resolve()
+        task = asyncio.create_task(resolve_forever(pools, gw.settings.resolve_interval_s)) if pools else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return ctx
+
+
+async def check_redis(app: web.Application) -> None:
+    await app[GATEWAY].guard.redis.ping()
+
+
+def pool_check(name: str):
+    async def check(app: web.Application) -> dict:
+        gw = app[GATEWAY]
+        pool = gw.pools[name]
+        timeout = aiohttp.ClientTimeout(total=max(0.1, gw.settings.ready_timeout_s - 0.1))
+
+        async def ready(base: str) -> bool:
+            try:
+                async with gw.session.get(base + "/health/ready", timeout=timeout) as r:
+                    return r.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return False
+        results = await asyncio.gather(*(ready(r.base) for r in pool.replicas))
+        state = {"ready_replicas": sum(results), "replicas": len(results)}
+        if not any(results):
+            raise PoolNotReady(state)
+        return state
+    return check
+
+
+class PoolNotReady(Exception):
+    pass
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = base_app(settings)
-    app[UPSTREAMS] = {
-        "auth": Upstream("auth", _urls(settings.auth_upstreams)),
-        "tenant": Upstream("tenant", _urls(settings.tenant_upstreams)),
-        "ticket": Upstream("ticket", _urls(settings.ticket_upstreams)),
+    cors = Cors(settings)
+    app = base_app(settings, middlewares=[cors.middleware()])
+    pools = {
+        "auth": UpstreamPool("auth", split_list(settings.auth_upstreams), eject_s=settings.upstream_eject_s),
+        "tenant": UpstreamPool("tenant", split_list(settings.tenant_upstreams), eject_s=settings.upstream_eject_s),
+        "ticket": UpstreamPool("ticket", split_list(settings.ticket_upstreams), eject_s=settings.upstream_eject_s),
     }
+    gw = Gateway(settings=settings, pools=pools, proxies=TrustedProxies(split_list(settings.trusted_proxies)),
+                 internal_token=settings.internal_api_token.get_secret_value())
+    app[GATEWAY] = gw
+    app.cleanup_ctx.append(clients_ctx(gw))
+    app.cleanup_ctx.append(resolver_ctx(gw))
+    app.on_response_prepare.append(security_headers(settings, cors))
 
-    async def session_ctx(app):
-        timeout = aiohttp.ClientTimeout(total=settings.total_timeout_s, sock_connect=settings.connect_timeout_s)
-        app[SESSION] = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
-                                             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60))
-        yield
-        await app[SESSION].close()
-    app.cleanup_ctx.append(session_ctx)
-
-    def handler_for(pool: str):
-        async def handle(request: web.Request) -> web.StreamResponse:
-            return await forward(request, request.app[UPSTREAMS][pool], request.app[SESSION])
-        return handle
-
+    add_docs_routes(app, settings)
     for prefix, pool in ROUTES:
-        h = handler_for(pool)
-        app.router.add_route("*", prefix, h)
-        if not prefix.endswith(".json"):
-            app.router.add_route("*", prefix + "/{tail:.*}", h)
+        handler = proxy_handler(pool)
+        app.router.add_route("*", prefix, handler)
+        app.router.add_route("*", prefix + "/{tail:.*}", handler)
+    for path, pool in EXACT_ROUTES:
+        app.router.add_route("*", path, proxy_handler(pool))
 
-    for name in ("auth", "tenant", "ticket"):
-        async def check(app, name=name):
-            up = app[UPSTREAMS][name]
-            async with app[SESSION].get(up.pick() + "/health/ready") as r:
-                if r.status != 200:
-                    raise RuntimeError(f"{name} not ready")
-        add_ready_check(app, name, check)
+    add_ready_check(app, "redis", check_redis)
+    for name in pools:
+        add_ready_check(app, f"upstream_{name}", pool_check(name))
     return app
 
 

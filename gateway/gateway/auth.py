@@ -1,0 +1,81 @@
+"""Bearer tokens at the gateway: verified once with the shared verifier (JWKS, allowlisted
+algorithms, iss/aud/exp/nbf), then remembered until they expire, so the per-request cost of an
+authenticated call is one dictionary lookup."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from shared.auth import Principal, TokenVerifier
+from shared.errors import Unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What the gateway needs of a verified token, with its Redis keys prepared once."""
+    user_id: str
+    session_id: str
+    tenant_id: str | None
+    iat_ms: int
+    exp: int
+    rate_key: str
+    revocation_keys: tuple[str, ...]   # rv:sid, then rv:ut and rv:t when the token has an org
+
+    @classmethod
+    def of(cls, principal: Principal) -> "Caller":
+        user, sid = str(principal.user_id), str(principal.session_id)
+        tid = str(principal.tenant_id) if principal.tenant_id else None
+        try:
+            iat_ms = int(principal.claims.get("iat_ms", principal.iat * 1000))
+        except (TypeError, ValueError):
+            raise Unauthorized("The access token is invalid.") from None
+        keys: tuple[str, ...] = (f"rv:sid:{sid}",)
+        if tid:
+            keys += (f"rv:ut:{user}:{tid}", f"rv:t:{tid}")
+        return cls(user_id=user, session_id=sid, tenant_id=tid, iat_ms=iat_ms, exp=principal.exp,
+                   rate_key=f"rl:u:{user}", revocation_keys=keys)
+
+
+class TokenCache:
+    """Verified tokens keyed by their SHA-256 (the token itself is not kept), until ``exp``.
+    Bounded: when full, the oldest entry goes (entries share one lifetime, so insertion order is
+    close to expiry order). Failures are not cached; revocation is checked per request in Redis,
+    never cached here."""
+
+    def __init__(self, verifier: TokenVerifier, *, max_entries: int = 10000):
+        self.verifier, self.max_entries = verifier, max_entries
+        self._entries: dict[bytes, Caller] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def caller(self, token: str) -> Caller:
+        key = hashlib.sha256(token.encode()).digest()
+        entry = self._entries.get(key)
+        now = time.time()
+        if entry is not None:
+            if entry.exp > now:
+                return entry
+            del self._entries[key]
+        caller = Caller.of(await self.verifier.verify(token))
+        if caller.exp > now and self.max_entries > 0:
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = caller
+        return caller
+
+
+def bearer(request: web.Request) -> str:
+    value = request.headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+    # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused here
+    # without touching the verifier.
+    if token.count(".") != 2 or len(token) > 8192:
+        raise Unauthorized("The access token is malformed.")
+    return token

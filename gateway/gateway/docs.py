@@ -1,0 +1,85 @@
+"""One OpenAPI 3.1 document for the whole public API, and an offline documentation page
+(Swagger UI from the swagger-ui-bundle package, served by the gateway itself)."""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+
+import swagger_ui_bundle
+from aiohttp import web
+
+from shared.openapi import Operation, build_document
+
+from . import api_spec
+from .config import Settings, split_list
+
+log = logging.getLogger("gateway.docs")
+
+STATIC = Path(__file__).resolve().parent / "static"
+SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
+OPENAPI = web.AppKey("openapi_document", bytes)
+
+DESCRIPTION = """\
+The public API of the SaaS backend, served through the gateway (the only public entry point).
+
+* **Authentication**: `Authorization: Bearer <access token>` on every route except signup, login,
+  refresh, the JWKS and the operational routes. Access tokens are EdDSA/ES256 JWTs (15 minutes);
+  refresh tokens are opaque and only accepted by `POST /v1/auth/refresh`.
+* **Errors** are RFC 9457 problem details (`application/problem+json`) with a `request_id`.
+* **Rate limits**: per user on authenticated routes, per client address on the others;
+  answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 carries `Retry-After`.
+* **Bodies** are JSON (415 otherwise), at most 1 MiB (413).
+* **Lists** are cursor-paginated: `?limit=` (1..100, default 20), `?cursor=`; `{"items", "next_cursor"}`.
+"""
+
+
+def collect_operations(modules: list[str]) -> tuple[list[Operation], list[str]]:
+    """The services' operations (a service's declaration wins over the gateway's own for the
+    same route), then the gateway's. Modules that fail to import are reported, not fatal: the
+    gateway must route even when a spec is broken; the OpenAPI test catches the gap."""
+    merged: dict[tuple[str, str], Operation] = {}
+    missing = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+            ops = list(module.OPERATIONS)
+        except Exception:
+            log.exception("API spec module could not be loaded", extra={"module": name})
+            missing.append(name)
+            continue
+        for op in ops:
+            merged[(op.method.upper(), op.path)] = op
+    for op in api_spec.OPERATIONS:
+        merged.setdefault((op.method.upper(), op.path), op)
+    return list(merged.values()), missing
+
+
+def build_openapi(settings: Settings) -> dict:
+    operations, missing = collect_operations(split_list(settings.api_spec_modules))
+    description = DESCRIPTION
+    if missing:
+        description += "\n\n**Incomplete:** could not load " + ", ".join(missing) + "."
+    return build_document(operations, title="SaaS API", version="1.0.0", description=description)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC / "docs.html").read_bytes(), content_type="text/html", charset="utf-8")
+
+
+async def docs_init(request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC / "docs-init.js").read_bytes(), content_type="text/javascript",
+                        charset="utf-8")
+
+
+def add_docs_routes(app: web.Application, settings: Settings) -> None:
+    app[OPENAPI] = json.dumps(build_openapi(settings), separators=(",", ":")).encode()
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)
+    app.router.add_get("/docs/init.js", docs_init)
+    app.router.add_static("/docs/static", SWAGGER_UI, show_index=False, follow_symlinks=False)
