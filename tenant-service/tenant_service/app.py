@@ -5,11 +5,17 @@ from aiohttp import web
 from shared.app import create_service_app
 from shared.auth import jwks_verifier_ctx
 from shared.db import DB_POOL
+from shared.messaging.consumer import consumer_ctx
 from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
+from shared.web import add_ready_check
 
+from .audit_events.service import AuditEventService
 from .config import Settings
-from .keys import ORGANIZATIONS
+from .consumers import users as users_consumer
+from .invitations.service import InvitationService
+from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, USERS_CONSUMER
+from .members.service import MemberService
 from .organizations.service import OrganizationService
 from .routes import setup_routes
 
@@ -22,14 +28,31 @@ def services_ctx(settings: Settings):
         pool = app[DB_POOL]
         secret = settings.cursor_secret.get_secret_value()
         app[ORGANIZATIONS] = OrganizationService(pool, cursors=CursorCodec(secret, "organizations"))
+        app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
+        app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
+                                             ttl_s=settings.invitation_ttl_s)
+        app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
         yield
     return ctx
+
+
+async def check_users_consumer(app: web.Application) -> dict:
+    consumer = app[USERS_CONSUMER]
+    if not consumer.connected:
+        raise ConnectionError("users consumer is not connected")
+    return {"processed": consumer.processed_total}
 
 
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, use_redis=False)
     app.cleanup_ctx.append(jwks_verifier_ctx(settings))
     app.cleanup_ctx.append(services_ctx(settings))
+    if settings.users_consumer_enabled:
+        app.cleanup_ctx.append(consumer_ctx(settings, group=settings.users_consumer_group,
+                                            bindings=users_consumer.BINDINGS, handler=users_consumer.handle_user_event,
+                                            key=USERS_CONSUMER))
+        # Not required: requests keep working while profiles catch up once the broker is back.
+        add_ready_check(app, "users_consumer", check_users_consumer, required=False)
     setup_routes(app)
     return app
 

@@ -3,6 +3,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shared.messaging.consumer import EventConsumer
+
+from .audit_events.service import AuditEventService
+from .invitations.service import InvitationService
+from .members.service import MemberService
 from .organizations.service import OrganizationService
 
 ORGANIZATIONS = web.AppKey("organizations", OrganizationService)
+MEMBERS = web.AppKey("members", MemberService)
+INVITATIONS = web.AppKey("invitations", InvitationService)
+AUDIT_EVENTS = web.AppKey("audit_events", AuditEventService)
+USERS_CONSUMER = web.AppKey("users_consumer", EventConsumer)

@@ -1,0 +1,28 @@
+"""Query and item models of the audit log route."""
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from shared.pagination import PageQuery
+
+# The items are the stored envelopes exactly as published (API.md, "Events").
+from shared.messaging.envelope import Event as AuditEvent  # noqa: F401  (re-exported for api_spec)
+
+
+class AuditEventQuery(PageQuery):
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="Exact event type, e.g. membership.role_changed")
+    actor_id: UUID | None = Field(None, description="User id of the actor")
+    subject_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="Subject id (a membership's is `{org_id}:{user_id}`)")
+    since: AwareDatetime | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
+    until: AwareDatetime | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since must not be after until")
+        return self

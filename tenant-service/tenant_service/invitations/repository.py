@@ -1,0 +1,80 @@
+"""SQL for invitations. Only the token's sha256 is ever stored or looked up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: str
+    invited_by: UUID
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    expired: bool
+
+
+_COLS = ("id, organization_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at, "
+         "expires_at <= now() AS expired")
+
+
+def _inv(row: asyncpg.Record | None) -> InvitationRecord | None:
+    return None if row is None else InvitationRecord(**dict(row))
+
+
+async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, email: str, role: str,
+                 token_hash: bytes, invited_by: UUID, ttl_s: int) -> InvitationRecord:
+    row = await conn.fetchrow(
+        "INSERT INTO invitation (id, organization_id, email, role, token_hash, invited_by, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7)) RETURNING " + _COLS,
+        id, organization_id, email, role, token_hash, invited_by, float(ttl_s))
+    return _inv(row)
+
+
+async def find_by_token_hash(conn: asyncpg.Connection, *, token_hash: bytes, for_update: bool = False
+                             ) -> InvitationRecord | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return _inv(await conn.fetchrow(f"SELECT {_COLS} FROM invitation WHERE token_hash = $1{lock}", token_hash))
+
+
+async def get(conn: asyncpg.Connection, *, organization_id: UUID, invitation_id: UUID,
+              for_update: bool = False) -> InvitationRecord | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return _inv(await conn.fetchrow(
+        f"SELECT {_COLS} FROM invitation WHERE organization_id = $1 AND id = $2{lock}",
+        organization_id, invitation_id))
+
+
+async def list_pending(conn: asyncpg.Connection, *, organization_id: UUID, after: tuple[datetime, UUID] | None,
+                       limit: int) -> list[InvitationRecord]:
+    """Pending invitations (neither accepted, revoked nor expired), newest first."""
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM invitation "
+        "WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() "
+        "  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) "
+        "ORDER BY created_at DESC, id DESC LIMIT $4",
+        organization_id, after[0] if after else None, after[1] if after else None, limit)
+    return [_inv(r) for r in rows]
+
+
+async def mark_accepted(conn: asyncpg.Connection, *, invitation_id: UUID, user_id: UUID) -> None:
+    await conn.execute("UPDATE invitation SET accepted_at = clock_timestamp(), accepted_by = $2 WHERE id = $1",
+                       invitation_id, user_id)
+
+
+async def mark_revoked(conn: asyncpg.Connection, *, invitation_id: UUID) -> None:
+    await conn.execute("UPDATE invitation SET revoked_at = clock_timestamp() WHERE id = $1", invitation_id)
+
+
+async def email_is_member(conn: asyncpg.Connection, *, organization_id: UUID, email: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM membership m JOIN user_profile p ON p.user_id = m.user_id "
+        "WHERE m.organization_id = $1 AND p.email = $2)", organization_id, email)

@@ -1,0 +1,107 @@
+"""Invitation use cases. A token is 256 random bits, returned once at creation and stored
+only as its sha256; it is single use, bound to the invited email, and expires."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from uuid import UUID
+
+import asyncpg
+
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.pagination import CursorCodec
+
+from .. import paging
+from ..access import authorize_write
+from ..context import Actor
+from ..events import emit, membership_subject
+from ..members import repository as members
+from ..members.repository import MembershipRecord
+from ..organizations import repository as organizations
+from ..roles import can_grant
+from ..users import repository as users
+from . import repository
+from .repository import InvitationRecord
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class InvitationService:
+    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int):
+        self.pool, self.cursors, self.ttl_s = pool, cursors, ttl_s
+
+    async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
+                     role: str) -> tuple[InvitationRecord, str]:
+        token = secrets.token_urlsafe(32)
+        async with self.pool.acquire() as conn, conn.transaction():
+            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            if not can_grant(actor_role, role):
+                raise Forbidden("Only an owner may invite admins or owners.")
+            if await repository.email_is_member(conn, organization_id=org_id, email=email):
+                raise Conflict("A member with this email already belongs to the organization.")
+            inv = await repository.insert(conn, id=uuid.uuid4(), organization_id=org_id, email=email, role=role,
+                                          token_hash=hash_token(token), invited_by=principal.user_id,
+                                          ttl_s=self.ttl_s)
+            await emit(conn, actor, type="invitation.created", subject_type="invitation", subject_id=inv.id,
+                       tenant_id=org_id, data={"email": email, "role": role})
+        return inv, token
+
+    async def list_pending(self, *, org_id: UUID, limit: int, cursor: str | None
+                           ) -> tuple[list[InvitationRecord], str | None]:
+        after = paging.decode_key(self.cursors, cursor)
+        async with self.pool.acquire() as conn:
+            rows = await repository.list_pending(conn, organization_id=org_id, after=after, limit=limit + 1)
+        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+
+    async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
+            if inv is None or inv.accepted_at or inv.revoked_at or inv.expired:
+                raise NotFound("No such pending invitation.")
+            if not can_grant(actor_role, inv.role):
+                raise Forbidden("Only an owner may revoke an invitation to an admin or owner role.")
+            await repository.mark_revoked(conn, invitation_id=inv.id)
+            await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
+                       tenant_id=org_id, data={"email": inv.email, "role": inv.role})
+
+    async def accept(self, actor: Actor, principal: Principal, *, token: str) -> MembershipRecord:
+        """Unknown, revoked and expired tokens are 404; a used one is 409; a token for another
+        email than the caller's is 403 (its holder was sent it, so saying so leaks nothing);
+        a caller who already belongs to the organization is 409."""
+        token_hash = hash_token(token)
+        async with self.pool.acquire() as conn, conn.transaction():
+            found = await repository.find_by_token_hash(conn, token_hash=token_hash)
+            if found is None:
+                raise NotFound("No such invitation.")
+            # Lock order organization -> invitation, as in every other write, so no deadlock.
+            if await organizations.get_live(conn, org_id=found.organization_id, for_update=True) is None:
+                raise NotFound("No such invitation.")
+            inv = await repository.find_by_token_hash(conn, token_hash=token_hash, for_update=True)
+            if inv.accepted_at is not None:
+                raise Conflict("This invitation has already been used.")
+            if inv.revoked_at is not None:
+                raise NotFound("This invitation has been revoked.")
+            if inv.expired:
+                raise NotFound("This invitation has expired.")
+            profile = await users.get(conn, user_id=principal.user_id)
+            if profile is None or profile.email != inv.email:
+                raise Forbidden("This invitation was sent to another email address.")
+            if await members.get(conn, organization_id=inv.organization_id, user_id=principal.user_id):
+                raise Conflict("You already belong to this organization.")
+            membership = await members.insert(conn, organization_id=inv.organization_id, user_id=principal.user_id,
+                                              role=inv.role)
+            await repository.mark_accepted(conn, invitation_id=inv.id, user_id=principal.user_id)
+            await emit(conn, actor, type="invitation.accepted", subject_type="invitation", subject_id=inv.id,
+                       tenant_id=inv.organization_id,
+                       data={"email": inv.email, "role": inv.role, "user_id": str(principal.user_id)})
+            await emit(conn, actor, type="membership.created", subject_type="membership",
+                       subject_id=membership_subject(inv.organization_id, principal.user_id),
+                       tenant_id=inv.organization_id,
+                       data={"organization_id": str(inv.organization_id), "user_id": str(principal.user_id),
+                             "role": inv.role})
+        return membership

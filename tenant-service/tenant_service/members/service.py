@@ -1,0 +1,69 @@
+"""Member use cases: role changes and removals under the role table and the last-owner rule."""
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.pagination import CursorCodec
+
+from .. import paging
+from ..access import authorize_write
+from ..context import Actor
+from ..events import emit, membership_subject
+from ..roles import can_grant, can_manage
+from . import repository
+from .repository import MemberRecord
+
+
+class LastOwner(Conflict):
+    def __init__(self):
+        super().__init__("An organization must keep at least one owner.")
+
+
+class MemberService:
+    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
+        self.pool, self.cursors = pool, cursors
+
+    async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[MemberRecord], str | None]:
+        after = paging.decode_key(self.cursors, cursor)
+        async with self.pool.acquire() as conn:
+            rows = await repository.list_members(conn, organization_id=org_id, after=after, limit=limit + 1)
+        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.user_id))
+
+    async def change_role(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID,
+                          role: str) -> MemberRecord:
+        async with self.pool.acquire() as conn, conn.transaction():
+            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            target = await repository.get(conn, organization_id=org_id, user_id=user_id)
+            if target is None:
+                raise NotFound("No such member.")
+            if not can_manage(actor_role, target.role) or not can_grant(actor_role, role):
+                raise Forbidden("Only an owner may grant, revoke or change admin and owner roles.")
+            if target.role != role:
+                if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
+                    raise LastOwner()
+                await repository.set_role(conn, organization_id=org_id, user_id=user_id, role=role)
+                await emit(conn, actor, type="membership.role_changed", subject_type="membership",
+                           subject_id=membership_subject(org_id, user_id), tenant_id=org_id,
+                           data={"organization_id": str(org_id), "user_id": str(user_id),
+                                 "old_role": target.role, "role": role})
+            return await repository.get_member(conn, organization_id=org_id, user_id=user_id)
+
+    async def remove(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
+        leaving = user_id == principal.user_id
+        async with self.pool.acquire() as conn, conn.transaction():
+            _, actor_role = await authorize_write(conn, principal, org_id, "member" if leaving else "admin")
+            target = await repository.get(conn, organization_id=org_id, user_id=user_id)
+            if target is None:
+                raise NotFound("No such member.")
+            if not leaving and not can_manage(actor_role, target.role):
+                raise Forbidden("Only an owner may remove an admin or an owner.")
+            if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
+                raise LastOwner()
+            await repository.delete(conn, organization_id=org_id, user_id=user_id)
+            await emit(conn, actor, type="membership.removed", subject_type="membership",
+                       subject_id=membership_subject(org_id, user_id), tenant_id=org_id,
+                       data={"organization_id": str(org_id), "user_id": str(user_id), "role": target.role})
