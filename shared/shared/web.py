@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
+import redis.exceptions as redis_errors
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,6 +37,15 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 M = TypeVar("M", bound=BaseModel)
+
+# A dependency that is down or restarting: answered 503 at once, never a 500 or a hang.
+DEPENDENCY_ERRORS = (
+    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
+    redis_errors.ConnectionError, redis_errors.TimeoutError,
+)
+DEPENDENCY_FAILURES = Counter("dependency_failures_total", "Requests answered 503 because a dependency failed",
+                              ["service", "error"])
 
 
 def request_id_of(request: web.Request) -> str:
@@ -110,6 +121,14 @@ def make_edge_middleware(service: str):
         except asyncio.CancelledError:
             status = 499
             raise
+        except DEPENDENCY_ERRORS as exc:
+            DEPENDENCY_FAILURES.labels(service, type(exc).__name__).inc()
+            log.warning("dependency unavailable", extra={"request_id": rid, "route": route_template(request),
+                                                         "error": type(exc).__name__})
+            resp = problem_response(503, "Service Unavailable",
+                                    "A service this request needs is unavailable; retry shortly.",
+                                    request_id=rid, headers={"Retry-After": "1"})
+            status = 503
         except Exception:
             # The trace goes to the log only; the client sees a generic 500 with the request id.
             log.exception("unhandled error", extra={"request_id": rid, "route": route_template(request)})

@@ -167,3 +167,18 @@ async def test_health_live_and_metrics(client):
     text = await (await client.get("/metrics")).text()
     assert 'http_requests_total{method="GET",route="/conflict",service="edge-test",status="409"}' in text
     assert "http_request_duration_seconds_bucket" in text
+
+
+async def test_dependency_outage_is_503_not_500(aiohttp_client):
+    import asyncpg
+
+    app = base_app(BaseServiceSettings(service_name="dep-test"))
+
+    async def pg_gone(request):
+        # A real connection attempt to a port where nothing listens.
+        await asyncpg.connect("postgresql://x@127.0.0.1:1/x", timeout=1)
+    app.router.add_get("/pg", pg_gone)
+    client = await aiohttp_client(app)
+    resp = await client.get("/pg")
+    body = await problem(resp, 503)
+    assert resp.headers["Retry-After"] == "1" and "127.0.0.1" not in body["detail"]
