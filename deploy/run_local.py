@@ -96,6 +96,14 @@ def stop(procs, grace: float = 20.0) -> None:
             pass
 
 
+def spawn(name: str, cmd: list[str], env: dict, color: str) -> subprocess.Popen:
+    # Own process group per process so a stop reaches gunicorn's workers too.
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    threading.Thread(target=pump, args=(name, color, p.stdout), daemon=True).start()
+    return p
+
+
 def main() -> int:
     stopping = threading.Event()
 
@@ -104,13 +112,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    procs = []
-    for i, (name, cmd, env) in enumerate(plan(dict(os.environ))):
-        # Own process group per process so a stop reaches gunicorn's workers too.
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True)
-        procs.append((name, p))
-        threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], p.stdout), daemon=True).start()
+    specs = plan(dict(os.environ))
+    colors = {name: COLORS[i % len(COLORS)] for i, (name, _, _) in enumerate(specs)}
+    procs = [(name, spawn(name, cmd, env, colors[name])) for name, cmd, env in specs]
 
     code = 0
     if wait_ready(procs, float(os.environ.get("READY_TIMEOUT_S", "60"))):
@@ -120,12 +124,22 @@ def main() -> int:
             if seeded.returncode != 0:
                 print("     run | seeding failed (the stack keeps running)", flush=True)
         print("     run | press Ctrl-C to stop", flush=True)
-        while not stopping.is_set():
-            dead = [(n, p) for n, p in procs if p.poll() is not None]
-            if dead:
-                print(f"     run | {dead[0][0]} exited with {dead[0][1].returncode}; stopping", flush=True)
-                code = 1
-                break
+        restarts: dict[str, list[float]] = {}
+        while not stopping.is_set() and code == 0:
+            for i, (name, p) in enumerate(procs):
+                if p.poll() is None or stopping.is_set():
+                    continue
+                # Like an orchestrator: a process that died is started again; a crash loop
+                # (5 deaths in a minute) stops the stack.
+                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 60] + [time.monotonic()]
+                restarts[name] = recent
+                if len(recent) > 5:
+                    print(f"     run | {name} keeps exiting ({p.returncode}); stopping", flush=True)
+                    code = 1
+                    break
+                print(f"     run | {name} exited with {p.returncode}; restarting", flush=True)
+                _, cmd, env = next(spec for spec in specs if spec[0] == name)
+                procs[i] = (name, spawn(name, cmd, env, colors[name]))
             stopping.wait(0.5)
     else:
         if not stopping.is_set():
