@@ -67,3 +67,6 @@ bench-tickets: install servers
 
 clean:
 	rm -rf $(VENV) .run
+
+drills: install servers
+	$(BIN)/python tests/drills.py

@@ -15,19 +15,58 @@ from pathlib import Path
 
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
-from shared.testing import ADMIN_DSN, PG_HOSTPORT, SERVICE_MIGRATIONS
+from shared.testing import ADMIN_DSN, PG_HOSTPORT, SERVICE_MIGRATIONS, TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+class ThreadedProxy:
+    """A TcpProxy on its own event loop in its own thread, so it keeps forwarding whatever the
+    test's loop is doing; ``cut()``/``restore()`` simulate the server going away and back."""
+
+    def __init__(self, host: str, port: int):
+        import asyncio
+        import threading
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxy = TcpProxy(host, port)
+        self._call(self.proxy.start())
+        self.port = self.proxy.port
+
+    def _call(self, coro):
+        import asyncio
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def cut(self) -> None:
+        self._call(self.proxy.cut())
+
+    def restore(self) -> None:
+        self._call(self.proxy.restore())
+
+    def close(self) -> None:
+        self._call(self.proxy.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 class Stack:
     def __init__(self, *, database: str = "saas_e2e", port_base: int = 18080, ticket_replicas: int = 1,
-                 redis_db: int = 3, extra_env: dict | None = None, seed: bool = False):
+                 redis_db: int = 3, extra_env: dict | None = None, seed: bool = False, proxied: bool = False):
         self.database, self.port_base, self.redis_db = database, port_base, redis_db
         self.exchange = f"events_e2e_{uuid.uuid4().hex[:8]}"
         self.keys_dir = tempfile.mkdtemp(prefix="saas-e2e-keys-")
         p = port_base
+        pg_host, pg_port = PG_HOSTPORT.split(":")
+        # With proxied=True every process reaches PostgreSQL, Redis and RabbitMQ through a proxy
+        # the fault drills can cut, without disturbing anything else on the machine.
+        self.proxies = {}
+        if proxied:
+            self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy("127.0.0.1", 6379),
+                            "rabbitmq": ThreadedProxy("127.0.0.1", 5672)}
+        pg = f"127.0.0.1:{self.proxies['postgres'].port}" if proxied else PG_HOSTPORT
+        redis_port = self.proxies["redis"].port if proxied else 6379
+        amqp_port = self.proxies["rabbitmq"].port if proxied else 5672
         self.env = {
             **os.environ,
             "GATEWAY_PORT": str(p), "AUTH_PORT": str(p + 1), "TENANT_PORT": str(p + 2),
@@ -35,7 +74,8 @@ class Stack:
             "TICKET_REPLICAS": str(ticket_replicas),
             "JWKS_URL": f"http://127.0.0.1:{p + 1}/.well-known/jwks.json",
             "AUTH_TENANT_URL": f"http://127.0.0.1:{p + 2}",
-            "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/{redis_db}",
+            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{amqp_port}/",
             "EVENTS_EXCHANGE": self.exchange,
             "AUTH_SIGNING_KEYS_DIR": self.keys_dir,
             "SEED": "1" if seed else "0",
@@ -44,7 +84,7 @@ class Stack:
             "RELAY_POLL_INTERVAL_S": "0.5",
         }
         for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
-            self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{PG_HOSTPORT}/{database}"
+            self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
             self.env[f"{prefix}_MIGRATE_DATABASE_URL"] = f"postgresql://{schema}_owner@{PG_HOSTPORT}/{database}"
         self.env["AUDIT_DATABASE_URL"] = self.env["TENANT_DATABASE_URL"]
         self.env.update(extra_env or {})
@@ -98,6 +138,8 @@ class Stack:
             return -9
         finally:
             self.log.close()
+            for proxy in self.proxies.values():
+                proxy.close()
 
     def pids_on_ports(self) -> list[str]:
         """Processes still listening on this stack's ports (should be none after stop)."""

@@ -1,0 +1,288 @@
+"""Fault drills: steady traffic through the gateway while a dependency fails, then proof that
+nothing was lost and the system recovered by itself.
+
+    make drills                 # long form: starts its own stack, writes tests/DRILLS.md
+    pytest tests/e2e -k drill   # short form (CI), on the end-to-end stack
+
+PostgreSQL, Redis and RabbitMQ are taken away by cutting the TCP proxy every process of the
+stack connects through (connections drop, new ones are refused: what a client sees of a
+stopped or restarting server), so a drill never disturbs anything else on the machine. The
+replica drill kills a real ticket-service process.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.testing import PG_HOSTPORT  # noqa: E402
+from tests.e2e.api import PASSWORD, User, expect, scope, signup  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    name: str
+    sent: int = 0
+    failed: int = 0
+    statuses: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+
+    def record(self, status: int) -> None:
+        self.sent += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def owner_with_org(http) -> User:
+    owner = await signup(http, "drill", org_name=f"Drill {uuid.uuid4().hex[:6]}")
+    return await scope(http, owner, owner.org_id)
+
+
+async def steady(duration: float, rate: float, fire) -> None:
+    """Call ``fire(i)`` ``rate`` times a second for ``duration`` seconds, without waiting for
+    answers (a slow answer must not slow the offered load)."""
+    tasks, started, i = [], time.monotonic(), 0
+    while time.monotonic() - started < duration:
+        tasks.append(asyncio.create_task(fire(i)))
+        i += 1
+        await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+    await asyncio.gather(*tasks)
+
+
+async def audit_counts(database: str, subject_ids: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{database}")
+    try:
+        rows = await conn.fetch("SELECT subject_id, count(*) AS n FROM tenant.audit_event "
+                                "WHERE type = 'ticket.created' AND subject_id = ANY($1::text[]) GROUP BY 1",
+                                subject_ids)
+        return {r["subject_id"]: r["n"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def wait_audited(database: str, ids: list[str], timeout: float) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    counts = {}
+    while time.monotonic() < deadline:
+        counts = await audit_counts(database, ids)
+        if len(counts) == len(ids):
+            break
+        await asyncio.sleep(0.5)
+    return counts
+
+
+async def drill_rabbitmq(stack, http, *, outage: float, rate: float = 20) -> Outcome:
+    out = Outcome("RabbitMQ unreachable")
+    owner = await owner_with_org(http)
+    created: list[str] = []
+
+    async def fire(i):
+        resp = await http.post("/v1/tickets", headers=owner.auth, json={"title": f"rabbit drill {i}"})
+        out.record(resp.status)
+        if resp.status == 201:
+            created.append((await resp.json())["id"])
+        else:
+            out.failed += 1
+
+    async def fault():
+        await asyncio.sleep(1)
+        stack.proxies["rabbitmq"].cut()
+        await asyncio.sleep(outage)
+        stack.proxies["rabbitmq"].restore()
+    await asyncio.gather(steady(outage + 3, rate, fire), fault())
+    counts = await wait_audited(stack.database, created, timeout=60)
+    out.figures = {"outage_s": outage, "events_expected": len(created), "events_found": len(counts),
+                   "events_duplicated": sum(1 for n in counts.values() if n > 1)}
+    if out.failed:
+        out.problems.append(f"{out.failed} writes failed while the broker was away")
+    if len(counts) != len(created) or out.figures["events_duplicated"]:
+        out.problems.append("audit log does not hold every event exactly once")
+    return out
+
+
+async def drill_postgres(stack, http, *, outage: float, rate: float = 20) -> Outcome:
+    out = Outcome("PostgreSQL restarted")
+    owner = await owner_with_org(http)
+    results: list[tuple[str, int, float, float]] = []  # title, status, sent at, latency
+    cut_at = restored_at = None
+
+    async def fire(i):
+        title = f"pg drill {uuid.uuid4().hex[:10]}"
+        t0 = time.monotonic()
+        try:
+            resp = await http.post("/v1/tickets", headers=owner.auth, json={"title": title},
+                                   timeout=aiohttp.ClientTimeout(total=15))
+            status = resp.status
+        except asyncio.TimeoutError:
+            status = 0
+        results.append((title, status, t0, time.monotonic() - t0))
+        out.record(status)
+
+    async def fault():
+        nonlocal cut_at, restored_at
+        await asyncio.sleep(1)
+        stack.proxies["postgres"].cut()
+        cut_at = time.monotonic()
+        await asyncio.sleep(outage)
+        stack.proxies["postgres"].restore()
+        restored_at = time.monotonic()
+    await asyncio.gather(steady(outage + 7, rate, fire), fault())
+    during = [r for r in results if cut_at <= r[2] < restored_at]
+    after_ok = sorted(r[2] + r[3] for r in results if r[2] >= restored_at and r[1] == 201)
+    recovery = (after_ok[0] - restored_at) if after_ok else None
+    bad = {s for _, s, _, _ in results} - {201, 503}
+    out.failed = sum(1 for r in results if r[1] != 201)
+    # No partial writes: every 201 is stored, nothing refused is.
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{stack.database}")
+    try:
+        stored = {r["title"] for r in await conn.fetch(
+            "SELECT title FROM ticket.ticket WHERE title = ANY($1::text[])", [r[0] for r in results])}
+    finally:
+        await conn.close()
+    lost = [t for t, s, _, _ in results if s == 201 and t not in stored]
+    phantom = [t for t, s, _, _ in results if s == 503 and t in stored]
+    out.figures = {"outage_s": outage, "requests_during_outage": len(during),
+                   "slowest_answer_during_outage_s": round(max((r[3] for r in during), default=0), 3),
+                   "recovered_after_s": None if recovery is None else round(recovery, 2),
+                   "lost_writes": len(lost), "partial_or_phantom_writes": len(phantom)}
+    if bad:
+        out.problems.append(f"unexpected statuses {sorted(bad)}")
+    if out.figures["slowest_answer_during_outage_s"] > 2:
+        out.problems.append("a request hung during the outage")
+    if recovery is None or recovery > 5:
+        out.problems.append("no recovery within 5 s of PostgreSQL's return")
+    if lost or phantom:
+        out.problems.append("writes lost or half-written")
+    return out
+
+
+async def drill_redis(stack, http, *, outage: float) -> Outcome:
+    out = Outcome("Redis unreachable")
+    owner = await owner_with_org(http)
+    await expect(await http.post("/v1/tickets", headers=owner.auth, json={"title": "redis drill"}), 201)
+    stack.proxies["redis"].cut()
+    try:
+        started = time.monotonic()
+        reads = logins = 0
+        while time.monotonic() - started < outage:
+            r = await http.get("/v1/tickets", headers=owner.auth)
+            out.record(r.status)
+            reads += r.status == 200
+            lg = await http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
+            out.record(lg.status)
+            logins += lg.status == 503
+            await asyncio.sleep(0.2)
+    finally:
+        stack.proxies["redis"].restore()
+    total_each = out.sent // 2
+    out.failed = out.statuses.get(500, 0)
+    recovered = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10:
+        lg = await http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
+        if lg.status == 200:
+            recovered = time.monotonic() - t0
+            break
+        await asyncio.sleep(0.2)
+    out.figures = {"outage_s": outage, "authenticated_reads_ok": f"{reads}/{total_each}",
+                   "logins_refused_503": f"{logins}/{total_each}",
+                   "login_recovered_after_s": None if recovered is None else round(recovered, 2)}
+    if out.statuses.get(500):
+        out.problems.append("500 answers while Redis was down")
+    if reads != total_each:
+        out.problems.append("authenticated reads failed while Redis was down")
+    if logins != total_each:
+        out.problems.append("login did not fail closed (503) while Redis was down")
+    if recovered is None:
+        out.problems.append("login did not recover after Redis returned")
+    return out
+
+
+def _listener_pid(port: int) -> int | None:
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    for part in out.split("pid=")[1:]:
+        return int(part.split(",")[0])
+    return None
+
+
+async def drill_replica(stack, http, *, duration: float, rate: float = 40) -> Outcome:
+    out = Outcome("one of two ticket-service replicas killed")
+    owner = await owner_with_org(http)
+    t = await expect(await http.post("/v1/tickets", headers=owner.auth, json={"title": "replica drill"}), 201)
+    victim_port = stack.port_base + 3 + 100
+    pid = _listener_pid(victim_port)
+    if pid is None:
+        out.problems.append(f"no replica listening on {victim_port}")
+        return out
+
+    async def fire(i):
+        r = await http.get(f"/v1/tickets/{t['id']}", headers=owner.auth)
+        out.record(r.status)
+        out.failed += r.status != 200
+
+    async def fault():
+        await asyncio.sleep(duration / 4)
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    await asyncio.gather(steady(duration, rate, fire), fault())
+    rate_failed = out.failed / max(1, out.sent)
+    out.figures = {"duration_s": duration, "failed_ratio": f"{rate_failed:.2%}"}
+    if rate_failed >= 0.01:
+        out.problems.append("1% or more requests failed")
+    return out
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = ["| drill | requests sent | failed | figures | verdict |", "|---|---|---|---|---|"]
+    for o in outcomes:
+        figs = ", ".join(f"{k}={v}" for k, v in o.figures.items())
+        lines.append(f"| {o.name} | {o.sent} | {o.failed} | {figs} | {'ok' if o.ok else '; '.join(o.problems)} |")
+    return "\n".join(lines)
+
+
+async def run_all(stack, *, long: bool) -> list[Outcome]:
+    async with aiohttp.ClientSession(base_url=stack.url) as http:
+        outcomes = [
+            await drill_rabbitmq(stack, http, outage=30 if long else 4),
+            await drill_postgres(stack, http, outage=10 if long else 3),
+            await drill_redis(stack, http, outage=10 if long else 2),
+            await drill_replica(stack, http, duration=20 if long else 6),
+        ]
+    return outcomes
+
+
+def main() -> int:
+    import platform
+
+    from tests.stack import Stack
+    stack = Stack(database="saas_drills", port_base=28080, ticket_replicas=2, redis_db=4, proxied=True)
+    asyncio.run(stack.prepare())
+    stack.start()
+    try:
+        outcomes = asyncio.run(run_all(stack, long=True))
+    finally:
+        stack.stop()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    report = (f"# Fault drills\n\nRun by `make drills` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+              f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}.\n\n" + table(outcomes) + "\n")
+    print(report)
+    (Path(__file__).resolve().parent / "DRILLS.md").write_text(report)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
