@@ -59,7 +59,13 @@ class BaseServiceSettings(BaseSettings):
     relay_poll_interval_s: float = shared_field("RELAY_POLL_INTERVAL_S", 1.0,
                                                 "Relay polling interval (NOTIFY wakes it sooner).")
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
+    relay_publish_timeout_s: float = shared_field("RELAY_PUBLISH_TIMEOUT_S", 5.0,
+                                                  "Wait for one broker confirm before the batch is retried.")
 
     consumer_prefetch: int = shared_field("CONSUMER_PREFETCH", 32, "Unacked messages per consumer.")
     consumer_max_retries: int = shared_field("CONSUMER_MAX_RETRIES", 5, "Delayed retries before dead-lettering.")
     consumer_retry_delay_ms: int = shared_field("CONSUMER_RETRY_DELAY_MS", 1000, "Delay before a retry.")
+    consumer_retry_max_delay_ms: int = shared_field("CONSUMER_RETRY_MAX_DELAY_MS", 60_000,
+                                                    "Cap of the retry delay (it doubles per retry).")
+    inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,
+                                          "How long consumers remember applied event ids.")

@@ -1,92 +1,171 @@
 """Consumers: a durable quorum queue per consumer group, bound by routing patterns.
 
 A message is acked only after the handler's transaction committed; the same transaction
-records the event id in the inbox, so a redelivered event has no second effect.
+records the event id in the inbox, so a redelivered event has no second effect. A failed
+handler rolls back and the message is retried later through the group's retry queue (a
+per-message TTL dead-letters it back), ``max_retries`` times with doubling delays; after that,
+or at once for a message that is not a valid envelope, it is parked in ``<group>.dlq``.
+The copy is always confirmed by the broker before the original is acked, so a crash at any
+point leaves at least one copy. See ``broker`` for the topology.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
+from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
-from .broker import connect, declare_events_exchange
+from . import metrics
+from .broker import connect, declare_events_exchange, declare_group_queues, dlq_name, retry_queue_name
 from .envelope import Event
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 
+ATTEMPT_HEADER = "x-attempt"             # delayed retries already made for this message
+ROUTING_KEY_HEADER = "x-routing-key"     # the event type it was published with
+_DROPPED_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+                    "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
+
+# Failures of the infrastructure rather than of the event: retried without spending the
+# message's retry budget, so an outage of PostgreSQL never sends good events to the DLQ.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError)
+
+
+class RepublishFailed(Exception):
+    pass
+
 
 class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
-                 retry_delay_ms: int = 1000):
+                 retry_delay_ms: int = 1000, retry_max_delay_ms: int = 60_000,
+                 inbox_retention_s: float = 30 * 24 * 3600):
         self.pool, self.amqp_url, self.exchange_name = pool, amqp_url, exchange
         self.group, self.bindings, self.handler = group, bindings, handler
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
+        self.retry_max_delay_ms, self.inbox_retention_s = retry_max_delay_ms, inbox_retention_s
         self.connected = False
         self.processed_total = 0
+        self._stopping = False
+        self._queue = None
+        self._consumer_tag: str | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._last_inbox_purge = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
         delay = 0.2
-        while True:
+        while not self._stopping:
             try:
                 await self._run_connected()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.connected = False
+                if self._stopping:
+                    return
                 log.warning("consumer interrupted, retrying",
                             extra={"consumer": self.group, "error": type(exc).__name__})
                 await asyncio.sleep(delay + random.uniform(0, delay / 2))
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 5.0)
+            else:
+                delay = 0.2
 
     async def _run_connected(self) -> None:
         connection = await connect(self.amqp_url)
         try:
-            channel = await connection.channel()
+            closed = asyncio.get_running_loop().create_future()
+
+            def on_close(*_args) -> None:
+                self.connected = False
+                if not closed.done():
+                    closed.set_result(None)
+            connection.close_callbacks.add(on_close)
+            channel = await connection.channel(publisher_confirms=True)
+            channel.close_callbacks.add(on_close)
             await channel.set_qos(prefetch_count=self.prefetch)
             exchange = await declare_events_exchange(channel, self.exchange_name)
-            queue = await channel.declare_queue(self.group, durable=True,
-                                                arguments={"x-queue-type": "quorum"})
+            queue, _, _ = await declare_group_queues(channel, self.group)
             for pattern in self.bindings:
                 await queue.bind(exchange, routing_key=pattern)
+            self._channel = channel
+            self._queue = queue
+            self._consumer_tag = await queue.consume(self._on_message)
             self.connected = True
-            closed = asyncio.get_running_loop().create_future()
-            connection.close_callbacks.add(lambda *_: closed.done() or closed.set_result(None))
-            await queue.consume(self._on_message)
+            log.info("consumer connected", extra={"consumer": self.group})
+            await self._purge_inbox()
             await closed
             raise ConnectionError("broker connection closed")
         finally:
             self.connected = False
+            self._queue = self._consumer_tag = None
             with contextlib.suppress(Exception):
-                await connection.close()
+                await asyncio.wait_for(connection.close(), timeout=2)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking deliveries and give in-flight handlers ``timeout`` seconds to finish;
+        whatever is still unacked afterwards is redelivered by the broker."""
+        self._stopping = True
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=timeout)
+
+    # ------------------------------------------------------------------ deliveries
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        self._inflight.add(task)
         try:
-            event = Event.model_validate(json.loads(message.body))
-        except (ValueError, ValidationError):
-            log.error("unparseable message rejected", extra={"consumer": self.group, "message_id": message.message_id})
-            await message.reject(requeue=False)
+            await self._handle(message)
+        finally:
+            self._inflight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = Event.model_validate_json(message.body)
+        except (ValueError, ValidationError) as exc:
+            log.error("unparseable message parked", extra={"consumer": self.group,
+                                                            "message_id": message.message_id})
+            await self._park(message, reason="unparseable", error=_describe(exc))
             return
+        attempt = _attempt_of(message)
         try:
+            started = time.perf_counter()
             await self.process(event)
-        except Exception:
-            log.exception("handler failed", extra={"consumer": self.group, "event_id": str(event.id),
-                                                   "event_type": event.type})
-            await asyncio.sleep(self.retry_delay_ms / 1000)
-            await message.nack(requeue=True)
+            metrics.EVENT_HANDLER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+        except asyncio.CancelledError:
+            raise  # not acked: the broker redelivers it, and the rolled-back work is done again
+        except Exception as exc:
+            transient = isinstance(exc, TRANSIENT_ERRORS)
+            log.warning("handler failed", exc_info=not transient,
+                        extra={"consumer": self.group, "event_id": str(event.id), "event_type": event.type,
+                               "attempt": attempt, "error": type(exc).__name__})
+            if transient:
+                await self._retry(message, attempt, exc)
+            elif attempt >= self.max_retries:
+                await self._park(message, reason="retries_exhausted", error=_describe(exc))
+            else:
+                await self._retry(message, attempt + 1, exc)
             return
         await message.ack()
 
@@ -97,10 +176,88 @@ class EventConsumer:
                 "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
                 self.group, event.id)
             if not fresh:
+                metrics.EVENTS_DUPLICATES.labels(self.group).inc()
                 return False
             await self.handler(conn, event)
         self.processed_total += 1
+        metrics.EVENTS_PROCESSED.labels(self.group).inc()
         return True
+
+    def retry_delay_for(self, attempt: int) -> int:
+        """Delay in ms before retry number ``attempt`` (1-based): doubling, capped."""
+        return int(min(self.retry_delay_ms * 2 ** max(attempt - 1, 0), self.retry_max_delay_ms))
+
+    async def _retry(self, message: AbstractIncomingMessage, attempt: int, exc: BaseException) -> None:
+        delay_ms = self.retry_delay_for(max(attempt, 1))
+        ok = await self._forward(message, retry_queue_name(self.group), headers={
+            ATTEMPT_HEADER: attempt, "x-last-error": _describe(exc)}, expiration_ms=delay_ms)
+        if ok:
+            metrics.EVENTS_RETRIED.labels(self.group).inc()
+
+    async def _park(self, message: AbstractIncomingMessage, *, reason: str, error: str) -> None:
+        ok = await self._forward(message, dlq_name(self.group), headers={
+            "x-dead-letter-reason": reason, "x-last-error": error, "x-consumer-group": self.group,
+            "x-dead-lettered-at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")})
+        if ok:
+            metrics.EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
+
+    async def _forward(self, message: AbstractIncomingMessage, queue: str, *, headers: dict,
+                       expiration_ms: int | None = None) -> bool:
+        """Put a copy in one of the group's own queues, then ack the original. When the copy
+        cannot be confirmed, the original goes back to the queue instead (after a pause)."""
+        try:
+            copy = copy_message(message, headers, expiration_ms=expiration_ms)
+            result = await self._channel.default_exchange.publish(copy, routing_key=queue, timeout=10)
+            if isinstance(result, DeliveredMessage):
+                raise RepublishFailed(f"queue {queue} does not exist")
+            await message.ack()
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("could not forward message, requeueing it", extra={
+                "consumer": self.group, "queue": queue, "error": type(exc).__name__})
+            await asyncio.sleep(min(self.retry_delay_ms, 5000) / 1000)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return False
+
+    async def _purge_inbox(self) -> None:
+        """Forget applied event ids after the retention (at most once an hour per process)."""
+        now = time.monotonic()
+        if now - self._last_inbox_purge < 3600:
+            return
+        self._last_inbox_purge = now
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM inbox WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)",
+                    self.group, float(self.inbox_retention_s))
+
+
+def _attempt_of(message: AbstractIncomingMessage) -> int:
+    try:
+        return max(int((message.headers or {}).get(ATTEMPT_HEADER, 0)), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:500]
+
+
+def copy_message(message: AbstractIncomingMessage, headers: dict, *, expiration_ms: int | None = None,
+                 drop: tuple[str, ...] = ()) -> aio_pika.Message:
+    """A persistent copy of ``message`` with ``headers`` merged in; remembers the original
+    routing key (the event type) since the copy travels with another one."""
+    merged = {k: v for k, v in (message.headers or {}).items() if k not in _DROPPED_HEADERS and k not in drop}
+    merged.setdefault(ROUTING_KEY_HEADER, message.routing_key)
+    merged.update(headers)
+    return aio_pika.Message(
+        body=message.body, headers=merged, content_type=message.content_type or "application/json",
+        message_id=message.message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        expiration=None if expiration_ms is None else expiration_ms / 1000)
 
 
 def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
@@ -111,12 +268,29 @@ def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[st
                                  exchange=settings.events_exchange, group=group, bindings=bindings,
                                  handler=handler, prefetch=settings.consumer_prefetch,
                                  max_retries=settings.consumer_max_retries,
-                                 retry_delay_ms=settings.consumer_retry_delay_ms)
+                                 retry_delay_ms=settings.consumer_retry_delay_ms,
+                                 retry_max_delay_ms=settings.consumer_retry_max_delay_ms,
+                                 inbox_retention_s=settings.inbox_retention_s)
         if key is not None:
             app[key] = consumer
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
         yield
+        await consumer.stop(settings.shutdown_timeout_s)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return ctx
+
+
+def consumer_ready_check(key: web.AppKey):
+    """A readiness check that fails while the consumer under ``key`` has no broker connection."""
+    async def check(app: web.Application) -> dict:
+        consumer = app[key]
+        if not consumer.connected:
+            raise ConsumerDisconnected(consumer.group)
+        return {"group": consumer.group, "connected": True, "processed": consumer.processed_total}
+    return check
+
+
+class ConsumerDisconnected(Exception):
+    pass

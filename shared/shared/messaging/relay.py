@@ -1,9 +1,12 @@
 """The outbox relay: publishes committed events to the ``events`` exchange.
 
-Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several replicas share the
-work, published as persistent messages, and marked sent only after the broker confirmed
-them. A failure anywhere rolls the claim back and the rows are published again later: at
-least once, never lost.
+It wakes on the ``<schema>_outbox`` NOTIFY sent when a transaction that added events commits,
+and polls as a fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
+replicas share the work, published as persistent messages on a confirm channel, and marked
+sent in the same transaction only once the broker confirmed each of them. Anything that fails
+leaves its rows pending (the claim's transaction ends, the locks go) and they are published
+again later: at least once, never lost. A rolled-back transaction leaves no row, so nothing is
+ever published for it.
 """
 from __future__ import annotations
 
@@ -16,56 +19,90 @@ import time
 import aio_pika
 import asyncpg
 from aiohttp import web
+from aiormq.abc import DeliveredMessage
 
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
+from . import metrics
 from .broker import connect, declare_events_exchange
 
 log = logging.getLogger(__name__)
 
+_MIN_BACKOFF_S, _MAX_BACKOFF_S = 0.2, 5.0
+_PURGE_CHUNK = 5000
+
+
+class PublishFailed(Exception):
+    pass
+
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
-                 batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400):
+                 batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
+                 publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
+                 metrics_interval_s: float = 5.0):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
+        self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
+        self.metrics_interval_s = metrics_interval_s
         self.broker_connected = False
         self.published_total = 0
         self._wake = asyncio.Event()
         self._last_purge = 0.0
+        self._backoff = _MIN_BACKOFF_S
 
     def _notified(self, *_args) -> None:
         self._wake.set()
 
+    def _set_connected(self, value: bool) -> None:
+        self.broker_connected = value
+        metrics.RELAY_BROKER_CONNECTED.labels(self.schema).set(1 if value else 0)
+
     async def run(self) -> None:
-        """Run until cancelled; reconnects to PostgreSQL and RabbitMQ with backoff."""
-        delay = 0.2
-        while True:
-            try:
-                await self._run_connected()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.broker_connected = False
-                log.warning("outbox relay interrupted, retrying", extra={"error": type(exc).__name__,
-                                                                          "retry_in_s": round(delay, 2)})
-                await asyncio.sleep(delay + random.uniform(0, delay / 2))
-                delay = min(delay * 2, 10.0)
-            else:
-                delay = 0.2
+        """Run until cancelled; reconnects to PostgreSQL and RabbitMQ with capped backoff while
+        the service keeps serving (its writes just wait in the outbox)."""
+        gauges = asyncio.create_task(self._gauge_loop(), name=f"outbox-gauges-{self.schema}")
+        try:
+            while True:
+                try:
+                    await self._run_connected()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._set_connected(False)
+                    log.warning("outbox relay interrupted, retrying",
+                                extra={"schema": self.schema, "error": type(exc).__name__,
+                                       "retry_in_s": round(self._backoff, 2)})
+                    await asyncio.sleep(self._backoff + random.uniform(0, self._backoff / 2))
+                    self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
 
     async def _run_connected(self) -> None:
-        listener = await self.pool.acquire()
         channel_name = f"{self.schema}_outbox"
+        listener = await self.pool.acquire()
+        lost = asyncio.Event()
+
+        def on_lost(*_args) -> None:
+            lost.set()
+            self._wake.set()
         try:
             await listener.add_listener(channel_name, self._notified)
+            listener.add_termination_listener(on_lost)
             connection = await connect(self.amqp_url)
             try:
+                connection.close_callbacks.add(on_lost)
                 channel = await connection.channel(publisher_confirms=True)
+                channel.close_callbacks.add(on_lost)
                 exchange = await declare_events_exchange(channel, self.exchange_name)
-                self.broker_connected = True
+                self._set_connected(True)
+                self._backoff = _MIN_BACKOFF_S
                 log.info("outbox relay connected", extra={"schema": self.schema})
                 while True:
+                    if lost.is_set() or listener.is_closed():
+                        raise ConnectionError("broker or listener connection lost")
                     self._wake.clear()
                     sent = await self.publish_batch(exchange)
                     await self._maybe_purge()
@@ -74,43 +111,73 @@ class OutboxRelay:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
             finally:
-                self.broker_connected = False
+                self._set_connected(False)
                 with contextlib.suppress(Exception):
-                    await connection.close()
+                    await asyncio.wait_for(connection.close(), timeout=2)
         finally:
             with contextlib.suppress(Exception):
+                listener.remove_termination_listener(on_lost)
                 await listener.remove_listener(channel_name, self._notified)
-            await self.pool.release(listener)
+            with contextlib.suppress(Exception):
+                await self.pool.release(listener)
+
+    async def _publish(self, exchange, row) -> bool:
+        """Publish one event; returns False when the broker had no queue to route it to."""
+        message = aio_pika.Message(body=row["payload"].encode(), content_type="application/json",
+                                   message_id=str(row["id"]), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        result = await exchange.publish(message, routing_key=row["routing_key"], mandatory=True,
+                                        timeout=self.publish_timeout_s)
+        return not isinstance(result, DeliveredMessage)
 
     async def publish_batch(self, exchange) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, routing_key, payload::text AS payload FROM outbox WHERE sent_at IS NULL "
-                "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", self.batch_size)
-            if not rows:
-                return 0
-            # Publish the batch concurrently; each publish returns once the broker confirmed it.
-            await asyncio.gather(*(
-                exchange.publish(
-                    aio_pika.Message(body=row["payload"].encode(), content_type="application/json",
-                                     message_id=str(row["id"]),
-                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=row["routing_key"], mandatory=False)
-                for row in rows))
-            await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1::uuid[])",
-                               [row["id"] for row in rows])
-        self.published_total += len(rows)
-        return len(rows)
+        """Claim up to ``batch_size`` pending events, publish them, mark the confirmed ones sent."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, routing_key, payload::text AS payload FROM outbox WHERE sent_at IS NULL "
+                    "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", self.batch_size)
+                if not rows:
+                    return 0
+                # Confirms are pipelined: every publish of the batch is in flight at once, and each
+                # returns when the broker confirmed (persisted and routed) that message.
+                results = await asyncio.gather(*(self._publish(exchange, row) for row in rows),
+                                               return_exceptions=True)
+                sent = [row["id"] for row, r in zip(rows, results) if not isinstance(r, BaseException)]
+                failed = [row["id"] for row, r in zip(rows, results) if isinstance(r, BaseException)]
+                if sent:
+                    await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1::uuid[])",
+                                       sent)
+                if failed:
+                    await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
+                                       failed)
+        unroutable = sum(1 for r in results if r is False)
+        self.published_total += len(sent)
+        metrics.EVENTS_PUBLISHED.labels(self.schema).inc(len(sent))
+        if unroutable:
+            metrics.EVENTS_UNROUTABLE.labels(self.schema).inc(unroutable)
+            log.warning("events had no bound queue", extra={"schema": self.schema, "count": unroutable})
+        if failed:
+            metrics.EVENTS_PUBLISH_FAILURES.labels(self.schema).inc(len(failed))
+            first = next(r for r in results if isinstance(r, BaseException))
+            raise PublishFailed(f"{len(failed)} of {len(rows)} events not confirmed: {type(first).__name__}")
+        return len(sent)
 
     async def _maybe_purge(self) -> None:
         now = time.monotonic()
-        if now - self._last_purge < 60:
+        if now - self._last_purge < self.purge_interval_s:
             return
         self._last_purge = now
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)",
-                float(self.retention_s))
+        await purge_sent(self.pool, self.retention_s)
+
+    async def _gauge_loop(self) -> None:
+        """Backlog gauges are refreshed on their own schedule, so they stay true (and alarming)
+        while the broker is unreachable and the publishing loop is waiting to reconnect."""
+        while True:
+            with contextlib.suppress(Exception):
+                pending, oldest = await backlog(self.pool)
+                metrics.OUTBOX_PENDING.labels(self.schema).set(pending)
+                metrics.OUTBOX_OLDEST_AGE.labels(self.schema).set(oldest)
+            await asyncio.sleep(self.metrics_interval_s)
 
 
 OUTBOX_RELAY = web.AppKey("outbox_relay", OutboxRelay)
@@ -120,9 +187,24 @@ async def backlog(pool: asyncpg.Pool) -> tuple[int, float]:
     """Pending events and the age in seconds of the oldest one."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) AS age "
+            "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0) AS age "
             "FROM outbox WHERE sent_at IS NULL")
     return int(row["n"]), float(row["age"])
+
+
+async def purge_sent(pool: asyncpg.Pool, retention_s: float) -> int:
+    """Delete sent events older than ``retention_s``, in chunks so no single statement is long."""
+    total = 0
+    async with pool.acquire() as conn:
+        while True:
+            status = await conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NOT NULL "
+                "AND sent_at < clock_timestamp() - make_interval(secs => $1) LIMIT $2)",
+                float(retention_s), _PURGE_CHUNK)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < _PURGE_CHUNK:
+                return total
 
 
 def relay_ctx(settings: BaseServiceSettings):
@@ -131,7 +213,8 @@ def relay_ctx(settings: BaseServiceSettings):
         relay = OutboxRelay(app[DB_POOL], amqp_url=settings.amqp_url.get_secret_value(),
                             exchange=settings.events_exchange, schema=settings.db_schema,
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
-                            retention_s=settings.outbox_retention_s)
+                            retention_s=settings.outbox_retention_s,
+                            publish_timeout_s=settings.relay_publish_timeout_s)
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield
