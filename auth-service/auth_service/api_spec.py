@@ -1,4 +1,38 @@
 """Public routes of auth-service, declared for the gateway's OpenAPI document."""
-from shared.openapi import Operation
+from shared.openapi import Operation, Param
+from shared.pagination import PageQuery
 
-OPERATIONS: list[Operation] = []
+from .sessions.schemas import LoginRequest, LoginResponse, RefreshRequest, RefreshResponse, SessionOut
+from .users.schemas import MeOut, PasswordChangeRequest, SignupRequest, SignupResponse
+
+TAG = "auth"
+
+OPERATIONS: list[Operation] = [
+    Operation("GET", "/.well-known/jwks.json", "Public keys that verify access tokens (JWKS)", TAG, public=True,
+              response_headers=("Cache-Control",),
+              description="Every configured key is published; during a key rotation both the old and the new key."),
+    Operation("POST", "/v1/auth/signup", "Create an account (and optionally its organization)", TAG, status=201,
+              request=SignupRequest, response=SignupResponse, errors=(409,), public=True,
+              description="With `organization_name` the organization is created with the new user as owner, "
+                          "all or nothing: if it cannot be created, no account remains (503) and a retry succeeds."),
+    Operation("POST", "/v1/auth/login", "Sign in with email and password", TAG, request=LoginRequest,
+              response=LoginResponse, errors=(401, 403), public=True, response_headers=("Retry-After",),
+              description="One answer for a wrong password and an unknown email. Without `organization_id` the "
+                          "token is scoped to the oldest membership (or none); 403 if not a member of the one "
+                          "asked for. Failed attempts are throttled per account and per client address (429)."),
+    Operation("POST", "/v1/auth/refresh", "Rotate a refresh token", TAG, request=RefreshRequest,
+              response=RefreshResponse, errors=(401, 403), public=True,
+              description="The presented token is spent and a successor issued. Within the grace window the "
+                          "just-spent token answers with the same successor; any other reuse of a spent token "
+                          "ends the whole session (401). `organization_id` switches the token's organization; "
+                          "without it the session keeps its current one while the user is still a member."),
+    Operation("POST", "/v1/auth/logout", "End the current session", TAG, status=204),
+    Operation("POST", "/v1/auth/logout-all", "End every session of the caller", TAG, status=204),
+    Operation("GET", "/v1/auth/sessions", "The caller's live sessions", TAG, response=SessionOut,
+              response_is_list=True, query=PageQuery, errors=(422,)),
+    Operation("DELETE", "/v1/auth/sessions/{session_id}", "End one of the caller's sessions", TAG, status=204,
+              errors=(404,), params=[Param("session_id", "path", {"type": "string", "format": "uuid"}, True)]),
+    Operation("GET", "/v1/auth/me", "The caller", TAG, response=MeOut),
+    Operation("POST", "/v1/auth/password", "Change the password (ends every other session)", TAG, status=204,
+              request=PasswordChangeRequest, errors=(422,)),
+]

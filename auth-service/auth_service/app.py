@@ -1,19 +1,92 @@
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from shared.app import create_service_app
-from shared.auth import jwks_verifier_ctx
+from shared.auth import TOKEN_VERIFIER, StaticKeys, TokenVerifier
+from shared.cache import REDIS
+from shared.db import DB_POOL
+from shared.messaging.consumer import EventConsumer, consumer_ctx
 from shared.service import gunicorn_factory
+from shared.web import add_ready_check
 
 from .config import Settings
+from .consumers.memberships import BINDINGS, membership_handler
+from .keys.ring import KEYRING, KEYRING_JWKS, load_keyring
+from .revocation import REVOCATIONS, Revocations
+from .routes import setup_routes
+from .sessions.service import SESSIONS, SessionService
+from .sessions.throttle import LoginThrottle
+from .tenants.client import TENANT_CLIENT, TenantClient
+from .tokens.service import AccessTokenIssuer
+from .users.passwords import PasswordHasher
+from .users.service import USERS, UserService
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+PASSWORD_HASHER = web.AppKey("password_hasher", PasswordHasher)
+MEMBERSHIP_CONSUMER = web.AppKey("membership_consumer", EventConsumer)
+
+
+async def check_membership_consumer(app: web.Application) -> dict:
+    consumer = app[MEMBERSHIP_CONSUMER]
+    if not consumer.connected:
+        raise ConnectionError("membership consumer is not connected")
+    return {"processed": consumer.processed_total}
+
+
+def services_ctx(settings: Settings):
+    """Builds the services once the pools exist, and closes what they own."""
+    async def ctx(app: web.Application):
+        hasher = PasswordHasher(settings)
+        await hasher.start()
+        http = aiohttp.ClientSession()
+        tenant = TenantClient(http, base_url=settings.tenant_url,
+                              internal_token=settings.internal_api_token.get_secret_value(),
+                              timeout_s=settings.tenant_timeout_s)
+        throttle = LoginThrottle(app[REDIS], max_per_account=settings.login_max_failures_per_account,
+                                 max_per_ip=settings.login_max_failures_per_ip,
+                                 window_s=settings.login_failure_window_s)
+        revocations = Revocations(app[REDIS], ttl_s=settings.revocation_ttl_s)
+        issuer = AccessTokenIssuer(app[KEYRING], issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                   ttl_s=settings.access_token_ttl_s)
+        sessions = SessionService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
+                                  tenant=tenant, issuer=issuer, revocations=revocations)
+        app[PASSWORD_HASHER] = hasher
+        app[TENANT_CLIENT] = tenant
+        app[REVOCATIONS] = revocations
+        app[SESSIONS] = sessions
+        app[USERS] = UserService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
+                                 tenant=tenant, sessions=sessions)
+        yield
+        await http.close()
+        hasher.close()
+    return ctx
+
+
+def _membership_events(app: web.Application):
+    # The services exist only once services_ctx ran; the consumer starts after it.
+    async def handle(conn, event):
+        return await membership_handler(app[SESSIONS], app[REVOCATIONS])(conn, event)
+    return handle
 
 
 def create_app(settings: Settings) -> web.Application:
+    keyring = load_keyring(settings)  # fails start-up loudly when no key is configured
     app = create_service_app(settings, use_redis=True)
-    app.cleanup_ctx.append(jwks_verifier_ctx(settings))
+    app[KEYRING] = keyring
+    app[KEYRING_JWKS] = keyring.jwks()
+    # This service verifies its own tokens in-process, with the keys it publishes.
+    app[TOKEN_VERIFIER] = TokenVerifier(StaticKeys(app[KEYRING_JWKS]), issuer=settings.jwt_issuer,
+                                        audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s)
+    app.cleanup_ctx.append(services_ctx(settings))
+    if settings.membership_consumer_enabled:
+        app.cleanup_ctx.append(consumer_ctx(
+            settings, group=settings.membership_consumer_group, bindings=BINDINGS,
+            handler=_membership_events(app), key=MEMBERSHIP_CONSUMER))
+        # Not required: sign-in keeps working while revocation marks catch up.
+        add_ready_check(app, "membership_consumer", check_membership_consumer, required=False)
+    setup_routes(app)
     return app
 
 

@@ -1,0 +1,52 @@
+"""Membership and organization changes from tenant-service, turned into revocation marks.
+
+``rv:ut:{user}:{org}`` / ``rv:t:{org}`` hold the time (epoch ms) before which tokens are
+stale. The mark is the moment this consumer applies the event, not the event's own time: the
+event was published after tenant-service committed, so every token minted after the mark was
+minted from the new state, while a token minted shortly before it may still carry the old one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from uuid import UUID
+
+import asyncpg
+
+from shared.messaging import Event
+
+from ..context import RequestInfo
+from ..revocation import Revocations
+from ..sessions.service import SessionService
+
+log = logging.getLogger(__name__)
+
+GROUP = "auth-service.memberships"
+BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted"]
+
+
+def membership_handler(sessions: SessionService, revocations: Revocations):
+    async def handle(conn: asyncpg.Connection, event: Event) -> None:
+        mark_ms = int(time.time() * 1000)
+        try:
+            if event.type in ("membership.role_changed", "membership.removed"):
+                user_id = UUID(str(event.data["user_id"]))
+                organization_id = UUID(str(event.data.get("organization_id") or event.tenant_id))
+            elif event.type == "organization.deleted":
+                organization_id = event.tenant_id or UUID(event.subject.id)
+            else:
+                return
+        except (KeyError, ValueError, TypeError):
+            # A malformed event can never succeed: record it as handled rather than retry forever.
+            log.error("event without the ids it needs skipped", extra={"event_id": str(event.id),
+                                                                       "event_type": event.type})
+            return
+        # Redis is written inside the inbox transaction: if it fails, the event is retried.
+        if event.type == "organization.deleted":
+            await revocations.mark_org(organization_id, mark_ms)
+            info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
+            await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
+                                                     now=sessions.now())
+        else:
+            await revocations.mark_user_org(user_id, organization_id, mark_ms)
+    return handle

@@ -1,0 +1,19 @@
+from aiohttp import web
+
+from .keys import handlers as keys
+from .sessions import handlers as sessions
+from .users import handlers as users
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/.well-known/jwks.json", keys.jwks)
+    r.add_post("/v1/auth/signup", users.signup)
+    r.add_post("/v1/auth/login", sessions.login)
+    r.add_post("/v1/auth/refresh", sessions.refresh)
+    r.add_post("/v1/auth/logout", sessions.logout)
+    r.add_post("/v1/auth/logout-all", sessions.logout_all)
+    r.add_get("/v1/auth/sessions", sessions.list_sessions)
+    r.add_delete("/v1/auth/sessions/{session_id}", sessions.delete_session)
+    r.add_get("/v1/auth/me", users.me)
+    r.add_post("/v1/auth/password", users.change_password)

@@ -1,0 +1,283 @@
+"""Sessions: login, refresh-token rotation with reuse detection, logout, listing, revocation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiohttp import web
+
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.messaging import add_event
+from shared.pagination import CursorCodec, PageQuery
+
+from ..config import Settings
+from ..context import RequestInfo
+from ..revocation import Revocations
+from ..tenants.client import Membership, TenantClient
+from ..tokens.schemas import TokensOut
+from ..tokens.service import (AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor,
+                              seal_successor)
+from ..users import repository as users_repo
+from ..users.passwords import PasswordHasher
+from ..users.repository import User
+from ..users.schemas import normalize_email
+from . import repository as repo
+from .repository import Session
+from .schemas import LoginRequest, RefreshRequest, SessionOut
+from .throttle import LoginThrottle
+
+LOGIN_FAILED_DETAIL = "The email or password is incorrect."
+
+
+class InvalidRefreshToken(Unauthorized):
+    def __init__(self):
+        super().__init__("The refresh token is invalid, expired or revoked.")
+
+
+class SessionEnded(Unauthorized):
+    def __init__(self):
+        super().__init__("The session of this access token has ended.")
+
+
+class NotAMember(Forbidden):
+    def __init__(self):
+        super().__init__("You are not a member of this organization.")
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User
+    tokens: TokensOut
+
+
+def choose_scope(memberships: list[Membership], requested: UUID | None,
+                 current: UUID | None = None) -> tuple[UUID | None, str | None]:
+    """The organization (and role) a token is for: the one asked for (403 unless a member), else
+    the session's current one while still a member, else the oldest membership, else none."""
+    by_org = {m.organization_id: m for m in memberships}
+    if requested is not None:
+        if requested not in by_org:
+            raise NotAMember()
+        return requested, by_org[requested].role
+    if current is not None and current in by_org:
+        return current, by_org[current].role
+    if memberships:
+        return memberships[0].organization_id, memberships[0].role
+    return None, None
+
+
+class SessionService:
+    def __init__(self, *, pool: asyncpg.Pool, settings: Settings, hasher: PasswordHasher, throttle: LoginThrottle,
+                 tenant: TenantClient, issuer: AccessTokenIssuer, revocations: Revocations):
+        self.pool, self.settings, self.hasher, self.throttle = pool, settings, hasher, throttle
+        self.tenant, self.issuer, self.revocations = tenant, issuer, revocations
+        self.grace = timedelta(seconds=settings.refresh_grace_s)
+        self.idle = timedelta(seconds=settings.session_idle_ttl_s)
+        self.absolute = timedelta(seconds=settings.session_absolute_ttl_s)
+        self.cursors = CursorCodec(settings.internal_api_token.get_secret_value(), "auth.sessions")
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(timezone.utc)
+
+    async def _event(self, conn, info: RequestInfo, *, type: str, subject_type: str, subject_id,
+                     actor_user_id=None, tenant_id=None, data: dict | None = None) -> None:
+        await add_event(conn, source=self.settings.service_name, type=type, subject_type=subject_type,
+                        subject_id=subject_id, tenant_id=tenant_id, actor_user_id=actor_user_id,
+                        actor_ip=info.ip, request_id=info.request_id, data=data or {})
+
+    # ------------------------------------------------------------------ opening
+
+    async def open_session(self, conn, *, user_id: UUID, organization_id: UUID | None, info: RequestInfo,
+                           now: datetime) -> tuple[Session, str]:
+        """A new session and its first refresh token (inside the caller's transaction)."""
+        session = await repo.insert_session(conn, session_id=uuid4(), user_id=user_id,
+                                            organization_id=organization_id, now=now,
+                                            expires_at=now + self.absolute, user_agent=info.user_agent, ip=info.ip)
+        token, token_hash = new_refresh_token()
+        await repo.insert_refresh_token(conn, token_hash=token_hash, session_id=session.id, now=now)
+        return session, token
+
+    async def login(self, body: LoginRequest, info: RequestInfo) -> LoginResult:
+        email = normalize_email(body.email)
+        await self.throttle.begin(email, info.ip)
+        async with self.pool.acquire() as conn:
+            user = await users_repo.get_by_email(conn, email=email)
+        # An unknown email is verified against a dummy hash: the same work, the same answer.
+        ok = await self.hasher.verify(user.password_hash if user else None, body.password)
+        if not ok:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._event(conn, info, type="auth.login_failed", subject_type="user",
+                                  subject_id=user.id if user else "unknown", actor_user_id=user.id if user else None,
+                                  data={"reason": "invalid_credentials"})
+            raise Unauthorized(LOGIN_FAILED_DETAIL)
+        await self.throttle.succeeded(email, info.ip)
+        memberships = await self.tenant.memberships(user.id, request_id=info.request_id)
+        organization_id, role = choose_scope(memberships, body.organization_id)
+        new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
+        async with self.pool.acquire() as conn, conn.transaction():
+            if new_hash is not None:
+                # The hashing parameters changed since this hash was made: upgrade it now that
+                # the password is at hand.
+                await users_repo.update_password_hash(conn, user_id=user.id, password_hash=new_hash, changed=False)
+            now = self.now()
+            session, refresh_token = await self.open_session(conn, user_id=user.id, organization_id=organization_id,
+                                                             info=info, now=now)
+            await self._event(conn, info, type="auth.login_succeeded", subject_type="user", subject_id=user.id,
+                              actor_user_id=user.id, tenant_id=organization_id, data={"session_id": str(session.id)})
+        tokens = self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
+                                    role=role, refresh_token=refresh_token)
+        return LoginResult(user=user, tokens=tokens)
+
+    # ------------------------------------------------------------------ rotation
+
+    async def refresh(self, body: RefreshRequest, info: RequestInfo) -> TokensOut:
+        token_hash = hash_refresh_token(body.refresh_token)
+        async with self.pool.acquire() as conn:
+            found = await repo.get_refresh_token(conn, token_hash=token_hash)
+        if found is None:
+            raise InvalidRefreshToken()
+        # Asked before any lock is taken: no row stays locked across a network call.
+        memberships = await self.tenant.memberships(found.user_id, request_id=info.request_id)
+
+        reused = False
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                # Every refresh of a session queues on this row lock, so concurrent refreshes
+                # of one token see each other: the first rotates, the others find it spent
+                # within the grace window and answer with the same successor.
+                session = await repo.lock_session(conn, session_id=found.session_id)
+                token = await repo.get_refresh_token(conn, token_hash=token_hash)
+                now = self.now()
+                if (session is None or token is None or session.revoked_at is not None
+                        or session.expires_at <= now or session.last_used_at + self.idle <= now):
+                    raise InvalidRefreshToken()
+                organization_id, role = choose_scope(memberships, body.organization_id, session.organization_id)
+                if token.spent_at is None:
+                    successor, successor_hash = new_refresh_token()
+                    await repo.insert_refresh_token(conn, token_hash=successor_hash, session_id=session.id, now=now)
+                    await repo.spend(conn, token_hash=token_hash, now=now, successor_hash=successor_hash,
+                                     successor_sealed=seal_successor(body.refresh_token, successor, successor_hash))
+                else:
+                    successor = await self._grace_successor(conn, body.refresh_token, token, now)
+                    if successor is None:
+                        # A spent token presented again outside the grace: someone else holds
+                        # a copy of the chain. End the session, every token of it.
+                        await self._end_sessions(conn, info, [(session.id, session.user_id)],
+                                                 reason="refresh_token_reused", now=now)
+                        await self._event(conn, info, type="auth.refresh_token_reused", subject_type="session",
+                                          subject_id=session.id, actor_user_id=session.user_id,
+                                          tenant_id=session.organization_id,
+                                          data={"user_id": str(session.user_id), "session_id": str(session.id)})
+                        reused = True
+                if not reused:
+                    await repo.touch_session(conn, session_id=session.id, now=now, organization_id=organization_id)
+        if reused:
+            raise InvalidRefreshToken()
+        return self.issuer.tokens(user_id=session.user_id, session_id=session.id, organization_id=organization_id,
+                                  role=role, refresh_token=successor)
+
+    async def _grace_successor(self, conn, presented: str, token: repo.RefreshToken, now: datetime) -> str | None:
+        """The successor of a token spent moments ago, while that successor is still the
+        session's live token; None otherwise."""
+        if token.successor_sealed is None or token.successor_hash is None or now - token.spent_at > self.grace:
+            return None
+        if not await repo.is_unspent(conn, token_hash=token.successor_hash):
+            return None
+        return open_successor(presented, token.successor_sealed, token.successor_hash)
+
+    # ------------------------------------------------------------------ ending
+
+    async def _end_sessions(self, conn, info: RequestInfo, sessions: list[tuple[UUID, UUID]], *, reason: str,
+                            now: datetime, actor_user_id: UUID | None = None, tenant_id: UUID | None = None,
+                            already_ended: bool = False) -> None:
+        """Events and revocation keys for sessions ended in this transaction (Redis is written
+        before the commit: if it does not answer, nothing is ended and the caller gets 503)."""
+        for session_id, user_id in sessions:
+            if not already_ended:
+                await repo.revoke_session(conn, session_id=session_id, now=now, reason=reason)
+            await self._event(conn, info, type="auth.session_revoked", subject_type="session", subject_id=session_id,
+                              actor_user_id=actor_user_id or user_id, tenant_id=tenant_id,
+                              data={"user_id": str(user_id), "session_id": str(session_id), "reason": reason})
+        await self.revocations.end_sessions(sid for sid, _ in sessions)
+
+    async def end_user_sessions(self, conn, info: RequestInfo, *, user_id: UUID, reason: str, now: datetime,
+                                keep_session_id: UUID | None = None) -> list[UUID]:
+        ids = await repo.revoke_user_sessions(conn, user_id=user_id, now=now, reason=reason,
+                                              keep_session_id=keep_session_id)
+        await self._end_sessions(conn, info, [(sid, user_id) for sid in ids], reason=reason, now=now,
+                                 actor_user_id=user_id, already_ended=True)
+        return ids
+
+    async def end_organization_sessions(self, conn, info: RequestInfo, *, organization_id: UUID,
+                                        now: datetime) -> list[UUID]:
+        ended = await repo.revoke_organization_sessions(conn, organization_id=organization_id, now=now,
+                                                        reason="organization_deleted")
+        await self._end_sessions(conn, info, ended, reason="organization_deleted", now=now,
+                                 tenant_id=organization_id, already_ended=True)
+        return [sid for sid, _ in ended]
+
+    async def logout(self, principal: Principal, info: RequestInfo) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            now = self.now()
+            if await repo.revoke_session(conn, session_id=principal.session_id, now=now, reason="logout"):
+                await self._end_sessions(conn, info, [(principal.session_id, principal.user_id)], reason="logout",
+                                         now=now, tenant_id=principal.tenant_id, already_ended=True)
+            else:
+                # Already ended (a retried logout): make sure the revocation key is there.
+                await self.revocations.end_sessions([principal.session_id])
+
+    async def logout_all(self, principal: Principal, info: RequestInfo) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = await self.end_user_sessions(conn, info, user_id=principal.user_id, reason="logout_all",
+                                               now=self.now())
+            if principal.session_id not in ids:
+                await self.revocations.end_sessions([principal.session_id])
+
+    async def revoke(self, principal: Principal, session_id: UUID, info: RequestInfo) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = await repo.lock_session(conn, session_id=session_id)
+            # Another user's session is answered exactly like one that does not exist.
+            if session is None or session.user_id != principal.user_id or session.revoked_at is not None:
+                raise NotFound("No such session.")
+            await self._end_sessions(conn, info, [(session.id, session.user_id)], reason="revoked", now=self.now(),
+                                     tenant_id=session.organization_id)
+
+    # ------------------------------------------------------------------ reading
+
+    async def ensure_active(self, principal: Principal) -> Session:
+        """The access token verified; its session must still be live too (this service reads
+        the database directly rather than the gateway's revocation keys)."""
+        async with self.pool.acquire() as conn:
+            session = await repo.get_session(conn, session_id=principal.session_id)
+        now = self.now()
+        if (session is None or session.user_id != principal.user_id or session.revoked_at is not None
+                or session.expires_at <= now):
+            raise SessionEnded()
+        return session
+
+    async def list_sessions(self, principal: Principal, query: PageQuery) -> tuple[list[SessionOut], str | None]:
+        after = None
+        if query.cursor:
+            payload = self.cursors.decode(query.cursor)
+            try:
+                after = (datetime.fromisoformat(payload["c"]), UUID(payload["i"]))
+            except (KeyError, ValueError, TypeError):
+                after = None
+        now = self.now()
+        async with self.pool.acquire() as conn:
+            rows = await repo.list_active(conn, user_id=principal.user_id, now=now, idle_since=now - self.idle,
+                                          limit=query.limit + 1, after=after)
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
+                            ip=s.ip, current=s.id == principal.session_id) for s in rows]
+        next_cursor = (self.cursors.encode({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)})
+                       if more and rows else None)
+        return items, next_cursor
+
+
+SESSIONS = web.AppKey("sessions", SessionService)

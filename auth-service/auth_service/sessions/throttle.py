@@ -1,0 +1,91 @@
+"""Failed-login throttling per account and per client address, in Redis so every replica
+shares the counts.
+
+An attempt is counted when it starts (atomically with the limit check, so parallel guesses
+cannot slip past the limit) and refunded when the password was right. Accounts are keyed by
+the hash of the normalised email, whether or not the account exists, so the answer — and the
+``Retry-After`` — never reveals existence. If Redis does not answer, sign-in fails closed.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import redis.asyncio as aioredis
+
+from shared.errors import RateLimited, ServiceUnavailable
+
+from ..redis_errors import REDIS_ERRORS
+
+_BEGIN = """
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl < 0 then
+      redis.call('PEXPIRE', KEYS[i], ARGV[1])
+      ttl = tonumber(ARGV[1])
+    end
+    return ttl
+  end
+end
+for i = 1, #KEYS do
+  if redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  end
+end
+return 0
+"""
+
+# Refund: forget the account's failures; give the address its attempt back (never creating a
+# key without expiry, should the window have ended meanwhile).
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DECR', KEYS[2])
+end
+return 1
+"""
+
+THROTTLED_DETAIL = "Too many failed sign-in attempts; try again later."
+
+
+class LoginThrottle:
+    def __init__(self, redis: aioredis.Redis, *, max_per_account: int, max_per_ip: int, window_s: int):
+        self.redis = redis
+        self.max_per_account, self.max_per_ip, self.window_ms = max_per_account, max_per_ip, window_s * 1000
+        self._begin = redis.register_script(_BEGIN)
+        self._succeeded = redis.register_script(_SUCCEEDED)
+
+    @staticmethod
+    def account_key(email: str) -> str:
+        return "auth:lf:a:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def ip_key(ip: str) -> str:
+        return f"auth:lf:ip:{ip}"
+
+    def _keys(self, email: str, ip: str | None) -> tuple[list[str], list[int]]:
+        keys, limits = [self.account_key(email)], [self.max_per_account]
+        if ip:
+            keys.append(self.ip_key(ip))
+            limits.append(self.max_per_ip)
+        return keys, limits
+
+    async def begin(self, email: str, ip: str | None) -> None:
+        """Count an attempt, or raise 429 when the account or the address is over its limit."""
+        keys, limits = self._keys(email, ip)
+        try:
+            wait_ms = int(await self._begin(keys=keys, args=[self.window_ms, *limits]))
+        except REDIS_ERRORS:
+            raise ServiceUnavailable("Sign-in is temporarily unavailable; try again shortly.") from None
+        if wait_ms > 0:
+            raise RateLimited(THROTTLED_DETAIL, retry_after=math.ceil(wait_ms / 1000))
+
+    async def succeeded(self, email: str, ip: str | None) -> None:
+        """The password was right: the account's failures are forgiven, the attempt refunded."""
+        keys, _ = self._keys(email, ip)
+        try:
+            await self._succeeded(keys=keys, args=[])
+        except REDIS_ERRORS:
+            pass  # a refund that did not happen only makes the limit stricter

@@ -1,0 +1,68 @@
+"""Access tokens (signed JWTs) and refresh tokens (opaque, stored only as hashes)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+import uuid
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..keys.ring import KeyRing
+from .schemas import TokensOut
+
+_SEAL_LABEL = b"auth-service/refresh-successor-seal/v1"
+
+
+class AccessTokenIssuer:
+    def __init__(self, keyring: KeyRing, *, issuer: str, audience: str, ttl_s: int):
+        self.keyring, self.issuer, self.audience, self.ttl_s = keyring, issuer, audience, ttl_s
+
+    def mint(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None) -> str:
+        now = time.time()
+        iat = int(now)
+        claims = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id), "sid": str(session_id),
+                  "iat": iat, "iat_ms": int(now * 1000), "exp": iat + self.ttl_s, "jti": uuid.uuid4().hex}
+        if organization_id is not None:
+            claims["tid"] = str(organization_id)
+            claims["role"] = role
+        return self.keyring.sign(claims)
+
+    def tokens(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None,
+               refresh_token: str) -> TokensOut:
+        return TokensOut(access_token=self.mint(user_id=user_id, session_id=session_id,
+                                                organization_id=organization_id, role=role),
+                         refresh_token=refresh_token, token_type="Bearer", expires_in=self.ttl_s)
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    """A 256-bit random token and the hash that is all the database ever sees of it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _seal_key(spent_token: str) -> bytes:
+    # Derived from the spent token's plaintext, which the database never holds: a leaked
+    # database cannot open the seal, only someone presenting the spent token can.
+    return hmac.new(spent_token.encode(), _SEAL_LABEL, hashlib.sha256).digest()
+
+
+def seal_successor(spent_token: str, successor: str, successor_hash: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_seal_key(spent_token)).encrypt(nonce, successor.encode(), successor_hash)
+
+
+def open_successor(spent_token: str, sealed: bytes, successor_hash: bytes) -> str | None:
+    try:
+        plain = AESGCM(_seal_key(spent_token)).decrypt(sealed[:12], sealed[12:], successor_hash).decode()
+    except (InvalidTag, ValueError, UnicodeDecodeError):
+        return None
+    return plain if hmac.compare_digest(hash_refresh_token(plain), successor_hash) else None

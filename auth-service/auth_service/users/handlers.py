@@ -1,0 +1,32 @@
+from aiohttp import web
+
+from shared.web import json_response, parse_body
+
+from ..context import request_info
+from ..sessions.handlers import NO_STORE, current_principal
+from .schemas import OrganizationOut, PasswordChangeRequest, SignupRequest, SignupResponse, UserOut
+from .service import USERS
+
+
+async def signup(request: web.Request) -> web.Response:
+    body = await parse_body(request, SignupRequest)
+    result = await request.app[USERS].signup(body, request_info(request))
+    org = result.organization
+    out = SignupResponse(
+        user=UserOut(id=result.user.id, email=result.user.email, name=result.user.name,
+                     created_at=result.user.created_at),
+        organization=OrganizationOut(id=org.id, name=org.name, slug=org.slug, created_at=org.created_at) if org else None,
+        tokens=result.tokens)
+    return json_response(out, status=201, headers=NO_STORE)
+
+
+async def me(request: web.Request) -> web.Response:
+    principal = await current_principal(request)
+    return json_response(await request.app[USERS].me(principal))
+
+
+async def change_password(request: web.Request) -> web.Response:
+    principal = await current_principal(request)
+    body = await parse_body(request, PasswordChangeRequest)
+    await request.app[USERS].change_password(principal, body, request_info(request))
+    return web.Response(status=204)

@@ -1,0 +1,57 @@
+"""SQL for accounts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class User:
+    id: UUID
+    email: str
+    name: str
+    password_hash: str
+    created_at: datetime
+
+
+class EmailTaken(Exception):
+    pass
+
+
+_COLUMNS = "id, email, name, password_hash, created_at"
+
+
+def _user(row) -> User | None:
+    return User(**dict(row)) if row is not None else None
+
+
+async def insert_user(conn: asyncpg.Connection, *, user_id: UUID, email: str, name: str,
+                      password_hash: str) -> User:
+    try:
+        row = await conn.fetchrow(
+            f"INSERT INTO user_account (id, email, name, password_hash) VALUES ($1, $2, $3, $4) "
+            f"RETURNING {_COLUMNS}", user_id, email, name, password_hash)
+    except asyncpg.UniqueViolationError:
+        raise EmailTaken() from None
+    return _user(row)
+
+
+async def get_by_email(conn: asyncpg.Connection, *, email: str) -> User | None:
+    return _user(await conn.fetchrow(f"SELECT {_COLUMNS} FROM user_account WHERE email = $1", email))
+
+
+async def get_by_id(conn: asyncpg.Connection, *, user_id: UUID, for_update: bool = False) -> User | None:
+    sql = f"SELECT {_COLUMNS} FROM user_account WHERE id = $1" + (" FOR UPDATE" if for_update else "")
+    return _user(await conn.fetchrow(sql, user_id))
+
+
+async def update_password_hash(conn: asyncpg.Connection, *, user_id: UUID, password_hash: str,
+                               changed: bool) -> None:
+    """``changed``: a new password (recorded) rather than the same one re-hashed with new parameters."""
+    await conn.execute(
+        "UPDATE user_account SET password_hash = $2, updated_at = clock_timestamp(), "
+        "password_changed_at = CASE WHEN $3 THEN clock_timestamp() ELSE password_changed_at END "
+        "WHERE id = $1", user_id, password_hash, changed)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+
+from shared.web import RequestModel
+
+from ..tokens.schemas import TokensOut
+from .passwords import PASSWORD_MAX_LENGTH, password_problem
+
+EMAIL_MAX_LENGTH = 254
+
+
+def normalize_email(value: str) -> str:
+    """Emails are compared trimmed and case-insensitively; they are stored that way."""
+    return value.strip().lower()
+
+
+def checked_email(value: str) -> str:
+    email = normalize_email(value)
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise ValueError(f"must be at most {EMAIL_MAX_LENGTH} characters")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError("is not a valid email address") from None
+    return email
+
+
+def checked_new_password(value: str) -> str:
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+NewPassword = Annotated[str, AfterValidator(checked_new_password),
+                        Field(description="10 to 128 characters, not a common password")]
+Email = Annotated[str, Field(max_length=1024), AfterValidator(checked_email)]
+
+
+class SignupRequest(RequestModel):
+    email: Email
+    password: NewPassword
+    name: str = Field(min_length=1, max_length=200)
+    organization_name: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("name", "organization_name")
+    @classmethod
+    def _trimmed(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class UserOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    created_at: datetime
+
+
+class OrganizationOut(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+
+
+class SignupResponse(BaseModel):
+    user: UserOut
+    organization: OrganizationOut | None = None
+    tokens: TokensOut
+
+
+class MeOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    organization_id: UUID | None
+    role: str | None
+
+
+class PasswordChangeRequest(RequestModel):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH * 8)
+    new_password: NewPassword

@@ -1,0 +1,121 @@
+"""Accounts: signup (with its organization, all or nothing), the caller's profile, password change."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiohttp import web
+
+from shared.auth import Principal
+from shared.errors import Conflict, FieldError, ValidationFailed
+from shared.messaging import add_event
+
+from ..config import Settings
+from ..context import RequestInfo
+from ..sessions.service import SessionEnded, SessionService
+from ..sessions.throttle import LoginThrottle
+from ..tenants.client import Organization, TenantClient
+from ..tokens.schemas import TokensOut
+from . import repository as repo
+from .passwords import PasswordHasher
+from .repository import EmailTaken, User
+from .schemas import MeOut, PasswordChangeRequest, SignupRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    user: User
+    organization: Organization | None
+    tokens: TokensOut
+
+
+class UserService:
+    def __init__(self, *, pool: asyncpg.Pool, settings: Settings, hasher: PasswordHasher, throttle: LoginThrottle,
+                 tenant: TenantClient, sessions: SessionService):
+        self.pool, self.settings, self.hasher, self.throttle = pool, settings, hasher, throttle
+        self.tenant, self.sessions = tenant, sessions
+
+    async def signup(self, body: SignupRequest, info: RequestInfo) -> SignupResult:
+        password_hash = await self.hasher.hash(body.password)
+        user_id = uuid4()
+        organization: Organization | None = None
+        try:
+            # The account, its first session and its events commit together, and only after
+            # the organization exists: a failure at tenant-service rolls everything back (503),
+            # and a retry starts afresh.
+            async with self.pool.acquire() as conn, conn.transaction():
+                try:
+                    user = await repo.insert_user(conn, user_id=user_id, email=body.email, name=body.name,
+                                                  password_hash=password_hash)
+                except EmailTaken:
+                    raise Conflict("An account with this email already exists.",
+                                   errors=[FieldError("email", "is already registered")]) from None
+                await add_event(conn, source=self.settings.service_name, type="user.registered", subject_type="user",
+                                subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
+                                request_id=info.request_id,
+                                data={"user_id": str(user.id), "email": user.email, "name": user.name})
+                if body.organization_name is not None:
+                    organization = await self.tenant.create_organization(
+                        name=body.organization_name, owner_user_id=user.id, owner_email=user.email,
+                        owner_name=user.name, request_id=info.request_id)
+                session, refresh_token = await self.sessions.open_session(
+                    conn, user_id=user.id, organization_id=organization.id if organization else None, info=info,
+                    now=self.sessions.now())
+        except BaseException:
+            if organization is not None:
+                # The organization exists but the account did not commit: undo it, so that no
+                # half-made signup remains and a retry can succeed.
+                await self._compensate(organization.id, user_id, info)
+            raise
+        tokens = self.sessions.issuer.tokens(
+            user_id=user.id, session_id=session.id, organization_id=organization.id if organization else None,
+            role="owner" if organization else None, refresh_token=refresh_token)
+        return SignupResult(user=user, organization=organization, tokens=tokens)
+
+    async def _compensate(self, organization_id: UUID, owner_user_id: UUID, info: RequestInfo) -> None:
+        try:
+            await self.tenant.delete_organization(organization_id, owner_user_id=owner_user_id,
+                                                  request_id=info.request_id)
+        except Exception as exc:  # logged for an operator; the original failure is what the caller sees
+            log.error("signup compensation failed: organization left without its owner account",
+                      extra={"organization_id": str(organization_id), "owner_user_id": str(owner_user_id),
+                             "error": type(exc).__name__})
+
+    async def me(self, principal: Principal) -> MeOut:
+        async with self.pool.acquire() as conn:
+            user = await repo.get_by_id(conn, user_id=principal.user_id)
+        if user is None:
+            raise SessionEnded()
+        return MeOut(id=user.id, email=user.email, name=user.name, organization_id=principal.tenant_id,
+                     role=principal.role if principal.tenant_id else None)
+
+    async def change_password(self, principal: Principal, body: PasswordChangeRequest, info: RequestInfo) -> None:
+        async with self.pool.acquire() as conn:
+            user = await repo.get_by_id(conn, user_id=principal.user_id)
+        if user is None:
+            raise SessionEnded()
+        # Guessing the current password with a stolen access token is throttled like logins.
+        await self.throttle.begin(user.email, None)
+        if not await self.hasher.verify(user.password_hash, body.current_password):
+            raise ValidationFailed("The current password is incorrect.",
+                                   errors=[FieldError("current_password", "is incorrect")])
+        await self.throttle.succeeded(user.email, None)
+        if body.new_password == body.current_password:
+            raise ValidationFailed("The request has invalid fields.",
+                                   errors=[FieldError("new_password", "must differ from the current password")])
+        new_hash = await self.hasher.hash(body.new_password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            now = self.sessions.now()
+            await repo.update_password_hash(conn, user_id=user.id, password_hash=new_hash, changed=True)
+            await add_event(conn, source=self.settings.service_name, type="auth.password_changed", subject_type="user",
+                            subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip, request_id=info.request_id,
+                            data={})
+            await self.sessions.end_user_sessions(conn, info, user_id=user.id, reason="password_changed", now=now,
+                                                  keep_session_id=principal.session_id)
+
+
+USERS = web.AppKey("users", UserService)
