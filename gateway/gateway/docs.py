@@ -46,7 +46,7 @@ def collect_operations(modules: list[str]) -> tuple[list[Operation], list[str]]:
             module = importlib.import_module(name)
             ops = list(module.OPERATIONS)
         except Exception:
-            log.exception("API spec module could not be loaded", extra={"module": name})
+            log.exception("API spec module could not be loaded", extra={"spec_module": name})
             missing.append(name)
             continue
         for op in ops:

@@ -154,6 +154,11 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
                     continue
             else:
                 UPSTREAM_ERRORS.labels(pool.name, "disconnect").inc()
+                # A kept-alive connection the replica closed (restart, scale-down) fails on reuse;
+                # for an idempotent request without a body that is still a connection failure.
+                if (retry_allowed and body is None and attempt + 1 < len(candidates)
+                        and isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError))):
+                    continue
             log.warning("upstream request failed", extra={"pool": pool.name, "replica": replica.base,
                                                            "error": type(exc).__name__})
             raise BadGateway(f"The {pool.name} service could not be reached.") from None
