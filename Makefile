@@ -51,7 +51,10 @@ run: db keys
 test: install servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: bench-events bench-auth bench-gateway bench-tickets
+bench: install servers
+	$(BIN)/python deploy/bench/load.py
+
+bench-all: bench bench-events bench-auth bench-gateway bench-tickets
 
 bench-events: install servers
 	$(BIN)/python shared/bench/relay_bench.py
