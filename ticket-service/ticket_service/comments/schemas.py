@@ -34,3 +34,4 @@ class CommentOut(BaseModel):
 
 class CommentListQuery(RequestModel, PageQuery):
     """``limit`` 1..100 (default 20) and ``cursor``; oldest comment first."""
+    cursor: str | None = Field(None, min_length=1, max_length=2000)

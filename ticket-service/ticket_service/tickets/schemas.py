@@ -108,4 +108,4 @@ class TicketListQuery(RequestModel):
     q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)] | None = None
     sort: Sort = "-created_at"
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=2000)
+    cursor: str | None = Field(None, min_length=1, max_length=2000)
