@@ -1,0 +1,242 @@
+"""The audit consumer end to end: a real relay publishes a (throwaway) outbox to a unique
+exchange, the audit app consumes it into tenant.audit_event on the real test database."""
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+
+import aio_pika
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from shared.config import BaseServiceSettings
+from shared.db import create_pool
+from shared.messaging import add_event
+from shared.messaging.broker import connect, declare_events_exchange
+from shared.messaging.outbox import event_json
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.testing import delete_broker_objects, scratch_schema
+from shared.testing import TcpProxy, admin_dsn, test_settings
+from tenant_service.audit.app import AUDIT_CONSUMER, create_app
+from tenant_service.audit.config import AuditSettings
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.fixture(scope="module")
+def exchange():
+    return f"events_test_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def group(exchange):
+    name = f"audit_test_{uuid.uuid4().hex[:8]}"
+    yield name
+    await delete_broker_objects(AMQP_URL, groups=[name])
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _drop_exchange(exchange):
+    yield
+    await delete_broker_objects(AMQP_URL, exchange=exchange)
+
+
+@pytest.fixture
+async def source(exchange):
+    """A producing service's outbox in a throwaway schema, and its settings."""
+    async with scratch_schema() as schema:
+        settings = BaseServiceSettings(database_url=admin_dsn(), db_schema=schema, events_exchange=exchange,
+                                       db_connect_attempts=3, db_pool_max=4)
+        pool = await create_pool(settings)
+        yield settings, pool
+        await pool.close()
+
+
+@pytest.fixture
+async def admin():
+    conn = await asyncpg.connect(admin_dsn())
+    yield conn
+    await conn.close()
+
+
+def audit_settings(exchange, group, **kw):
+    return test_settings(AuditSettings, "tenant", events_exchange=exchange, consumer_group=group, db_pool_max=4, **kw)
+
+
+async def start_audit(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings))
+    consumer = client.app[AUDIT_CONSUMER]
+    await wait_until(lambda: _true(consumer.connected), what="audit consumer connected")
+    return client
+
+
+async def _true(value):
+    return value
+
+
+async def write_events(pool, n: int, tenant_id=None) -> list:
+    events = []
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(n):
+            events.append(await add_event(
+                conn, source="test-service", type="organization.updated", subject_type="organization",
+                subject_id=str(tenant_id or uuid.uuid4()), tenant_id=tenant_id or uuid.uuid4(),
+                actor_user_id=uuid.uuid4(), actor_ip="203.0.113.9", request_id=f"req-{uuid.uuid4().hex[:12]}",
+                data={"changes": {"name": [f"old {i}", f"new {i}"]}}))
+    return events
+
+
+async def audit_counts(admin, ids) -> dict:
+    rows = await admin.fetch("SELECT id, count(*) AS n FROM tenant.audit_event WHERE id = ANY($1::uuid[]) GROUP BY id",
+                             list(ids))
+    return {r["id"]: r["n"] for r in rows}
+
+
+async def wait_until(predicate, *, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(*relays):
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+
+def relay_for(settings, pool, *, amqp_url=AMQP_URL, **kw):
+    return OutboxRelay(pool, amqp_url=amqp_url, exchange=settings.events_exchange, schema=settings.db_schema,
+                       poll_interval_s=0.2, **kw)
+
+
+async def test_every_event_is_recorded_once_with_its_envelope(aiohttp_client, exchange, group, source, admin):
+    settings, pool = source
+    await start_audit(aiohttp_client, audit_settings(exchange, group))
+    async with running(relay_for(settings, pool)):
+        events = await write_events(pool, 3)
+        ids = [e.id for e in events]
+
+        async def recorded():
+            return len(await audit_counts(admin, ids)) == 3
+        await wait_until(recorded, what="audit rows")
+    row = await admin.fetchrow("SELECT * FROM tenant.audit_event WHERE id = $1", events[0].id)
+    event = events[0]
+    assert row["tenant_id"] == event.tenant_id and row["type"] == "organization.updated"
+    assert row["occurred_at"] == event.occurred_at
+    assert row["actor_user_id"] == event.actor.user_id
+    assert (row["subject_type"], row["subject_id"]) == ("organization", event.subject.id)
+    assert row["request_id"] == event.request_id
+    envelope = json.loads(row["envelope"])
+    assert envelope == json.loads(event_json(event))
+    assert set(envelope) == {"id", "type", "version", "occurred_at", "source", "tenant_id", "actor", "subject",
+                             "request_id", "data"}
+
+
+async def test_broker_outage_loses_nothing_and_duplicates_nothing(aiohttp_client, exchange, group, source, admin):
+    settings, pool = source
+    await start_audit(aiohttp_client, audit_settings(exchange, group))
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    relay = relay_for(settings, pool, amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    try:
+        async with running(relay):
+            await wait_until(lambda: _true(relay.broker_connected), what="relay connected")
+            await proxy.cut()
+            started = time.monotonic()
+            events = []
+            for _ in range(10):
+                events += await write_events(pool, 3)
+            assert time.monotonic() - started < 2.0  # writes never wait for the broker
+            await asyncio.sleep(0.5)
+            ids = [e.id for e in events]
+            assert await audit_counts(admin, ids) == {}
+
+            await proxy.restore()
+
+            async def all_recorded():
+                return len(await audit_counts(admin, ids)) == len(ids)
+            await wait_until(all_recorded, what="every event after the outage")
+    finally:
+        await proxy.close()
+    assert set((await audit_counts(admin, ids)).values()) == {1}
+
+
+async def test_two_relays_and_a_duplicate_publish_still_record_each_event_once(
+        aiohttp_client, exchange, group, source, admin):
+    settings, pool = source
+    client = await start_audit(aiohttp_client, audit_settings(exchange, group))
+    events = []
+    for _ in range(4):
+        events += await write_events(pool, 50)
+    async with running(relay_for(settings, pool, batch_size=20), relay_for(settings, pool, batch_size=20)):
+        events += await write_events(pool, 50)
+        ids = [e.id for e in events]
+
+        async def all_recorded():
+            return len(await audit_counts(admin, ids)) == len(ids)
+        await wait_until(all_recorded, what="every event")
+    # A second copy of an event (as when a confirm is lost and the relay publishes again).
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        ex = await declare_events_exchange(channel, exchange)
+        await ex.publish(aio_pika.Message(event_json(events[0]).encode(), message_id=str(events[0].id),
+                                          content_type="application/json"), routing_key=events[0].type)
+    finally:
+        await connection.close()
+    consumer = client.app[AUDIT_CONSUMER]
+    before = consumer.processed_total
+    await asyncio.sleep(0.5)
+    assert consumer.processed_total == before
+    counts = await audit_counts(admin, ids)
+    assert len(counts) == 250 and set(counts.values()) == {1}
+
+
+async def test_readiness_covers_postgres_and_the_consumers_broker_connection(aiohttp_client, exchange, group):
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    settings = audit_settings(exchange, group).model_copy(
+        update={"amqp_url": SecretStr(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")})
+    try:
+        client = await start_audit(aiohttp_client, settings)
+        resp = await client.get("/health/ready")
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert body["checks"]["postgres"]["ok"] and body["checks"]["rabbitmq"]["ok"]
+        await proxy.cut()
+
+        async def not_ready():
+            return (await client.get("/health/ready")).status == 503
+        await wait_until(not_ready, what="503 while the broker is unreachable")
+        body = await (await client.get("/health/ready")).json()
+        assert body["failing"] == ["rabbitmq"]
+        await proxy.restore()
+
+        async def ready():
+            return (await client.get("/health/ready")).status == 200
+        await wait_until(ready, what="ready again")
+        assert (await client.get("/metrics")).status == 200
+    finally:
+        await proxy.close()
+
+
+async def test_the_app_role_cannot_rewrite_the_audit_log(admin):
+    """The consumer's role appends only: an UPDATE or DELETE of an audit row is refused."""
+    conn = await asyncpg.connect(test_settings(AuditSettings, "tenant").database_url,
+                                 server_settings={"search_path": "tenant"})
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_event WHERE id = $1", uuid.uuid4())
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("UPDATE audit_event SET type = 'x' WHERE id = $1", uuid.uuid4())
+    finally:
+        await conn.close()
