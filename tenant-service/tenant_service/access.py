@@ -33,3 +33,11 @@ async def authorize_write(conn: asyncpg.Connection, principal: Principal, org_id
     if rank(role) < rank(minimum_role):
         raise Forbidden("Your role does not allow this action.")
     return org, role
+
+
+async def require_live(conn: asyncpg.Connection, org_id: UUID) -> OrganizationRecord:
+    """Reads of a deleted organization answer 404 for everyone, whatever the token says."""
+    org = await organizations.get_live(conn, org_id=org_id)
+    if org is None:
+        raise NotFound("No such organization.")
+    return org

@@ -129,14 +129,17 @@ class World:
         body = await resp.json()
         org_id = uuid.UUID(body["id"])
         members = {"owner": Member(owner_id, owner_email, "owner", self.token(owner_id, org_id, "owner"))}
+        org = Org(org_id, body["slug"], members)
         for role in roles:
-            if role in members:
-                continue
-            uid, email = await self.user()
-            await self.admin_db.execute(
-                "INSERT INTO tenant.membership (organization_id, user_id, role) VALUES ($1, $2, $3)", org_id, uid, role)
-            members[role] = Member(uid, email, role, self.token(uid, org_id, role))
-        return Org(org_id, body["slug"], members)
+            if role not in members:
+                members[role] = await self.add_member(org, role)
+        return org
+
+    async def add_member(self, org: Org, role: str) -> Member:
+        uid, email = await self.user()
+        await self.admin_db.execute(
+            "INSERT INTO tenant.membership (organization_id, user_id, role) VALUES ($1, $2, $3)", org.id, uid, role)
+        return Member(uid, email, role, self.token(uid, org.id, role))
 
 
 @pytest.fixture(scope="session")

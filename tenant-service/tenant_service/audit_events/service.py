@@ -10,6 +10,7 @@ from shared.db import tenant_transaction
 from shared.pagination import CursorCodec
 
 from .. import paging
+from ..access import require_live
 from . import repository
 from .schemas import AuditEventQuery
 
@@ -21,6 +22,7 @@ class AuditEventService:
     async def list(self, *, org_id: UUID, query: AuditEventQuery) -> tuple[list[dict], str | None]:
         after = paging.decode_key(self.cursors, query.cursor)
         async with tenant_transaction(self.pool, org_id) as conn:
+            await require_live(conn, org_id)
             rows = await repository.list_events(
                 conn, tenant_id=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
                 since=query.since, until=query.until, after=after, limit=query.limit + 1)

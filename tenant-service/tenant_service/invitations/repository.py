@@ -33,8 +33,10 @@ def _inv(row: asyncpg.Record | None) -> InvitationRecord | None:
 async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, email: str, role: str,
                  token_hash: bytes, invited_by: UUID, ttl_s: int) -> InvitationRecord:
     row = await conn.fetchrow(
-        "INSERT INTO invitation (id, organization_id, email, role, token_hash, invited_by, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7)) RETURNING " + _COLS,
+        "WITH t AS (SELECT clock_timestamp() AS at) "
+        "INSERT INTO invitation (id, organization_id, email, role, token_hash, invited_by, created_at, expires_at) "
+        "SELECT $1, $2, $3, $4, $5, $6, t.at, t.at + make_interval(secs => $7) FROM t "
+        "RETURNING " + _COLS,
         id, organization_id, email, role, token_hash, invited_by, float(ttl_s))
     return _inv(row)
 

@@ -14,7 +14,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.pagination import CursorCodec
 
 from .. import paging
-from ..access import authorize_write
+from ..access import authorize_write, require_live
 from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members
@@ -54,6 +54,7 @@ class InvitationService:
                            ) -> tuple[list[InvitationRecord], str | None]:
         after = paging.decode_key(self.cursors, cursor)
         async with self.pool.acquire() as conn:
+            await require_live(conn, org_id)
             rows = await repository.list_pending(conn, organization_id=org_id, after=after, limit=limit + 1)
         return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
 

@@ -10,7 +10,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.pagination import CursorCodec
 
 from .. import paging
-from ..access import authorize_write
+from ..access import authorize_write, require_live
 from ..context import Actor
 from ..events import emit, membership_subject
 from ..roles import can_grant, can_manage
@@ -30,6 +30,7 @@ class MemberService:
     async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[MemberRecord], str | None]:
         after = paging.decode_key(self.cursors, cursor)
         async with self.pool.acquire() as conn:
+            await require_live(conn, org_id)
             rows = await repository.list_members(conn, organization_id=org_id, after=after, limit=limit + 1)
         return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.user_id))
 

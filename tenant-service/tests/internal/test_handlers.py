@@ -115,7 +115,7 @@ async def test_memberships_of_unknown_user_is_empty_and_bad_id_404(client, inter
 
 
 async def test_compensation_hard_deletes_and_can_be_retried(client, internal_headers, admin_db, outbox):
-    body = signup_body()
+    body = signup_body(name=f"Failed Signup {uuid.uuid4().hex[:8]}")
     org = await (await client.post("/internal/organizations", json=body, headers=internal_headers())).json()
     path = f"/internal/organizations/{org['id']}?owner_user_id={body['owner_user_id']}"
     resp = await client.delete(path, headers=internal_headers())
