@@ -1,0 +1,168 @@
+"""Proof of tenant isolation in the database itself (row-level security under a role that owns
+nothing), and under load through the real app."""
+import asyncio
+import random
+import uuid
+
+import asyncpg
+import pytest
+
+from shared.db import create_pool, tenant_transaction
+from shared.testing import owner_dsn
+
+TABLES = ["ticket", "ticket_comment", "ticket_counter", "idempotency_key", "membership", "deleted_organization"]
+
+
+async def test_no_organization_set_means_no_rows(api, org, settings):
+    user = await org.user("owner")
+    t = await api.create_ticket(user)
+    await api.client.post(f"/v1/tickets/{t['id']}/comments", json={"body": "x"}, headers=user.auth)
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        for table in TABLES:
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        assert await conn.fetchval("SELECT count(*) FROM ticket WHERE id = $1", uuid.UUID(t["id"])) == 0
+        # Even with the row named explicitly, an update or delete touches nothing.
+        assert await conn.execute("UPDATE ticket SET title = 'pwned' WHERE id = $1", uuid.UUID(t["id"])) == "UPDATE 0"
+        assert await conn.execute("DELETE FROM ticket_comment") == "DELETE 0"
+        # An empty setting (what a pooled connection shows after a scoped transaction) is the same.
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+            assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        # Writing without an organization, or into another one, is refused.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("INSERT INTO ticket_counter (org_id, last_number) VALUES ($1, 1)", org.id)
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(uuid.uuid4()))
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("INSERT INTO ticket_counter (org_id, last_number) VALUES ($1, 1)", org.id)
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org.id))
+            assert await conn.fetchval("SELECT count(*) FROM ticket") == 1
+            # Moving a row to another organization violates the policy's WITH CHECK.
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("UPDATE ticket SET org_id = $1", uuid.uuid4())
+    finally:
+        await conn.close()
+
+
+async def test_service_role_cannot_bypass_or_disable_row_level_security(settings):
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        flags = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert not flags["rolsuper"] and not flags["rolbypassrls"]
+        rows = await conn.fetch(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) AS owner "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'ticket' AND c.relname = ANY($1::text[])", TABLES)
+        assert {r["relname"] for r in rows} == set(TABLES)
+        for r in rows:
+            assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]
+            assert r["owner"] == "ticket_owner"
+        owned = await conn.fetchval("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles "
+                                    "WHERE rolname = 'ticket_app')")
+        assert owned == 0
+        for stmt in ("ALTER TABLE ticket DISABLE ROW LEVEL SECURITY", "ALTER TABLE ticket NO FORCE ROW LEVEL SECURITY",
+                     "DROP POLICY tenant_isolation ON ticket",
+                     "CREATE POLICY open_door ON ticket USING (true)"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(stmt)
+        # Turning row security off does not bypass it: the query fails instead.
+        await conn.execute("SET row_security = off")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetchval("SELECT count(*) FROM ticket")
+    finally:
+        await conn.close()
+
+
+async def test_owner_role_is_subject_to_the_policies_too():
+    conn = await asyncpg.connect(owner_dsn("ticket"), server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+    finally:
+        await conn.close()
+
+
+async def test_scope_never_leaks_to_the_next_user_of_a_pooled_connection(settings, org, api):
+    user = await org.user("owner")
+    await api.create_ticket(user)
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        async with tenant_transaction(pool, org.id) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM ticket") == 1
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
+            assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_thousand_interleaved_operations_of_two_organizations(api, org, other_org):
+    """Two organizations hammer one app (one pool) at once with creations, reads, lists,
+    searches, changes and comments; no answer ever contains the other's data."""
+    users = {org.id: [await org.user(r) for r in ("owner", "agent", "member")],
+             other_org.id: [await other_org.user(r) for r in ("owner", "agent", "member")]}
+    owned: dict[uuid.UUID, set[str]] = {org.id: set(), other_org.id: set()}
+    for org_id, (owner, _, _) in users.items():
+        for _ in range(5):
+            owned[org_id].add((await api.create_ticket(owner, title="shared words alpha"))["id"])
+    members = {org_id: {str(u.id) for u in us} for org_id, us in users.items()}
+
+    def only_own(items, org_id, foe):
+        # A creation may commit before its response is read, so the truth for a listed ticket
+        # is its requester (one of this organization's users) and never an id the other made.
+        for t in items:
+            assert t["requester_id"] in members[org_id] and t["id"] not in owned[foe]
+        checked["items"] += len(items)
+
+    rng = random.Random(7)
+    sem = asyncio.Semaphore(16)
+    checked = {"foreign_404": 0, "items": 0}
+
+    async def op(i: int):
+        org_id = org.id if i % 2 == 0 else other_org.id
+        foe = other_org.id if org_id == org.id else org.id
+        user = rng.choice(users[org_id][:2])
+        kind = i % 6
+        async with sem:
+            if kind == 0:
+                t = await api.create_ticket(user, title=f"shared words alpha {i}")
+                owned[org_id].add(t["id"])
+            elif kind == 1:
+                only_own((await api.list(user, limit=50))["items"], org_id, foe)
+            elif kind == 2:
+                body = await api.list(user, q="alpha", sort=rng.choice(["priority", "-updated_at"]), limit=50)
+                only_own(body["items"], org_id, foe)
+            elif kind == 3:
+                foreign = rng.choice(sorted(owned[foe]))
+                resp = await api.get(user, foreign)
+                assert resp.status == 404
+                checked["foreign_404"] += 1
+            elif kind == 4:
+                mine = rng.choice(sorted(owned[org_id]))
+                resp = await api.get(user, mine)
+                assert resp.status == 200
+                t = await resp.json()
+                resp = await api.patch(user, t, {"priority": rng.choice(["low", "high"])})
+                assert resp.status in (200, 412)
+            else:
+                foreign = rng.choice(sorted(owned[foe]))
+                resp = await api.client.post(f"/v1/tickets/{foreign}/comments", json={"body": "x"}, headers=user.auth)
+                assert resp.status == 404
+                checked["foreign_404"] += 1
+
+    await asyncio.gather(*(op(i) for i in range(1000)))
+    assert checked["foreign_404"] > 300 and checked["items"] > 1000
+    # Numbers stayed dense and separate per organization.
+    for org_id, (owner, _, _) in users.items():
+        seen = []
+        cursor = None
+        while True:
+            body = await api.list(owner, limit=100, **({"cursor": cursor} if cursor else {}))
+            seen += body["items"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        assert {t["id"] for t in seen} == owned[org_id]
+        assert sorted(t["number"] for t in seen) == list(range(1, len(seen) + 1))
