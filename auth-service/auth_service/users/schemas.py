@@ -48,7 +48,7 @@ class SignupRequest(RequestModel):
     email: Email
     password: NewPassword
     name: str = Field(min_length=1, max_length=200)
-    organization_name: str | None = Field(None, min_length=1, max_length=200)
+    organization_name: str | None = Field(None, min_length=1, max_length=100)
 
     @field_validator("name", "organization_name")
     @classmethod
