@@ -5,8 +5,8 @@ from ticket_service.tickets.schemas import TicketCreate, TicketOut, TicketUpdate
 
 
 def test_every_public_route_is_declared(client):
-    routes = {(r.method, r.resource.canonical.replace("{ticket_id}", "{ticket_id}"))
-              for r in client.app.router.routes() if r.resource.canonical.startswith("/v1/")}
+    routes = {(r.method, r.resource.canonical) for r in client.app.router.routes()
+              if r.resource.canonical.startswith("/v1/") and r.method != "HEAD"}
     declared = {(op.method, op.path) for op in OPERATIONS}
     assert routes == declared
 
