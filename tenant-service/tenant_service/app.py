@@ -5,7 +5,7 @@ from aiohttp import web
 from shared.app import create_service_app
 from shared.auth import jwks_verifier_ctx
 from shared.db import DB_POOL
-from shared.messaging.consumer import consumer_ctx
+from shared.messaging.consumer import consumer_ctx, consumer_ready_check
 from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
@@ -36,13 +36,6 @@ def services_ctx(settings: Settings):
     return ctx
 
 
-async def check_users_consumer(app: web.Application) -> dict:
-    consumer = app[USERS_CONSUMER]
-    if not consumer.connected:
-        raise ConnectionError("users consumer is not connected")
-    return {"processed": consumer.processed_total}
-
-
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, use_redis=False)
     app.cleanup_ctx.append(jwks_verifier_ctx(settings))
@@ -52,7 +45,7 @@ def create_app(settings: Settings) -> web.Application:
                                             bindings=users_consumer.BINDINGS, handler=users_consumer.handle_user_event,
                                             key=USERS_CONSUMER))
         # Not required: requests keep working while profiles catch up once the broker is back.
-        add_ready_check(app, "users_consumer", check_users_consumer, required=False)
+        add_ready_check(app, "users_consumer", consumer_ready_check(USERS_CONSUMER), required=False)
     setup_routes(app)
     return app
 

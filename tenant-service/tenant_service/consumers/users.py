@@ -1,7 +1,6 @@
 """Keeps user profiles (email, name) in step with auth-service: consumes user.registered."""
 from __future__ import annotations
 
-import logging
 from uuid import UUID
 
 import asyncpg
@@ -10,8 +9,6 @@ from pydantic import BaseModel, ValidationError, field_validator
 from shared.messaging import Event
 
 from ..users import repository as users
-
-log = logging.getLogger(__name__)
 
 BINDINGS = ["user.registered"]
 
@@ -33,8 +30,8 @@ async def handle_user_event(conn: asyncpg.Connection, event: Event) -> None:
     try:
         data = UserRegistered.model_validate(event.data)
     except ValidationError:
-        # Retrying cannot fix a malformed event; record it as processed and say so.
-        log.error("user.registered without usable data skipped", extra={"event_id": str(event.id)})
-        return
+        # Raised, not skipped: after its retries the consumer parks it in the group's DLQ,
+        # where an operator sees it.
+        raise ValueError(f"user.registered {event.id} has no usable user_id/email/name") from None
     # The event's time orders the changes: a redelivered or late event never undoes a newer one.
     await users.upsert(conn, user_id=data.user_id, email=data.email, name=data.name, changed_at=event.occurred_at)
