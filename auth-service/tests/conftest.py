@@ -32,8 +32,12 @@ def keys_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def exchange() -> str:
-    return f"events_test_{uuid.uuid4().hex[:8]}"
+async def exchange():
+    name = f"events_test_{uuid.uuid4().hex[:8]}"
+    yield name
+    from shared.config import BaseServiceSettings
+    from shared.messaging.testing import delete_broker_objects
+    await delete_broker_objects(BaseServiceSettings().amqp_url.get_secret_value(), exchange=name)
 
 
 @pytest.fixture(scope="session")

@@ -125,7 +125,9 @@ def load_keyring(settings: Settings) -> KeyRing:
 
 
 def new_kid() -> str:
-    return f"k{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+    """``k<UTC time to the microsecond>-<random>``: later keys sort after earlier ones."""
+    now = time.time()
+    return f"k{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now % 1 * 1e6):06d}Z-{secrets.token_hex(3)}"
 
 
 def write_new_key(directory: Path) -> SigningKey:

@@ -1,0 +1,98 @@
+"""The membership consumer: role changes, removals and deleted organizations become the
+revocation marks of shared/README.md, and sessions scoped to a deleted organization end."""
+import asyncio
+import time
+import uuid
+from datetime import datetime, timezone
+
+import aio_pika
+import jwt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from auth_service.app import MEMBERSHIP_CONSUMER, create_app
+from shared.messaging import Event
+from shared.messaging.outbox import event_json
+from shared.messaging.testing import delete_broker_objects
+
+
+@pytest.fixture(scope="module")
+async def consumer_app(make_settings, settings):
+    group = f"auth-test-memberships-{uuid.uuid4().hex[:8]}"
+    c = TestClient(TestServer(create_app(make_settings(tenant_url=settings.tenant_url, membership_consumer_enabled=True,
+                                                       membership_consumer_group=group))))
+    await c.start_server()
+    yield c
+    await c.close()
+    await delete_broker_objects(settings.amqp_url.get_secret_value(), groups=[group])
+
+
+def event(type_: str, *, tenant_id, data: dict, subject_id: str | None = None) -> Event:
+    return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(timezone.utc), source="tenant-service",
+                 tenant_id=tenant_id, actor={"user_id": None, "ip": None},
+                 subject={"type": "membership" if type_.startswith("membership") else "organization",
+                          "id": subject_id or str(tenant_id)},
+                 request_id="req-test-0001", data=data)
+
+
+async def test_role_change_and_removal_set_the_user_org_mark(consumer_app, redis):
+    consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
+    user_id, org_id = uuid.uuid4(), uuid.uuid4()
+    key = f"rv:ut:{user_id}:{org_id}"
+    before = int(time.time() * 1000)
+    ev = event("membership.role_changed", tenant_id=org_id,
+               data={"organization_id": str(org_id), "user_id": str(user_id), "old_role": "agent", "role": "member"})
+    assert await consumer.process(ev) is True
+    mark = int(await redis.get(key))
+    assert before <= mark <= int(time.time() * 1000)
+    assert 0 < await redis.ttl(key) <= 910
+    # A redelivered event has no second effect; a later one moves the mark forward only.
+    assert await consumer.process(ev) is False
+    await asyncio.sleep(0.01)
+    assert await consumer.process(event("membership.removed", tenant_id=org_id, data={
+        "organization_id": str(org_id), "user_id": str(user_id), "role": "member"})) is True
+    assert int(await redis.get(key)) > mark
+
+
+async def test_organization_deleted_marks_the_org_and_ends_its_sessions(consumer_app, client, signup, redis, events,
+                                                                        bearer):
+    consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
+    acct = await signup(organization_name=f"Doomed {uuid.uuid4().hex[:6]}")
+    bystander = await signup()
+    org_id = uuid.UUID(acct.organization_id)
+    sid = jwt.decode(acct.access_token, options={"verify_signature": False})["sid"]
+    assert await consumer.process(event("organization.deleted", tenant_id=org_id, data={})) is True
+    assert int(await redis.get(f"rv:t:{org_id}")) <= int(time.time() * 1000)
+    assert 0 < await redis.ttl(f"rv:t:{org_id}") <= 910
+    assert await redis.get(f"rv:sid:{sid}") == b"1"
+    [ev] = await events("auth.session_revoked", sid)
+    assert ev["data"] == {"user_id": acct.id, "session_id": sid, "reason": "organization_deleted"}
+    assert ev["tenant_id"] == str(org_id)
+    assert (await client.post("/v1/auth/refresh", json={"refresh_token": acct.refresh_token})).status == 401
+    assert (await client.post("/v1/auth/refresh", json={"refresh_token": bystander.refresh_token})).status == 200
+
+
+async def test_events_arrive_through_the_real_broker(consumer_app, settings, redis):
+    consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
+    for _ in range(100):
+        if consumer.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert consumer.connected
+    user_id, org_id = uuid.uuid4(), uuid.uuid4()
+    ev = event("membership.removed", tenant_id=org_id,
+               data={"organization_id": str(org_id), "user_id": str(user_id), "role": "agent"})
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        await exchange.publish(aio_pika.Message(event_json(ev).encode(), content_type="application/json",
+                                                message_id=str(ev.id)), routing_key=ev.type)
+    finally:
+        await connection.close()
+    key = f"rv:ut:{user_id}:{org_id}"
+    for _ in range(100):
+        if await redis.get(key):
+            break
+        await asyncio.sleep(0.05)
+    assert await redis.get(key) is not None
