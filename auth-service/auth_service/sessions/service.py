@@ -155,17 +155,14 @@ class SessionService:
                 if (session is None or token is None or session.revoked_at is not None
                         or session.expires_at <= now or session.last_used_at + self.idle <= now):
                     raise InvalidRefreshToken()
-                organization_id, role = choose_scope(memberships, body.organization_id, session.organization_id)
                 if token.spent_at is None:
-                    successor, successor_hash = new_refresh_token()
-                    await repo.insert_refresh_token(conn, token_hash=successor_hash, session_id=session.id, now=now)
-                    await repo.spend(conn, token_hash=token_hash, now=now, successor_hash=successor_hash,
-                                     successor_sealed=seal_successor(body.refresh_token, successor, successor_hash))
+                    successor = None
                 else:
                     successor = await self._grace_successor(conn, body.refresh_token, token, now)
                     if successor is None:
                         # A spent token presented again outside the grace: someone else holds
-                        # a copy of the chain. End the session, every token of it.
+                        # a copy of the chain. End the session, every token of it (checked
+                        # before anything else the request asks, so nothing can skip it).
                         await self._end_sessions(conn, info, [(session.id, session.user_id)],
                                                  reason="refresh_token_reused", now=now)
                         await self._event(conn, info, type="auth.refresh_token_reused", subject_type="session",
@@ -174,6 +171,15 @@ class SessionService:
                                           data={"user_id": str(session.user_id), "session_id": str(session.id)})
                         reused = True
                 if not reused:
+                    # A refused organization switch (403) rolls back: nothing is spent.
+                    organization_id, role = choose_scope(memberships, body.organization_id, session.organization_id)
+                    if successor is None:
+                        successor, successor_hash = new_refresh_token()
+                        await repo.insert_refresh_token(conn, token_hash=successor_hash, session_id=session.id,
+                                                        now=now)
+                        await repo.spend(conn, token_hash=token_hash, now=now, successor_hash=successor_hash,
+                                         successor_sealed=seal_successor(body.refresh_token, successor,
+                                                                         successor_hash))
                     await repo.touch_session(conn, session_id=session.id, now=now, organization_id=organization_id)
         if reused:
             raise InvalidRefreshToken()

@@ -125,3 +125,12 @@ async def test_sessions_expire_absolutely_and_when_idle(make_settings, settings,
     await asyncio.sleep(1.1)
     assert (await refresh(absolute, a2["tokens"]["refresh_token"]))[0] == 401
     assert (await refresh(idle, b.refresh_token))[0] == 401
+
+
+async def test_reuse_is_detected_whatever_else_the_request_asks(client, signup, events):
+    acct = await signup()
+    _, b = await refresh(client, acct.refresh_token)
+    await refresh(client, b["tokens"]["refresh_token"])
+    status, _ = await refresh(client, acct.refresh_token, organization_id=str(uuid.uuid4()))
+    assert status == 401
+    assert await events("auth.refresh_token_reused", claims_of(acct.access_token)["sid"])

@@ -1,0 +1,245 @@
+"""Login and refresh throughput of the real auth-service, against the raw argon2 rate.
+
+    .venv/bin/python auth-service/bench/login_bench.py [--seconds 15] [--concurrency N]
+
+1. Raw argon2id verify rate with the production parameters (m=19456 KiB, t=2, p=1), one
+   thread per core, in this process: the ceiling for logins on this machine.
+2. The real auth-service and tenant-service as separate processes (``python -m ...``) on the
+   test database, Redis db 1 and a throwaway exchange; logins through HTTP at a concurrency
+   of about the core count (each login = throttle check, one argon2 verify in the thread pool,
+   the membership call to tenant-service, the session + outbox transaction, an EdDSA token).
+3. Refresh rotation throughput (no argon2 on that path) with several independent sessions.
+
+Writes the table to auth-service/bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+from argon2 import PasswordHasher
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "shared"), str(REPO / "auth-service")]
+
+from auth_service.keys.ring import write_new_key  # noqa: E402
+from shared.messaging.testing import delete_broker_objects  # noqa: E402
+from shared.testing import app_dsn, owner_dsn, prepare_test_database  # noqa: E402
+
+PASSWORD = "bench passphrase that is long enough"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def raw_argon2_rate(threads: int, seconds: float) -> float:
+    ph = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    stored = ph.hash(PASSWORD)
+    counts = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop:
+            ph.verify(stored, PASSWORD)
+            counts[i] += 1
+    started = time.perf_counter()
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"process exited with {proc.returncode}")
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+async def run_load(fn, *, concurrency: int, seconds: float) -> tuple[int, int, list[float]]:
+    ok = failed = 0
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+
+    async def worker(i: int):
+        nonlocal ok, failed
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            if await fn(i):
+                ok += 1
+                latencies.append(time.perf_counter() - t0)
+            else:
+                failed += 1
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return ok, failed, latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--concurrency", type=int, default=0, help="login concurrency (default: core count)")
+    ap.add_argument("--refresh-concurrency", type=int, default=8)
+    args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    concurrency = args.concurrency or cores
+
+    await prepare_test_database()
+    tag = uuid.uuid4().hex[:8]
+    exchange, group = f"bench_{tag}", f"auth-bench-{tag}"
+    internal = secrets.token_urlsafe(24)
+    auth_port, tenant_port = free_port(), free_port()
+    keys = Path(tempfile.mkdtemp(prefix="auth-bench-keys-"))
+    write_new_key(keys)
+    common = {**os.environ, "PYTHONPATH": f"{REPO / 'shared'}:{REPO / 'auth-service'}:{REPO / 'tenant-service'}",
+              "REDIS_URL": "redis://127.0.0.1:6379/1", "EVENTS_EXCHANGE": exchange, "INTERNAL_API_TOKEN": internal,
+              "JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json", "LOG_LEVEL": "WARNING"}
+    auth_env = {**common, "AUTH_PORT": str(auth_port), "AUTH_DATABASE_URL": app_dsn("auth"),
+                "AUTH_MIGRATE_DATABASE_URL": owner_dsn("auth"), "AUTH_SIGNING_KEYS_DIR": str(keys),
+                "AUTH_TENANT_URL": f"http://127.0.0.1:{tenant_port}", "AUTH_MEMBERSHIP_CONSUMER_GROUP": group,
+                "AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000000"}
+    tenant_env = {**common, "TENANT_PORT": str(tenant_port), "TENANT_DATABASE_URL": app_dsn("tenant"),
+                  "TENANT_MIGRATE_DATABASE_URL": owner_dsn("tenant"), "TENANT_USERS_CONSUMER_ENABLED": "false"}
+
+    print(f"raw argon2id verify rate, {cores} threads, 6 s ...", flush=True)
+    raw_rate = raw_argon2_rate(cores, 6.0)
+
+    procs = [subprocess.Popen([sys.executable, "-m", "tenant_service"], env=tenant_env, cwd=REPO,
+                              stdout=subprocess.DEVNULL),
+             subprocess.Popen([sys.executable, "-m", "auth_service"], env=auth_env, cwd=REPO,
+                              stdout=subprocess.DEVNULL)]
+    try:
+        await wait_ready(f"http://127.0.0.1:{tenant_port}/health/live", procs[0])
+        await wait_ready(f"http://127.0.0.1:{auth_port}/health/ready", procs[1])
+        base = f"http://127.0.0.1:{auth_port}"
+        conn = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=conn) as http:
+            users = []
+            for i in range(max(concurrency, args.refresh_concurrency)):
+                email = f"bench-{tag}-{i}@example.com"
+                async with http.post(f"{base}/v1/auth/signup", json={
+                        "email": email, "password": PASSWORD, "name": f"Bench {i}",
+                        "organization_name": f"Bench {tag} {i}"}) as r:
+                    assert r.status == 201, await r.text()
+                    users.append((email, (await r.json())["tokens"]["refresh_token"]))
+
+            async def login(i: int) -> bool:
+                async with http.post(f"{base}/v1/auth/login",
+                                     json={"email": users[i][0], "password": PASSWORD}) as r:
+                    await r.read()
+                    return r.status == 200
+
+            await run_load(login, concurrency=concurrency, seconds=2.0)  # warm-up
+            print(f"logins, concurrency {concurrency}, {args.seconds:.0f} s ...", flush=True)
+            t0 = time.perf_counter()
+            ok, failed, lat = await run_load(login, concurrency=concurrency, seconds=args.seconds)
+            login_rate = ok / (time.perf_counter() - t0)
+            print(f"logins, concurrency {2 * concurrency}, {args.seconds:.0f} s ...", flush=True)
+            t0 = time.perf_counter()
+            ok2, failed2, lat2 = await run_load(login, concurrency=2 * concurrency, seconds=args.seconds)
+            login_rate2 = ok2 / (time.perf_counter() - t0)
+
+            chains = [u[1] for u in users[:args.refresh_concurrency]]
+
+            async def refresh(i: int) -> bool:
+                async with http.post(f"{base}/v1/auth/refresh", json={"refresh_token": chains[i]}) as r:
+                    body = await r.json()
+                    if r.status != 200:
+                        return False
+                    chains[i] = body["tokens"]["refresh_token"]
+                    return True
+            print(f"refreshes, concurrency {args.refresh_concurrency}, {args.seconds:.0f} s ...", flush=True)
+            t0 = time.perf_counter()
+            rok, rfailed, rlat = await run_load(refresh, concurrency=args.refresh_concurrency, seconds=args.seconds)
+            refresh_rate = rok / (time.perf_counter() - t0)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await delete_broker_objects(AMQP, exchange=exchange, groups=[group])
+
+    rows = [
+        ("raw argon2id verify (m=19456 KiB, t=2, p=1), " f"{cores} threads", f"{raw_rate:.1f}/s", "", "", "100%"),
+        (f"POST /v1/auth/login, concurrency {concurrency}", f"{login_rate:.1f}/s", f"{statistics.median(lat) * 1000:.1f}",
+         f"{pct(lat, 0.99):.1f}", f"{login_rate / raw_rate * 100:.1f}%"),
+        (f"POST /v1/auth/login, concurrency {2 * concurrency}", f"{login_rate2:.1f}/s",
+         f"{statistics.median(lat2) * 1000:.1f}", f"{pct(lat2, 0.99):.1f}", f"{login_rate2 / raw_rate * 100:.1f}%"),
+        (f"POST /v1/auth/refresh, concurrency {args.refresh_concurrency}", f"{refresh_rate:.1f}/s",
+         f"{statistics.median(rlat) * 1000:.1f}", f"{pct(rlat, 0.99):.1f}", ""),
+    ]
+    errors = failed + failed2 + rfailed
+    table = ["| measurement | throughput | p50 ms | p99 ms | of hash-bound rate |", "|---|---|---|---|---|"]
+    table += [f"| {' | '.join(r)} |" for r in rows]
+    text = "\n".join([
+        "# auth-service benchmark: login and refresh",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: {cores} cores (nproc), {cpu_model()}; Python {platform.python_version()}",
+        f"- setup: real auth-service and tenant-service processes (`python -m ...`, one process each, uvloop), "
+        f"PostgreSQL, Redis and RabbitMQ on the same machine, which also runs the load generator; "
+        f"{args.seconds:.0f} s per row after a 2 s warm-up; LOG_LEVEL=WARNING; "
+        f"non-200 answers during the runs: {errors}",
+        "- every login does one argon2id verify with the production parameters, so the hash rate of the "
+        "same machine (measured first, same run) is the ceiling",
+        "",
+        *table,
+        "",
+        "Command: `.venv/bin/python auth-service/bench/login_bench.py`",
+        "",
+    ])
+    print(text)
+    (REPO / "auth-service" / "bench" / "RESULTS.md").write_text(text)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
