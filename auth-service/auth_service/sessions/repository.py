@@ -41,11 +41,14 @@ def _session(row) -> Session | None:
 
 async def insert_session(conn: asyncpg.Connection, *, session_id: UUID, user_id: UUID,
                          organization_id: UUID | None, now: datetime, expires_at: datetime,
-                         user_agent: str | None, ip: str | None) -> Session:
+                         user_agent: str | None, ip: str | None, first_token_hash: bytes) -> Session:
+    """A session with the first refresh token of its chain (one round trip: logins are hot)."""
     row = await conn.fetchrow(
-        f"INSERT INTO session (id, user_id, organization_id, created_at, last_used_at, expires_at, user_agent, ip) "
-        f"VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING {_SESSION}",
-        session_id, user_id, organization_id, now, expires_at, user_agent, ip)
+        f"WITH s AS (INSERT INTO session (id, user_id, organization_id, created_at, last_used_at, expires_at, "
+        f"user_agent, ip) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING {_SESSION}), "
+        f"t AS (INSERT INTO refresh_token (token_hash, session_id, created_at) SELECT $8, id, $4 FROM s) "
+        f"SELECT {_SESSION} FROM s",
+        session_id, user_id, organization_id, now, expires_at, user_agent, ip, first_token_hash)
     return _session(row)
 
 

@@ -94,11 +94,11 @@ class SessionService:
     async def open_session(self, conn, *, user_id: UUID, organization_id: UUID | None, info: RequestInfo,
                            now: datetime) -> tuple[Session, str]:
         """A new session and its first refresh token (inside the caller's transaction)."""
+        token, token_hash = new_refresh_token()
         session = await repo.insert_session(conn, session_id=uuid4(), user_id=user_id,
                                             organization_id=organization_id, now=now,
-                                            expires_at=now + self.absolute, user_agent=info.user_agent, ip=info.ip)
-        token, token_hash = new_refresh_token()
-        await repo.insert_refresh_token(conn, token_hash=token_hash, session_id=session.id, now=now)
+                                            expires_at=now + self.absolute, user_agent=info.user_agent, ip=info.ip,
+                                            first_token_hash=token_hash)
         return session, token
 
     async def login(self, body: LoginRequest, info: RequestInfo) -> LoginResult:
