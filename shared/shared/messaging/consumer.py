@@ -111,8 +111,10 @@ class EventConsumer:
             self._consumer_tag = await queue.consume(self._on_message)
             self.connected = True
             log.info("consumer connected", extra={"consumer": self.group})
-            await self._purge_inbox()
-            await closed
+            while not closed.done():
+                await self._purge_inbox()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(closed), timeout=600)
             raise ConnectionError("broker connection closed")
         finally:
             self.connected = False

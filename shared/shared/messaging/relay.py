@@ -20,6 +20,7 @@ import aio_pika
 import asyncpg
 from aiohttp import web
 from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _MIN_BACKOFF_S, _MAX_BACKOFF_S = 0.2, 5.0
 _PURGE_CHUNK = 5000
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 class PublishFailed(Exception):
@@ -40,11 +42,12 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
-                 metrics_interval_s: float = 5.0):
+                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 3):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
         self.metrics_interval_s = metrics_interval_s
+        self.max_inflight_batches = max(1, max_inflight_batches)
         self.broker_connected = False
         self.published_total = 0
         self._wake = asyncio.Event()
@@ -100,14 +103,18 @@ class OutboxRelay:
                 self._set_connected(True)
                 self._backoff = _MIN_BACKOFF_S
                 log.info("outbox relay connected", extra={"schema": self.schema})
+                inflight = 1
                 while True:
                     if lost.is_set() or listener.is_closed():
                         raise ConnectionError("broker or listener connection lost")
                     self._wake.clear()
-                    sent = await self.publish_batch(exchange)
+                    full = await self._publish_batches(exchange, inflight)
                     await self._maybe_purge()
-                    if sent >= self.batch_size:
+                    if full:
+                        # A backlog: keep several batches in flight (see _publish_batches).
+                        inflight = self.max_inflight_batches
                         continue
+                    inflight = 1
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
             finally:
@@ -121,13 +128,33 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self.pool.release(listener)
 
-    async def _publish(self, exchange, row) -> bool:
-        """Publish one event; returns False when the broker had no queue to route it to."""
-        message = aio_pika.Message(body=row["payload"].encode(), content_type="application/json",
-                                   message_id=str(row["id"]), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-        result = await exchange.publish(message, routing_key=row["routing_key"], mandatory=True,
-                                        timeout=self.publish_timeout_s)
+    async def _publish(self, channel, row) -> bool:
+        """Publish one event on the confirm channel; returns False when the broker had no queue
+        to route it to. A nack raises (aiormq's DeliveryError), a lost connection too."""
+        # Straight to aiormq with ready-made properties: aio-pika's Message wrapper costs about
+        # a third of the relay's CPU per event and adds nothing here.
+        result = await channel.basic_publish(
+            row["payload"].encode(), exchange=self.exchange_name, routing_key=row["routing_key"], mandatory=True,
+            timeout=self.publish_timeout_s,
+            properties=Basic.Properties(content_type="application/json", message_id=str(row["id"]),
+                                        delivery_mode=PERSISTENT))
         return not isinstance(result, DeliveredMessage)
+
+    async def _publish_batches(self, exchange, count: int) -> bool:
+        """Run ``count`` batches at once; True when one came back full (more is waiting).
+
+        A quorum queue confirms once the message is in the Raft log on disk, so one batch costs
+        about one disk flush whatever its size; overlapping a few batches (each in its own
+        transaction, SKIP LOCKED keeps them disjoint) multiplies throughput during a backlog.
+        """
+        if count == 1:
+            return await self.publish_batch(exchange) >= self.batch_size
+        results = await asyncio.gather(*(self.publish_batch(exchange) for _ in range(count)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return any(r >= self.batch_size for r in results)
 
     async def publish_batch(self, exchange) -> int:
         """Claim up to ``batch_size`` pending events, publish them, mark the confirmed ones sent."""
@@ -140,7 +167,8 @@ class OutboxRelay:
                     return 0
                 # Confirms are pipelined: every publish of the batch is in flight at once, and each
                 # returns when the broker confirmed (persisted and routed) that message.
-                results = await asyncio.gather(*(self._publish(exchange, row) for row in rows),
+                channel = await exchange.channel.get_underlay_channel()
+                results = await asyncio.gather(*(self._publish(channel, row) for row in rows),
                                                return_exceptions=True)
                 sent = [row["id"] for row, r in zip(rows, results) if not isinstance(r, BaseException)]
                 failed = [row["id"] for row, r in zip(rows, results) if isinstance(r, BaseException)]
