@@ -19,16 +19,30 @@ class AuditRecord:
 async def list_events(conn: asyncpg.Connection, *, tenant_id: UUID, type: str | None, actor_id: UUID | None,
                       subject_id: str | None, since: datetime | None, until: datetime | None,
                       after: tuple[datetime, UUID] | None, limit: int) -> list[AuditRecord]:
+    # Only the filters in use go into the statement (each a fixed fragment with a $n value):
+    # one catch-all statement with "$n IS NULL OR ..." gets a generic plan that reads and sorts
+    # every event of the organization, where this shape walks an index in order and stops at
+    # the limit.
+    where, args = ["tenant_id = $1"], [tenant_id]
+
+    def add(fragment: str, *values) -> None:
+        args.extend(values)
+        where.append(fragment.format(*(f"${len(args) - len(values) + i + 1}" for i in range(len(values)))))
+
+    if type is not None:
+        add("type = {}", type)
+    if actor_id is not None:
+        add("actor_user_id = {}", actor_id)
+    if subject_id is not None:
+        add("subject_id = {}", subject_id)
+    if since is not None:
+        add("occurred_at >= {}", since)
+    if until is not None:
+        add("occurred_at < {}", until)
+    if after is not None:
+        add("(occurred_at, id) < ({}, {})", after[0], after[1])
+    args.append(limit)
     rows = await conn.fetch(
-        "SELECT id, occurred_at, envelope::text AS envelope FROM audit_event "
-        "WHERE tenant_id = $1 "
-        "  AND ($2::text IS NULL OR type = $2) "
-        "  AND ($3::uuid IS NULL OR actor_user_id = $3) "
-        "  AND ($4::text IS NULL OR subject_id = $4) "
-        "  AND ($5::timestamptz IS NULL OR occurred_at >= $5) "
-        "  AND ($6::timestamptz IS NULL OR occurred_at < $6) "
-        "  AND ($7::timestamptz IS NULL OR (occurred_at, id) < ($7, $8::uuid)) "
-        "ORDER BY occurred_at DESC, id DESC LIMIT $9",
-        tenant_id, type, actor_id, subject_id, since, until,
-        after[0] if after else None, after[1] if after else None, limit)
+        "SELECT id, occurred_at, envelope::text AS envelope FROM audit_event WHERE " + " AND ".join(where)
+        + f" ORDER BY occurred_at DESC, id DESC LIMIT ${len(args)}", *args)
     return [AuditRecord(**dict(r)) for r in rows]

@@ -58,12 +58,14 @@ async def get(conn: asyncpg.Connection, *, organization_id: UUID, invitation_id:
 async def list_pending(conn: asyncpg.Connection, *, organization_id: UUID, after: tuple[datetime, UUID] | None,
                        limit: int) -> list[InvitationRecord]:
     """Pending invitations (neither accepted, revoked nor expired), newest first."""
-    rows = await conn.fetch(
-        f"SELECT {_COLS} FROM invitation "
-        "WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() "
-        "  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) "
-        "ORDER BY created_at DESC, id DESC LIMIT $4",
-        organization_id, after[0] if after else None, after[1] if after else None, limit)
+    select = (f"SELECT {_COLS} FROM invitation WHERE organization_id = $1 AND accepted_at IS NULL "
+              "AND revoked_at IS NULL AND expires_at > now() ")
+    order = "ORDER BY created_at DESC, id DESC LIMIT $2"
+    if after is None:
+        rows = await conn.fetch(select + order, organization_id, limit)
+    else:
+        rows = await conn.fetch(select + "AND (created_at, id) < ($3, $4) " + order,
+                                organization_id, limit, after[0], after[1])
     return [_inv(r) for r in rows]
 
 

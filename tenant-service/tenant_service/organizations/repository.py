@@ -90,11 +90,13 @@ async def hard_delete(conn: asyncpg.Connection, *, org_id: UUID) -> bool:
 async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID, after: tuple[datetime, UUID] | None,
                         limit: int) -> list[MyOrganizationRecord]:
     """The user's live organizations, oldest membership first (keyset on joined_at, id)."""
-    rows = await conn.fetch(
-        "SELECT o.id, o.name, o.slug, m.role, m.joined_at "
-        "FROM membership m JOIN organization o ON o.id = m.organization_id "
-        "WHERE m.user_id = $1 AND o.deleted_at IS NULL "
-        "  AND ($2::timestamptz IS NULL OR (m.joined_at, m.organization_id) > ($2, $3::uuid)) "
-        "ORDER BY m.joined_at, m.organization_id LIMIT $4",
-        user_id, after[0] if after else None, after[1] if after else None, limit)
+    select = ("SELECT o.id, o.name, o.slug, m.role, m.joined_at "
+              "FROM membership m JOIN organization o ON o.id = m.organization_id "
+              "WHERE m.user_id = $1 AND o.deleted_at IS NULL ")
+    order = "ORDER BY m.joined_at, m.organization_id LIMIT $2"
+    if after is None:
+        rows = await conn.fetch(select + order, user_id, limit)
+    else:
+        rows = await conn.fetch(select + "AND (m.joined_at, m.organization_id) > ($3, $4) " + order,
+                                user_id, limit, after[0], after[1])
     return [MyOrganizationRecord(**dict(r)) for r in rows]
