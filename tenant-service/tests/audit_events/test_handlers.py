@@ -1,5 +1,6 @@
-"""The audit log API. The rows are written as the audit consumer writes them (as tenant_app,
-one INSERT per envelope); the read goes through row-level security."""
+"""The audit log API. The rows are written by the audit consumer's own handler
+(tenant_service.audit.service.record_event) as tenant_app, from the envelopes the service put
+in its outbox; the read goes through row-level security."""
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -9,16 +10,13 @@ import pytest
 from shared.db import tenant_transaction
 from shared.messaging.envelope import Actor, Event, Subject
 from shared.messaging.outbox import event_json
+from tenant_service.audit.service import record_event
 
 
 async def record(app_db, envelope: dict) -> None:
     """What the audit consumer does with one delivered envelope."""
-    e = Event.model_validate(envelope)
-    await app_db.execute(
-        "INSERT INTO audit_event (id, tenant_id, type, occurred_at, actor_user_id, subject_type, subject_id, "
-        "request_id, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT DO NOTHING",
-        e.id, e.tenant_id, e.type, e.occurred_at, e.actor.user_id, e.subject.type, e.subject.id, e.request_id,
-        event_json(e))
+    async with app_db.acquire() as conn, conn.transaction():
+        await record_event(conn, Event.model_validate(envelope))
 
 
 def envelope(tenant_id, type_="ticket.created", at=None, actor=None, subject_id=None) -> dict:
