@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import BaseServiceSettings
@@ -13,9 +13,12 @@ class Settings(BaseServiceSettings):
     database_url: str = "postgresql://tenant_app@127.0.0.1:5432/saas"
     migrate_database_url: str = "postgresql://tenant_owner@127.0.0.1:5432/saas"
 
-    # Signs the opaque list cursors (a forged cursor is a 422, never a query on crafted keys).
-    cursor_secret: SecretStr = SecretStr("dev-tenant-cursor-secret-change-me")
-    invitation_ttl_s: int = 7 * 24 * 3600
-    # Keeps user profiles (email, name) in step with auth-service's user.registered events.
-    users_consumer_enabled: bool = True
-    users_consumer_group: str = "tenant-service.users"
+    # Signs the opaque list cursors (a forged or edited cursor is a 422, never a query on crafted
+    # keys); rotating it invalidates cursors in flight.
+    cursor_secret: SecretStr = Field(SecretStr("dev-tenant-cursor-secret-change-me"),
+                                     description="HMAC key of the list cursors (secret).")
+    invitation_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of an invitation token in seconds.")
+    users_consumer_enabled: bool = Field(True, description="Consume user.registered to keep user profiles "
+                                                           "(email, name) in step with auth-service.")
+    users_consumer_group: str = Field("tenant-service.users", description="Queue (consumer group) of the "
+                                                                          "user.registered consumer.")
