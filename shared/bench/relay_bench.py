@@ -213,6 +213,7 @@ async def burst_to_audit(admin, pool, n: int) -> dict:
 
 
 async def main(args) -> None:
+    load_before = os.getloadavg()[0]
     exchange = f"events_bench_{uuid.uuid4().hex[:8]}"
     group = f"audit_bench_{uuid.uuid4().hex[:8]}"
     await prepare_database()
@@ -267,7 +268,8 @@ async def main(args) -> None:
         f"{burst['rate']:,.0f} events/s ({burst['seconds']:.2f} s) |",
     ])
     report = (f"# Event backbone benchmark\n\nMachine: {machine()}  \nDate: {date}  \n"
-              f"PostgreSQL, RabbitMQ and the benchmark share the machine (other work may be running).\n"
+              f"PostgreSQL, RabbitMQ and the benchmark share the machine with other work: 1-minute load "
+              f"average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after.  \n"
               f"Command: `.venv/bin/python shared/bench/relay_bench.py --events {args.events} --rate {args.rate} "
               f"--seconds {args.seconds:.0f} --burst {args.burst}`\n\n{table}\n\n"
               "Relay and audit consumer each run in their own process (uvloop for the consumer, as in "

@@ -412,3 +412,11 @@ async def test_sent_events_are_purged_after_the_retention_and_metrics_follow(
         assert await purge_sent(messaging_pool, 3600) == 1
         left = {r["id"] for r in await conn.fetch("SELECT id FROM outbox")}
     assert left == set(pending_ids[1:]) | set(unsent)
+
+
+async def test_the_dlq_command_refuses_an_unknown_group(capsys):
+    from shared.messaging import dlq
+    group = f"nobody_{uuid.uuid4().hex[:8]}"
+    assert await asyncio.to_thread(dlq.main, ["list", "--group", group]) == 1
+    assert await asyncio.to_thread(dlq.main, ["requeue", "--group", group]) == 1
+    assert "no queues for consumer group" in capsys.readouterr().err
