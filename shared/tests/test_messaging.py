@@ -192,10 +192,12 @@ async def _has_all(pool, ids) -> bool:
 
 # ---------------------------------------------------------------- replicas
 
+@pytest.mark.parametrize("max_batch", [1, 8], ids=["single", "batched"])
 async def test_two_relays_share_the_outbox_and_publish_every_event_once(
-        messaging_pool, messaging_settings, broker_cleanup):
+        max_batch, messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
-    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, prefetch=64)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, prefetch=64,
+                             max_batch=max_batch)
     first = make_relay(messaging_pool, messaging_settings, batch_size=25)
     second = make_relay(messaging_pool, messaging_settings, batch_size=25)
     ids = []
@@ -216,8 +218,9 @@ async def test_two_relays_share_the_outbox_and_publish_every_event_once(
 
 # ---------------------------------------------------------------- consumer crash
 
+@pytest.mark.parametrize("max_batch", [1, 8], ids=["single", "batched"])
 async def test_a_consumer_killed_mid_handler_gets_the_message_again_and_applies_it_once(
-        messaging_pool, messaging_settings, broker_cleanup):
+        max_batch, messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
     proxy = await TcpProxy("127.0.0.1", 5672).start()
     entered, gate = asyncio.Event(), asyncio.Event()
@@ -233,8 +236,8 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_and_applies_
             raise
 
     doomed = make_consumer(messaging_pool, messaging_settings.events_exchange, group, blocking,
-                           amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
-    fresh = make_consumer(messaging_pool, messaging_settings.events_exchange, group)
+                           amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/", max_batch=max_batch)
+    fresh = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=max_batch)
     relay = make_relay(messaging_pool, messaging_settings)
     try:
         async with running(doomed, relay):
@@ -263,9 +266,11 @@ async def _first_cancelled(outcome) -> bool:
     return outcome.get("first") == "cancelled"
 
 
-async def test_a_redelivered_event_has_no_second_effect(messaging_pool, messaging_settings, broker_cleanup):
+@pytest.mark.parametrize("max_batch", [1, 8], ids=["single", "batched"])
+async def test_a_redelivered_event_has_no_second_effect(
+        max_batch, messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
-    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=max_batch)
     relay = make_relay(messaging_pool, messaging_settings)
     async with running(consumer, relay):
         await connected(consumer)
@@ -285,8 +290,9 @@ async def test_a_redelivered_event_has_no_second_effect(messaging_pool, messagin
 
 # ---------------------------------------------------------------- retries and dead letters
 
+@pytest.mark.parametrize("max_batch", [1, 8], ids=["single", "batched"])
 async def test_a_poison_message_is_retried_then_parked_and_can_be_requeued(
-        messaging_pool, messaging_settings, broker_cleanup):
+        max_batch, messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
     poison: set[uuid.UUID] = set()
     calls = Counter()
@@ -298,7 +304,7 @@ async def test_a_poison_message_is_retried_then_parked_and_can_be_requeued(
         await record_effect(conn, event)
 
     consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, fragile,
-                             max_retries=2, retry_delay_ms=50)
+                             max_retries=2, retry_delay_ms=50, max_batch=max_batch)
     relay = make_relay(messaging_pool, messaging_settings)
     async with running(consumer, relay):
         await connected(consumer)
@@ -316,7 +322,8 @@ async def test_a_poison_message_is_retried_then_parked_and_can_be_requeued(
         assert item.type == "thing.broke"
         assert item.reason == "retries_exhausted" and item.attempts == 2
         assert "ValueError" in item.error
-        assert calls[bad.id] == 3  # the first try and two delayed retries
+        # The first try and two delayed retries (batched: the batch, then the first try alone).
+        assert calls[bad.id] == (4 if max_batch > 1 else 3)
         assert sample("events_retried_total", group=group) == 2
         assert sample("events_dead_lettered_total", group=group, reason="retries_exhausted") == 1
 

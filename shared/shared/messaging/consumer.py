@@ -56,7 +56,7 @@ class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
                  retry_delay_ms: int = 1000, retry_max_delay_ms: int = 60_000,
-                 inbox_retention_s: float = 30 * 24 * 3600):
+                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1):
         self.pool, self.amqp_url, self.exchange_name = pool, amqp_url, exchange
         self.group, self.bindings, self.handler = group, bindings, handler
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
@@ -68,6 +68,9 @@ class EventConsumer:
         self._consumer_tag: str | None = None
         self._inflight: set[asyncio.Task] = set()
         self._last_inbox_purge = 0.0
+        self.max_batch = max(1, max_batch)
+        self._pending: list[tuple[Event, asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,6 +122,12 @@ class EventConsumer:
         finally:
             self.connected = False
             self._queue = self._consumer_tag = None
+            # Deliveries of a lost channel come again: drop their unfinished work with them.
+            if self._drainer is not None and not self._drainer.done():
+                self._drainer.cancel()
+            for _, done in self._pending:
+                done.cancel()
+            self._pending.clear()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=2)
 
@@ -151,6 +160,10 @@ class EventConsumer:
             await self._park(message, reason="unparseable", error=_describe(exc))
             return
         attempt = _attempt_of(message)
+        # A retried message failed before: it goes alone, so it cannot fail a batch again.
+        if self.max_batch > 1 and attempt == 0 and await self._apply_in_batch(event):
+            await message.ack()
+            return
         try:
             started = time.perf_counter()
             await self.process(event)
@@ -184,6 +197,55 @@ class EventConsumer:
         self.processed_total += 1
         metrics.EVENTS_PROCESSED.labels(self.group).inc()
         return True
+
+    # Batching (max_batch > 1): deliveries that arrive while a transaction is running are applied
+    # together in the next one: one BEGIN/COMMIT and one inbox statement for the lot instead of
+    # per event, and no waiting for a batch to fill. When a batch fails, each of its events
+    # takes the one-by-one path, so a poison event is retried and parked on its own.
+
+    async def _apply_in_batch(self, event: Event) -> bool:
+        """True once ``event`` was applied (or found applied) in a committed batch."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((event, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name=f"consumer-{self.group}-batches")
+        return await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            ok = False
+            try:
+                await self.process_batch([event for event, _ in batch])
+                ok = True
+            except Exception as exc:
+                log.info("batch failed, applying its events one by one",
+                         extra={"consumer": self.group, "size": len(batch), "error": type(exc).__name__})
+            finally:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(ok)
+
+    async def process_batch(self, events: list[Event]) -> int:
+        """Apply ``events`` in one transaction, each once; returns how many were new."""
+        started = time.perf_counter()
+        ids = sorted({event.id for event in events})  # one lock order for concurrent batches
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = {row["event_id"] for row in await conn.fetch(
+                "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+                "ON CONFLICT DO NOTHING RETURNING event_id", self.group, ids)}
+            applied = 0
+            for event in events:
+                if event.id in fresh:
+                    fresh.discard(event.id)
+                    await self.handler(conn, event)
+                    applied += 1
+        self.processed_total += applied
+        metrics.EVENTS_PROCESSED.labels(self.group).inc(applied)
+        if len(events) > applied:
+            metrics.EVENTS_DUPLICATES.labels(self.group).inc(len(events) - applied)
+        metrics.EVENT_HANDLER_SECONDS.labels(self.group).observe((time.perf_counter() - started) / len(events))
+        return applied
 
     def retry_delay_for(self, attempt: int) -> int:
         """Delay in ms before retry number ``attempt`` (1-based): doubling, capped."""
@@ -263,7 +325,7 @@ def copy_message(message: AbstractIncomingMessage, headers: dict, *, expiration_
 
 
 def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey | None = None):
+                 key: web.AppKey | None = None, max_batch: int = 1):
     """Run an EventConsumer as a background task of the app (after the pool context)."""
     async def ctx(app: web.Application):
         consumer = EventConsumer(app[DB_POOL], amqp_url=settings.amqp_url.get_secret_value(),
@@ -272,7 +334,7 @@ def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[st
                                  max_retries=settings.consumer_max_retries,
                                  retry_delay_ms=settings.consumer_retry_delay_ms,
                                  retry_max_delay_ms=settings.consumer_retry_max_delay_ms,
-                                 inbox_retention_s=settings.inbox_retention_s)
+                                 inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch)
         if key is not None:
             app[key] = consumer
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")

@@ -19,7 +19,8 @@ AUDIT_CONSUMER = web.AppKey("audit_consumer", EventConsumer)
 def create_app(settings: AuditSettings) -> web.Application:
     app = create_service_app(settings, use_relay=False)
     app.cleanup_ctx.append(consumer_ctx(settings, group=settings.consumer_group, bindings=AUDIT_BINDINGS,
-                                        handler=record_event, key=AUDIT_CONSUMER))
+                                        handler=record_event, key=AUDIT_CONSUMER,
+                                        max_batch=settings.consumer_batch_max))
     add_ready_check(app, "rabbitmq", consumer_ready_check(AUDIT_CONSUMER))
     return app
 

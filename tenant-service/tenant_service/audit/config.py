@@ -16,3 +16,4 @@ class AuditSettings(BaseServiceSettings):
     # The audit consumer never writes events itself.
     relay_enabled: bool = False
     consumer_group: str = Field("audit", description="RabbitMQ consumer group (queue) of the audit log.")
+    consumer_batch_max: int = Field(50, description="Deliveries applied together in one transaction at most.")
