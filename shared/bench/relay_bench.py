@@ -52,7 +52,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 async def relay_process(exchange: str, batch_size: int, inflight: int) -> None:
     settings = BaseServiceSettings(database_url=APP_DSN, db_schema="tenant", events_exchange=exchange,
-                                   db_pool_max=4, relay_batch_size=batch_size)
+                                   db_pool_max=10, relay_batch_size=batch_size)
     pool = await create_pool(settings)
     relay = OutboxRelay(pool, amqp_url=AMQP_URL, exchange=exchange, schema="tenant", batch_size=batch_size,
                         poll_interval_s=1.0, max_inflight_batches=inflight)
@@ -290,7 +290,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20000, help="pending events for the throughput phase")
     parser.add_argument("--batch-size", type=int, default=200, help="relay batch size (RELAY_BATCH_SIZE)")
-    parser.add_argument("--inflight", type=int, default=3, help="relay batches in flight during a backlog")
+    parser.add_argument("--inflight", type=int, default=2,
+                        help="relay batches in flight during a backlog (capped at a quarter of the pool)")
     parser.add_argument("--rate", type=int, default=200, help="events/s for the lag phase")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the lag phase")
     parser.add_argument("--burst", type=int, default=5000, help="events in the end-to-end burst")

@@ -42,12 +42,13 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
-                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 3):
+                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
         self.metrics_interval_s = metrics_interval_s
-        self.max_inflight_batches = max(1, max_inflight_batches)
+        # Each batch in flight holds a pooled connection: leave most of the pool to requests.
+        self.max_inflight_batches = max(1, min(max_inflight_batches, pool.get_max_size() // 4))
         self.broker_connected = False
         self.published_total = 0
         self._wake = asyncio.Event()
