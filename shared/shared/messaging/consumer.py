@@ -62,6 +62,7 @@ class EventConsumer:
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
         self.retry_max_delay_ms, self.inbox_retention_s = retry_max_delay_ms, inbox_retention_s
         self.connected = False
+        self.connected_since: float | None = None
         self.processed_total = 0
         self._stopping = False
         self._queue = None
@@ -82,15 +83,14 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.connected = False
                 if self._stopping:
                     return
+                if self.connected_since is not None:  # it had been working: start the backoff over
+                    delay, self.connected_since = 0.2, None
                 log.warning("consumer interrupted, retrying",
                             extra={"consumer": self.group, "error": type(exc).__name__})
                 await asyncio.sleep(delay + random.uniform(0, delay / 2))
                 delay = min(delay * 2, 5.0)
-            else:
-                delay = 0.2
 
     async def _run_connected(self) -> None:
         connection = await connect(self.amqp_url)
@@ -112,7 +112,7 @@ class EventConsumer:
             self._channel = channel
             self._queue = queue
             self._consumer_tag = await queue.consume(self._on_message)
-            self.connected = True
+            self.connected, self.connected_since = True, time.monotonic()
             log.info("consumer connected", extra={"consumer": self.group})
             while not closed.done():
                 await self._purge_inbox()
