@@ -53,6 +53,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+RAW_CPU: list[tuple[float, int]] = []  # (cpu seconds, hashes) of every raw phase
+
+
+def proc_cpu_s(pid: int, main_thread_only: bool = False) -> float:
+    """utime + stime in seconds: of a process (all its threads), or of its main thread only
+    (an aiohttp process's event loop, without the argon2 worker threads)."""
+    path = f"/proc/{pid}/task/{pid}/stat" if main_thread_only else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raw_argon2_rate(threads: int, seconds: float) -> float:
     ph = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
     stored = ph.hash(PASSWORD)
@@ -63,12 +74,13 @@ def raw_argon2_rate(threads: int, seconds: float) -> float:
         while time.perf_counter() < stop:
             ph.verify(stored, PASSWORD)
             counts[i] += 1
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    RAW_CPU.append((time.process_time() - cpu0, sum(counts)))
     return sum(counts) / (time.perf_counter() - started)
 
 
@@ -179,6 +191,7 @@ async def main() -> None:
             # login phase is compared with the mean of the raw phases on either side of it.
             raw_rates = [raw_argon2_rate(cores, args.raw_seconds)]
             results = {}
+            login_cpu, login_count = [0.0, 0.0, 0.0], 0
             for conc in (concurrency, 2 * concurrency):
                 ok = failed = 0
                 lat: list[float] = []
@@ -187,8 +200,13 @@ async def main() -> None:
                 for _ in range(args.rounds):
                     print(f"logins, concurrency {conc}, {args.seconds:.0f} s ...", flush=True)
                     t0 = time.perf_counter()
+                    cpu0 = [proc_cpu_s(p.pid) for p in procs] + [proc_cpu_s(procs[1].pid, True)]
                     o, f, l = await run_load(login, concurrency=conc, seconds=args.seconds)
                     dt = time.perf_counter() - t0
+                    cpu1 = [proc_cpu_s(p.pid) for p in procs] + [proc_cpu_s(procs[1].pid, True)]
+                    for k, (a, b) in enumerate(zip(cpu0, cpu1)):
+                        login_cpu[k] += b - a
+                    login_count += o
                     raw_rates.append(raw_argon2_rate(cores, args.raw_seconds))
                     ratios.append((o / dt) / ((raw_rates[-1] + raw_rates[-2]) / 2))
                     ok, failed, elapsed = ok + o, failed + f, elapsed + dt
@@ -231,6 +249,13 @@ async def main() -> None:
         (f"POST /v1/auth/refresh, concurrency {args.refresh_concurrency}", f"{refresh_rate:.1f}/s",
          f"{statistics.median(rlat) * 1000:.1f}", f"{pct(rlat, 0.99):.1f}", ""),
     ]
+    hash_cpu_ms = sum(c for c, _ in RAW_CPU) / sum(n for _, n in RAW_CPU) * 1000
+    tenant_ms, auth_ms, loop_ms = (x / login_count * 1000 for x in login_cpu)
+    cpu_line = (f"- CPU per login (from /proc, all login phases): auth-service process {auth_ms:.1f} ms in all, of "
+                f"which its event-loop thread (HTTP, Redis, SQL, signing, outbox relay) {loop_ms:.1f} ms and the "
+                f"argon2 threads {auth_ms - loop_ms:.1f} ms (one verify cost {hash_cpu_ms:.1f} ms of CPU in the raw "
+                f"phases); tenant-service {tenant_ms:.1f} ms (the membership call). PostgreSQL, Redis, RabbitMQ "
+                f"and the load generator come on top")
     errors = failed + failed2 + rfailed
     table = ["| measurement | throughput | p50 ms | p99 ms | of hash-bound rate |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(r)} |" for r in rows]
@@ -247,7 +272,8 @@ async def main() -> None:
         f"(the machine is shared with other work); "
         f"non-200 answers during the runs: {errors}",
         "- every login does one argon2id verify with the production parameters, so the hash rate of the "
-        "same machine (measured first, same run) is the ceiling",
+        "same machine (measured in the same run) is the ceiling",
+        cpu_line,
         "",
         *table,
         "",

@@ -1,6 +1,7 @@
 """Sessions: login, refresh-token rotation with reuse detection, logout, listing, revocation."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from uuid import UUID, uuid4
@@ -30,6 +31,18 @@ from .schemas import LoginRequest, RefreshRequest, SessionOut
 from .throttle import LoginThrottle
 
 LOGIN_FAILED_DETAIL = "The email or password is incorrect."
+
+
+def _discard(task: asyncio.Future | None) -> None:
+    """Drop a side call whose answer is no longer needed, without an unretrieved error."""
+    if task is None:
+        return
+    if task.done():
+        if not task.cancelled():
+            task.exception()
+    else:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -106,16 +119,24 @@ class SessionService:
         await self.throttle.begin(email, info.ip)
         async with self.pool.acquire() as conn:
             user = await users_repo.get_by_email(conn, email=email)
-        # An unknown email is verified against a dummy hash: the same work, the same answer.
-        ok = await self.hasher.verify(user.password_hash if user else None, body.password)
+        # The membership question runs while the password is hashed (it needs only the user id),
+        # so its latency hides behind the hash; its answer is dropped unless the password is right.
+        memberships_call = (asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
+                            if user is not None else None)
+        try:
+            # An unknown email is verified against a dummy hash: the same work, the same answer.
+            ok = await self.hasher.verify(user.password_hash if user else None, body.password)
+        except BaseException:
+            _discard(memberships_call)
+            raise
         if not ok:
+            _discard(memberships_call)
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._event(conn, info, type="auth.login_failed", subject_type="user",
                                   subject_id=user.id if user else "unknown", actor_user_id=user.id if user else None,
                                   data={"reason": "invalid_credentials"})
             raise Unauthorized(LOGIN_FAILED_DETAIL)
-        await self.throttle.succeeded(email, info.ip)
-        memberships = await self.tenant.memberships(user.id, request_id=info.request_id)
+        _, memberships = await asyncio.gather(self.throttle.succeeded(email, info.ip), memberships_call)
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
         async with self.pool.acquire() as conn, conn.transaction():
