@@ -107,3 +107,15 @@ async def test_protected_routes_need_a_token(client):
         assert resp.status == 401, path
         assert resp.content_type == "application/problem+json"
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_redis_down_at_logout_is_503_and_ends_nothing(make_settings, settings, start_app, client, signup,
+                                                           bearer):
+    from aiohttp.test_utils import unused_port
+    c = await start_app(make_settings(tenant_url=settings.tenant_url,
+                                      redis_url=f"redis://127.0.0.1:{unused_port()}/1"))
+    acct = await signup()
+    resp = await c.post("/v1/auth/logout", headers=bearer(acct.access_token))
+    assert resp.status == 503
+    # Not half-ended: the session is still live, so a retry can end it properly.
+    assert await refresh_status(client, acct.refresh_token) == 200
