@@ -1,4 +1,4 @@
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import BaseServiceSettings
@@ -19,33 +19,39 @@ class Settings(BaseServiceSettings):
 
     # Password hashing (argon2id). Lower values are refused unless argon2_allow_weak is set
     # (test suites only), so a typo cannot silently weaken every stored hash.
-    argon2_time_cost: int = OWASP_ARGON2_TIME_COST
-    argon2_memory_kib: int = OWASP_ARGON2_MEMORY_KIB
-    argon2_parallelism: int = 1
-    argon2_allow_weak: bool = False
-    # Threads that run argon2 off the event loop; 0 means one per CPU core.
-    argon2_threads: int = 0
+    argon2_time_cost: int = Field(OWASP_ARGON2_TIME_COST, description="argon2id iterations (OWASP minimum 2).")
+    argon2_memory_kib: int = Field(OWASP_ARGON2_MEMORY_KIB,
+                                   description="argon2id memory in KiB (OWASP minimum 19456 = 19 MiB).")
+    argon2_parallelism: int = Field(1, description="argon2id lanes.")
+    argon2_allow_weak: bool = Field(False, description="Accept argon2 parameters below the OWASP minimum "
+                                                       "(test suites only).")
+    argon2_threads: int = Field(0, description="Threads hashing off the event loop per process; 0 = one per "
+                                               "core (with several workers: cores / workers).")
 
-    # Signing keys: PEM files named <kid>.pem in a directory, and/or PEMs in the environment.
-    signing_keys_dir: str = ".keys/auth"
-    signing_keys: SecretStr = SecretStr("")
-    active_kid: str = ""
-    jwks_max_age_s: int = 300
+    signing_keys_dir: str = Field(".keys/auth", description="Directory of Ed25519 private keys named "
+                                                            "`<kid>.pem` (relative to the working directory).")
+    signing_keys: SecretStr = Field(SecretStr(""), description="Ed25519 private key PEM(s) from the environment "
+                                                               "(kid = RFC 7638 thumbprint).")
+    active_kid: str = Field("", description="The kid that signs; empty: the newest key.")
+    jwks_max_age_s: int = Field(300, description="Cache-Control max-age of /.well-known/jwks.json.")
 
-    access_token_ttl_s: int = 900
-    refresh_grace_s: float = 10.0
-    session_absolute_ttl_s: int = 30 * 24 * 3600
-    session_idle_ttl_s: int = 30 * 24 * 3600
+    access_token_ttl_s: int = Field(900, description="Access-token lifetime.")
+    refresh_grace_s: float = Field(10.0, description="Window in which a just-spent refresh token answers with "
+                                                     "the same successor.")
+    session_absolute_ttl_s: int = Field(30 * 24 * 3600, description="Absolute lifetime of a session "
+                                                                    "(its refresh-token chain).")
+    session_idle_ttl_s: int = Field(30 * 24 * 3600, description="A session unused this long ends.")
 
-    tenant_url: str = "http://127.0.0.1:8082"
-    tenant_timeout_s: float = 2.0
+    tenant_url: str = Field("http://127.0.0.1:8082", description="tenant-service base URL for internal calls.")
+    tenant_timeout_s: float = Field(2.0, description="Timeout of each call to tenant-service.")
 
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_ip: int = 50
-    login_failure_window_s: int = 900
+    login_max_failures_per_account: int = Field(5, description="Failed logins per account per window before 429.")
+    login_max_failures_per_ip: int = Field(50, description="Failed logins per client address per window before 429.")
+    login_failure_window_s: int = Field(900, description="Failed-login counting window.")
 
-    membership_consumer_group: str = "auth-service.memberships"
-    membership_consumer_enabled: bool = True
+    membership_consumer_group: str = Field("auth-service.memberships",
+                                           description="Queue of the consumer that writes revocation marks.")
+    membership_consumer_enabled: bool = Field(True, description="Run that consumer in this process.")
 
     @model_validator(mode="after")
     def _argon2_floor(self):
