@@ -22,8 +22,9 @@ from .auth import TokenCache, bearer
 from .config import Settings, split_list
 from .docs import add_docs_routes
 from .edge import Cors, security_headers
-from .limits import Guard, make_redis
+from .limits import Guard
 from .proxy import TrustedProxies, forward, upstream_headers
+from .resp import RedisPipe
 from .upstreams import UpstreamPool, resolve_forever
 
 # Path prefix -> pool. "/internal/*" is never routed: it matches nothing here.
@@ -99,7 +100,7 @@ def clients_ctx(gw: Gateway):
         jwks = JWKSCache(s.jwks_url, jwks_session, min_refetch_s=s.jwks_min_refetch_s)
         gw.tokens = TokenCache(TokenVerifier(jwks, issuer=s.jwt_issuer, audience=s.jwt_audience,
                                              leeway_s=s.jwt_leeway_s), max_entries=s.token_cache_size)
-        redis = make_redis(s.redis_url, s.redis_timeout_s)
+        redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)
         gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
                          user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes)
         with contextlib.suppress(Exception):
@@ -107,7 +108,7 @@ def clients_ctx(gw: Gateway):
         yield
         await gw.session.close()
         await jwks_session.close()
-        await redis.aclose()
+        await redis.close()
     return ctx
 
 

@@ -18,15 +18,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from prometheus_client import Counter
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from shared.errors import RateLimited, ServiceUnavailable, Unauthorized
 
 from .auth import Caller
+from .resp import RedisPipe, RedisReplyError, RedisUnavailable
 
 log = logging.getLogger("gateway.limits")
 
@@ -62,13 +59,6 @@ return {1, n, ttl}
 """
 
 
-def make_redis(url: str, timeout_s: float) -> aioredis.Redis:
-    # One immediate retry covers a pooled connection Redis dropped (restart); more would
-    # multiply the wait when Redis is really gone.
-    return aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                   retry=Retry(NoBackoff(), 1), decode_responses=False)
-
-
 @dataclass(frozen=True, slots=True)
 class Quota:
     limit: int
@@ -101,10 +91,10 @@ class LocalWindow:
 
 
 class Guard:
-    def __init__(self, redis: aioredis.Redis, *, window_s: int, public_limit: int, user_limit: int,
+    def __init__(self, redis: RedisPipe, *, window_s: int, public_limit: int, user_limit: int,
                  retry_s: float = 1.0, down_writes: str = "closed"):
         self.redis = redis
-        self.script = redis.register_script(GUARD_LUA)
+        self.script_sha = redis.script(GUARD_LUA)
         self.window_ms = int(window_s * 1000)
         self.window_s = window_s
         self.public_limit, self.user_limit = public_limit, user_limit
@@ -129,8 +119,9 @@ class Guard:
             iat_ms = caller.iat_ms
         if time.monotonic() >= self._skip_until:
             try:
-                allowed, count, ttl_ms = await self.script(keys=keys, args=[limit, self.window_ms, iat_ms])
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                allowed, count, ttl_ms = await self.redis.evalsha(self.script_sha, keys,
+                                                                  [limit, self.window_ms, iat_ms])
+            except (RedisUnavailable, RedisReplyError, OSError, asyncio.TimeoutError, ValueError) as exc:
                 self._skip_until = time.monotonic() + self.retry_s
                 log.warning("redis unavailable; deciding without it",
                             extra={"error": type(exc).__name__, "retry_in_s": self.retry_s})
