@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import BaseServiceSettings
@@ -20,41 +21,45 @@ class Settings(BaseServiceSettings):
     host: str = "127.0.0.1"
     port: int = 8080
 
-    # Upstream pools: comma-separated base URLs; a host name that resolves to several addresses
-    # (compose --scale) becomes one replica per address, re-resolved every resolve_interval_s.
-    auth_upstreams: str = "http://127.0.0.1:8081"
-    tenant_upstreams: str = "http://127.0.0.1:8082"
-    ticket_upstreams: str = "http://127.0.0.1:8083"
-    resolve_interval_s: float = 5.0
-    connect_timeout_s: float = 1.0
-    total_timeout_s: float = 10.0
-    # A replica that refuses connections sits out this long before it is tried again.
-    upstream_eject_s: float = 5.0
-    # Kept below the services' keep-alive (75 s) so the gateway never reuses a connection the
-    # upstream is about to close.
-    upstream_keepalive_s: float = 30.0
-    # Upstream answers with a Content-Length up to this size are read whole and sent with one
-    # write; larger or chunked ones are streamed.
-    buffer_response_max_bytes: int = 65536
+    auth_upstreams: str = Field("http://127.0.0.1:8081", description=(
+        "Base URLs of the auth-service replicas, comma-separated; a host name resolving to several "
+        "addresses (compose --scale) gives one replica per address."))
+    tenant_upstreams: str = Field("http://127.0.0.1:8082", description="Base URLs of the tenant-service replicas.")
+    ticket_upstreams: str = Field("http://127.0.0.1:8083", description="Base URLs of the ticket-service replicas.")
+    resolve_interval_s: float = Field(5.0, description="How often upstream host names are resolved again.")
+    connect_timeout_s: float = Field(1.0, description="TCP connect timeout to an upstream replica.")
+    total_timeout_s: float = Field(10.0, description="Whole upstream exchange timeout (504 when exceeded).")
+    upstream_eject_s: float = Field(5.0, description="How long a replica that refused a connection sits out.")
+    upstream_keepalive_s: float = Field(30.0, description=(
+        "Idle keep-alive of upstream connections (below the services' 75 s, so the gateway never reuses "
+        "a connection the upstream is closing)."))
+    buffer_response_max_bytes: int = Field(65536, description=(
+        "Upstream answers with a Content-Length up to this size are relayed in one write; larger or "
+        "chunked ones are streamed."))
 
-    # Addresses (CIDRs) of proxies in front of the gateway whose X-Forwarded-For is believed.
-    trusted_proxies: str = ""
+    trusted_proxies: str = Field("", description=(
+        "CIDRs of proxies in front of the gateway whose X-Forwarded-For is believed (comma-separated); "
+        "empty: the peer address is the client."))
 
-    # Rate limits (fixed window in Redis, shared by every gateway replica).
-    rate_limit_window_s: int = 60
-    rate_limit_public: int = 60       # per client address, on routes without a token
-    rate_limit_user: int = 600        # per user, on authenticated routes
-    redis_timeout_s: float = 0.25
-    # After a Redis failure the gateway stops asking Redis for this long (no per-request waits).
-    redis_retry_s: float = 1.0
-    # Writes while Redis (revocation) is unavailable: "closed" answers 503, "open" lets them pass.
-    redis_down_writes: Literal["closed", "open"] = "closed"
+    rate_limit_window_s: int = Field(60, description="Rate-limit window (fixed, in Redis, shared by replicas).")
+    rate_limit_public: int = Field(60, description=(
+        "Requests per window per client address on routes without a token (signup, login, refresh, "
+        "JWKS); 0 disables."))
+    rate_limit_user: int = Field(600, description="Requests per window per user on authenticated routes; 0 disables.")
+    redis_timeout_s: float = Field(0.25, description="Connect and reply timeout of the gateway's Redis calls.")
+    redis_retry_s: float = Field(1.0, description="After a Redis failure, how long requests are decided without it.")
+    redis_down_writes: Literal["closed", "open"] = Field("closed", description=(
+        "Authenticated writes while Redis is unavailable: `closed` answers 503 (revocation cannot be "
+        "checked), `open` lets them through like reads."))
 
-    token_cache_size: int = 10000
-    jwks_min_refetch_s: float = 5.0
+    token_cache_size: int = Field(10000, description="Verified access tokens kept (until they expire).")
+    jwks_min_refetch_s: float = Field(5.0, description="Minimum interval between JWKS refetches for unknown kids.")
 
-    cors_origins: str = ""            # comma list of allowed origins; "*" allows any
-    cors_max_age_s: int = 600
-    hsts: str = "max-age=63072000; includeSubDomains"  # empty: no Strict-Transport-Security
+    cors_origins: str = Field("", description=(
+        "Origins allowed cross-origin (comma-separated, exact `scheme://host[:port]`; `*` any); empty: no CORS."))
+    cors_max_age_s: int = Field(600, description="Access-Control-Max-Age of preflight answers.")
+    hsts: str = Field("max-age=63072000; includeSubDomains", description=(
+        "Strict-Transport-Security value on every answer; empty: not sent."))
 
-    api_spec_modules: str = "auth_service.api_spec,tenant_service.api_spec,ticket_service.api_spec"
+    api_spec_modules: str = Field("auth_service.api_spec,tenant_service.api_spec,ticket_service.api_spec",
+                                  description="Modules whose OPERATIONS make up /openapi.json.")

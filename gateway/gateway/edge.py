@@ -71,9 +71,7 @@ def security_headers(settings: Settings, cors: Cors):
         if request.get(PREFLIGHT):
             h.add("Vary", "Origin")
             return
-        # CORS is decided here only: an upstream's own Access-Control-* headers never widen it.
-        for name in [k for k in h.keys() if k[:15].lower() == "access-control-"]:
-            h.popall(name, None)
+        # (Access-Control-* headers of upstream answers were dropped when they were copied.)
         if cors.enabled:
             h.add("Vary", "Origin")
             origin = request.headers.get("Origin")

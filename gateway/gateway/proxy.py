@@ -32,7 +32,9 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 UNTRUSTED_EXACT = frozenset({"forwarded", "via", "x-real-ip", "x-client-ip", "x-internal-token",
                              "x-request-id", "x-cluster-client-ip", "true-client-ip", "cf-connecting-ip",
                              "fastly-client-ip", "x-original-url", "x-rewrite-url", "x-http-method-override",
-                             "x-http-method", "x-method-override"})
+                             "x-http-method", "x-method-override",
+                             # The gateway answered "100 Continue" itself; the upstream gets the body.
+                             "expect"})
 UNTRUSTED_PREFIXES = ("x-forwarded-", "x-user", "x-tenant", "x-org", "x-role", "x-auth", "x-internal",
                       "x-principal", "x-remote", "x-original-", "x-real-", "x-client-", "x-envoy-")
 RESPONSE_DROP = HOP_BY_HOP | {"server", "date", INTERNAL_TOKEN_HEADER.lower()}
@@ -173,7 +175,9 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
 
 async def _relay(request: web.Request, up: aiohttp.ClientResponse, pool: UpstreamPool, buffer_max: int,
                  extra_headers: dict[str, str]) -> web.StreamResponse:
-    headers = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in RESPONSE_DROP)
+    # CORS is the gateway's decision alone: an upstream's Access-Control-* headers never pass.
+    headers = CIMultiDict((k, v) for k, v in up.headers.items()
+                          if k.lower() not in RESPONSE_DROP and not k[:15].lower() == "access-control-")
     headers.update(extra_headers)
     length = up.content_length
     no_body = request.method == "HEAD" or up.status in (204, 304) or 100 <= up.status < 200
