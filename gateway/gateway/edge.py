@@ -62,6 +62,7 @@ def security_headers(settings: Settings, cors: Cors):
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         h = response.headers
+        h["Server"] = "gateway"   # not the framework and version
         h["X-Content-Type-Options"] = "nosniff"
         h["X-Frame-Options"] = "DENY"
         h["Referrer-Policy"] = "no-referrer"

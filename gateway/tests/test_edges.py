@@ -139,6 +139,7 @@ async def test_security_headers_everywhere(gateway, bearer, path, authed):
     assert h["Content-Security-Policy"].startswith("default-src 'none'")
     assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
     assert h["Strict-Transport-Security"].startswith("max-age=")
+    assert "aiohttp" not in h.get("Server", "")
 
 
 async def test_hsts_can_be_turned_off(make_gateway):
