@@ -103,8 +103,10 @@ def clients_ctx(gw: Gateway):
         redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)
         gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
                          user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes)
-        with contextlib.suppress(Exception):
-            await jwks.refresh()  # warm; an unknown kid refetches later anyway
+        try:
+            await jwks.refresh()  # warm the keys; an unknown kid refetches later anyway
+        except Exception:
+            jwks._last_fetch = 0.0  # auth not up yet: the first token may fetch at once
         yield
         await gw.session.close()
         await jwks_session.close()

@@ -135,3 +135,31 @@ async def test_rotated_key_is_fetched_on_unknown_kid(make_gateway, tokens):
         assert resp.status == 200
     finally:
         tokens.kid, tokens.private_key = old_kid, old_key
+
+
+async def test_gateway_started_before_auth_accepts_tokens_once_jwks_is_up(make_gateway, tokens):
+    """Start-up order must not matter: a failed warm-up fetch does not block the first refetch."""
+    import socket
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    gw = await make_gateway(jwks_url=f"http://127.0.0.1:{port}/.well-known/jwks.json")
+    headers = {"Authorization": f"Bearer {tokens.mint()}"}
+    assert (await gw.get("/v1/tickets", headers=headers)).status == 503   # no keys at all yet: 503, not 401
+    app = web.Application()
+
+    async def jwks(request):
+        return web.json_response(tokens.jwks())
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    server = TestServer(app, port=port)
+    await server.start_server()
+    try:
+        from gateway.app import GATEWAY
+        gw.app[GATEWAY].tokens.verifier.keys._last_fetch = 0.0   # skip the 5 s refetch spacing
+        assert (await gw.get("/v1/tickets", headers=headers)).status == 200
+    finally:
+        await server.close()
