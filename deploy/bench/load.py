@@ -224,7 +224,7 @@ def main() -> int:
         print("bench: wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 1
     stack = Stack(database=DATABASE, port_base=38080, redis_db=5, extra_env={
-        "LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT_PUBLIC": "1000000", "GATEWAY_RATE_LIMIT_AUTHENTICATED": "1000000",
+        "LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT_PUBLIC": "100000000", "GATEWAY_RATE_LIMIT_USER": "100000000",
         "AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000000"})
     asyncio.run(stack.prepare())
     stack.start()

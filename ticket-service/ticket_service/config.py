@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import BaseServiceSettings
@@ -13,11 +13,12 @@ class Settings(BaseServiceSettings):
     database_url: str = "postgresql://ticket_app@127.0.0.1:5432/saas"
     migrate_database_url: str = "postgresql://ticket_owner@127.0.0.1:5432/saas"
 
-    # Signs list cursors (HMAC) so a client cannot forge or edit one; rotating it invalidates
-    # cursors in flight (clients then get 422 and start from the first page).
-    cursor_secret: SecretStr = SecretStr("dev-ticket-cursor-secret-change-me")
-    # How long an Idempotency-Key of POST /v1/tickets is remembered.
-    idempotency_ttl_s: int = 24 * 3600
-    # The membership read model (who may be assigned, which organizations are deleted).
-    consumers_enabled: bool = True
-    membership_consumer_group: str = "ticket-service.memberships"
+    # Rotating the cursor secret invalidates cursors in flight (clients then get 422 and start
+    # from the first page).
+    cursor_secret: SecretStr = Field(SecretStr("dev-ticket-cursor-secret-change-me"),
+                                     description="HMAC key of the list cursors (secret; set in production).")
+    idempotency_ttl_s: int = Field(24 * 3600, description="How long an Idempotency-Key of POST /v1/tickets is remembered.")
+    consumers_enabled: bool = Field(True, description="Run the membership read-model consumer in this process.")
+    membership_consumer_group: str = Field(
+        "ticket-service.memberships",
+        description="Queue of the consumer keeping the membership read model (assignable agents, deleted organizations).")
