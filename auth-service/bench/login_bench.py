@@ -277,6 +277,12 @@ async def main() -> None:
         "",
         *table,
         "",
+        "Reading it: with as many logins in flight as cores, the argon2 threads sit idle while each login "
+        "waits on Redis, PostgreSQL (commit) and tenant-service, so the hash-bound rate needs more logins "
+        "in flight; with twice as many the run is CPU-bound, and the distance to the raw rate is the CPU "
+        "of the non-hash work listed above (the event loop, tenant-service, and the database, Redis, broker "
+        "and load generator sharing the same cores).",
+        "",
         "Command: `.venv/bin/python auth-service/bench/login_bench.py`",
         "",
     ])
