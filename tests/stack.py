@@ -82,6 +82,10 @@ class Stack:
             "READY_TIMEOUT_S": "90",
             "LOG_LEVEL": os.environ.get("E2E_LOG_LEVEL", "WARNING"),
             "RELAY_POLL_INTERVAL_S": "0.5",
+            # Every test client is 127.0.0.1: the per-address public limit would throttle the
+            # suite itself (gateway/tests cover the limits).
+            "GATEWAY_RATE_LIMIT_PUBLIC": "100000",
+            "GATEWAY_RATE_LIMIT_USER": "100000",
         }
         for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
             self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
