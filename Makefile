@@ -9,7 +9,7 @@ SERVICES := auth_service tenant_service ticket_service
 DATABASE_NAME ?= saas
 export DATABASE_NAME
 
-.PHONY: help install servers db migrate keys seed run test bench bench-events bench-auth bench-gateway bench-tickets drills clean
+.PHONY: help install servers db queues migrate keys seed run test bench bench-events bench-auth bench-gateway bench-tickets drills clean
 
 help:
 	@echo "make run      - install, start servers, migrate, seed, run the stack on :8080 (Ctrl-C stops)"
@@ -33,6 +33,11 @@ servers:
 db: install servers
 	$(BIN)/python -m shared.dbsetup --database $(DATABASE_NAME)
 	@$(MAKE) --no-print-directory migrate MIGRATE=up
+	@$(MAKE) --no-print-directory queues
+
+# Broker topology, like migrations: every consumer group's queues exist before anything publishes.
+queues: install servers
+	@for s in $(SERVICES) tenant_service.audit; do $(BIN)/python -m $$s declare-queues || exit 1; done
 
 MIGRATE ?= up
 SERVICE ?= $(SERVICES)

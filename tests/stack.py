@@ -106,6 +106,10 @@ class Stack:
                          [SHARED_MIGRATIONS, own], out=open(os.devnull, "w")).up()
         subprocess.run([PY, "-m", "auth_service", "keys", "ensure"], env=self.env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
+        direct = {**self.env, "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/"}
+        for module in ("auth_service", "tenant_service", "tenant_service.audit", "ticket_service"):
+            subprocess.run([PY, "-m", module, "declare-queues"], env=direct, cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
 
     def start(self, timeout: float = 90) -> None:
         self.log = open(self.log_path, "wb")

@@ -4,9 +4,18 @@ from shared.service import main
 
 from .app import MIGRATIONS, create_app
 from .config import Settings
+from .consumers.memberships import BINDINGS
 
 if len(sys.argv) > 1 and sys.argv[1] == "keys":
     from .keys.cli import cli
     raise SystemExit(cli(sys.argv[2:]))
 
-raise SystemExit(main(Settings, create_app, app_path="auth_service.app:gunicorn_app", migrations_dir=MIGRATIONS))
+
+def consumer_groups(settings: Settings):
+    # Named here rather than read from the app: building the app loads the signing keys, which
+    # the deploy step declaring queues has no business holding.
+    return [(settings.membership_consumer_group, BINDINGS)] if settings.membership_consumer_enabled else []
+
+
+raise SystemExit(main(Settings, create_app, app_path="auth_service.app:gunicorn_app", migrations_dir=MIGRATIONS,
+                      consumer_groups=consumer_groups))

@@ -116,15 +116,19 @@ def hpa(name, low, high) -> dict:
 
 def migration_job(schema, module) -> dict:
     name = f"migrate-{schema}"
+    declare = [module] + (["tenant_service.audit"] if module == "tenant_service" else [])
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)},
             "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 3600, "template": {
                 "metadata": {"labels": labels(name)},
                 "spec": {"restartPolicy": "OnFailure", "containers": [{
-                    "name": "migrate", "image": IMAGE, "command": ["python", "-m", module, "migrate", "up"],
+                    # Schema first, then the broker topology (every consumer queue of the schema's processes).
+                    "name": "migrate", "image": IMAGE, "command": ["sh", "-c", " && ".join(
+                        [f"python -m {module} migrate up"] + [f"python -m {m} declare-queues" for m in declare])],
                     "envFrom": [{"configMapRef": {"name": "saas-config"}}],
                     "env": [secret_env(f"{module.split('_')[0].upper()}_MIGRATE_DATABASE_URL",
-                                       f"{schema}-owner-database-url")],
+                                       f"{schema}-owner-database-url"),
+                            secret_env("AMQP_URL", "amqp-url")],
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
                                         "allowPrivilegeEscalation": False}}]}}}}
 

@@ -3,6 +3,7 @@
     python -m <package>                 development server (aiohttp, one process)
     python -m <package> serve           gunicorn with aiohttp's uvloop worker (<PREFIX>_WORKERS)
     python -m <package> migrate ...     up | down [N] | status | new NAME
+    python -m <package> declare-queues  declare the exchange and this process's consumer queues
 """
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
 
 
 def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app_path: str,
-         migrations_dir: Path | None, argv: list[str] | None = None) -> int:
+         migrations_dir: Path | None, argv: list[str] | None = None, consumer_groups=None) -> int:
+    """``consumer_groups(settings) -> [(group, bindings)]`` names the process's consumers for
+    ``declare-queues``; without it they are read from the app the factory builds."""
     argv = sys.argv[1:] if argv is None else argv
     settings = settings_cls()
     if argv and argv[0] == "migrate":
@@ -62,12 +65,14 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
             return 2
         return migrations.cli(argv[1:], dsn=settings.migrate_database_url, schema=settings.db_schema,
                               own_dir=migrations_dir)
+    if argv and argv[0] == "declare-queues":
+        return declare_queues(settings, create_app, consumer_groups)
     setup_logging(settings.service_name, settings.log_level)
     if argv and argv[0] == "serve":
         serve_gunicorn(settings, app_path)
         return 0
     if argv and argv[0] not in ("dev",):
-        print(f"unknown command {argv[0]!r}; use dev, serve or migrate", file=sys.stderr)
+        print(f"unknown command {argv[0]!r}; use dev, serve, migrate or declare-queues", file=sys.stderr)
         return 2
     try:
         import uvloop
@@ -76,4 +81,19 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
         pass
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    return 0
+
+
+def declare_queues(settings: BaseServiceSettings, create_app: AppFactory, consumer_groups=None) -> int:
+    import asyncio
+
+    from .messaging.topology import app_consumer_groups, declare_topology
+    groups = consumer_groups(settings) if consumer_groups else app_consumer_groups(create_app(settings))
+    try:
+        asyncio.run(declare_topology(settings.amqp_url.get_secret_value(), settings.events_exchange, groups))
+    except (OSError, ConnectionError) as exc:
+        print(f"declare-queues: broker unreachable: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    names = ", ".join(f"{g} <- {' '.join(b)}" for g, b in groups) or "no consumer groups"
+    print(f"declare-queues: exchange {settings.events_exchange!r}; {names}")
     return 0

@@ -18,7 +18,10 @@ from shared.app import create_service_app
 from shared.db import DB_POOL
 from shared.messaging import add_event
 from shared.messaging.broker import connect, declare_events_exchange
-from shared.messaging.consumer import EventConsumer
+from aiohttp import web
+
+from shared.messaging.consumer import EventConsumer, consumer_ctx
+from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.messaging.dlq import list_dead_letters
 from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
 from shared.testing import REPO, TcpProxy
@@ -427,3 +430,34 @@ async def test_the_dlq_command_refuses_an_unknown_group(capsys):
     assert await asyncio.to_thread(dlq.main, ["list", "--group", group]) == 1
     assert await asyncio.to_thread(dlq.main, ["requeue", "--group", group]) == 1
     assert "no queues for consumer group" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- topology (declare-queues)
+
+async def test_events_published_before_the_consumer_first_ran_reach_it(
+        messaging_pool, messaging_settings, broker_cleanup):
+    group = new_group(broker_cleanup)
+    app = web.Application()
+    app.cleanup_ctx.append(consumer_ctx(messaging_settings, group=group, bindings=["thing.*"], handler=record_effect))
+    groups = app_consumer_groups(app)
+    assert groups == [(group, ["thing.*"])]
+
+    await declare_topology(AMQP_URL, messaging_settings.events_exchange, groups)
+    ids = await add_events(messaging_pool, 5)
+    relay = make_relay(messaging_pool, messaging_settings)
+    async with running(relay):
+        async def all_sent():
+            async with messaging_pool.acquire() as conn:
+                return await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        await wait_until(all_sent, what="outbox drained")
+
+    # Only now does the consumer start for the first time.
+    consumer = EventConsumer(messaging_pool, amqp_url=AMQP_URL, exchange=messaging_settings.events_exchange,
+                             group=group, bindings=["thing.*"], handler=record_effect)
+    async with running(consumer):
+        await connected(consumer)
+
+        async def all_applied():
+            return set((await effects(messaging_pool)).keys()) == set(ids)
+        await wait_until(all_applied, what="every early event applied")
+    assert all(n == 1 for n in (await effects(messaging_pool)).values())

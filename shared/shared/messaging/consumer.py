@@ -343,6 +343,10 @@ def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[st
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    # Read by `declare-queues` (shared.messaging.topology) to declare the group before any
+    # producer publishes.
+    ctx.consumer_group = group
+    ctx.consumer_bindings = list(bindings)
     return ctx
 
 
