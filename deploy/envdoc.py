@@ -1,7 +1,8 @@
 """Print the README's environment-variable table from the settings classes themselves, so the
 documentation cannot drift from the code (a test compares the README with this output).
 
-    python deploy/envdoc.py
+    python deploy/envdoc.py            # print the table
+    python deploy/envdoc.py --write    # put it into README.md between the env markers
 """
 from __future__ import annotations
 
@@ -115,5 +116,21 @@ def table() -> str:
     return "\n".join(lines)
 
 
+BEGIN, END = "<!-- env:begin -->", "<!-- env:end -->"
+
+
+def readme_with_table(text: str) -> str:
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(table())
+    import sys
+    from pathlib import Path
+
+    if "--write" in sys.argv:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        readme.write_text(readme_with_table(readme.read_text()))
+    else:
+        print(table())
