@@ -7,7 +7,6 @@ import json
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer, unused_port
@@ -15,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 from auth_service.app import create_app
 from auth_service.config import Settings
 from auth_service.keys.ring import write_new_key
-from shared.testing import admin_dsn, test_settings
+from shared.testing import test_settings
 from tenant_service.app import create_app as create_tenant_app
 from tenant_service.config import Settings as TenantSettings
 
@@ -107,14 +106,6 @@ async def redis():
     r = aioredis.Redis.from_url(REDIS_URL)
     yield r
     await r.aclose()
-
-
-@pytest.fixture(scope="session")
-async def admin_db():
-    """A superuser pool to look at rows behind the service's back."""
-    pool = await asyncpg.create_pool(admin_dsn(), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture(scope="session")

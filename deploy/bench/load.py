@@ -73,14 +73,16 @@ def wrk(url: str, *, lua: str, seconds: int = SECONDS, connections: int = CONNEC
             "requests": total}
 
 
-def lua_request(method: str, paths: list[str], token: str | None, body: str | None = None) -> str:
+def lua_request(method: str, paths: list[str], token: str | None, bodies: list[str] | None = None) -> str:
     headers = 'wrk.headers["Content-Type"] = "application/json"\n'
     if token:
         headers += f'wrk.headers["Authorization"] = "Bearer {token}"\n'
     return (f"{headers}local paths = {{{', '.join(json.dumps(p) for p in paths)}}}\n"
-            f"local body = {json.dumps(body) if body else 'nil'}\n"
+            f"local bodies = {{{', '.join(json.dumps(b) for b in bodies or [])}}}\n"
             "request = function()\n"
             "  local p = paths[math.random(#paths)]\n"
+            "  local body = nil\n"
+            "  if #bodies > 0 then body = bodies[math.random(#bodies)] end\n"
             f"  return wrk.format({json.dumps(method)}, p, nil, body)\n"
             "end\n")
 
@@ -184,7 +186,10 @@ async def seed(base: str) -> dict:
                 bar.update()
         await asyncio.gather(*(create(i) for i in range(TICKETS)))
         bar.close()
-        return {"owner": owner, "agent": agent, "ids": ids}
+        # Logins are spread over several accounts, as real traffic is: parallel attempts on one
+        # account count against its throttle while in flight.
+        users = [await signup(http, f"bench-login-{i}") for i in range(CONNECTIONS * 2)]
+        return {"owner": owner, "agent": agent, "ids": ids, "users": users}
 
 
 async def refresh_load(base: str, users: list) -> dict:
@@ -239,20 +244,21 @@ def main() -> int:
             "GET", [f"/v1/tickets?q={w}&status=open&limit=20" for w in WORDS], token))
         since = time.time()
         results["POST /v1/tickets"] = wrk(stack.url, lua=lua_request(
-            "POST", ["/v1/tickets"], token, json.dumps({"title": "load test ticket", "description": "created by wrk"})))
+            "POST", ["/v1/tickets"], token, [json.dumps({"title": "load test ticket", "description": "created by wrk"})]))
         time.sleep(3)
         lag = asyncio.run(event_lag(since))
         results["POST /v1/auth/login"] = wrk(stack.url, lua=lua_request(
-            "POST", ["/v1/auth/login"], None, json.dumps({"email": owner.email, "password": PASSWORD})))
+            "POST", ["/v1/auth/login"], None, [json.dumps({"email": u.email, "password": PASSWORD})
+                                               for u in data["users"]]))
 
         async def refresh_users():
             async with aiohttp.ClientSession(base_url=stack.url) as http:
                 out = []
-                for _ in range(CONNECTIONS):
-                    body = await expect(await http.post("/v1/auth/login", json={"email": owner.email,
+                for user in data["users"][:CONNECTIONS]:
+                    body = await expect(await http.post("/v1/auth/login", json={"email": user.email,
                                                                                 "password": PASSWORD}), 200)
-                    u = type(owner)(owner.id, owner.email, body["tokens"]["access_token"], body["tokens"]["refresh_token"])
-                    out.append(u)
+                    out.append(type(owner)(user.id, user.email, body["tokens"]["access_token"],
+                                           body["tokens"]["refresh_token"]))
                 return out
         results["POST /v1/auth/refresh"] = asyncio.run(refresh_load(stack.url, asyncio.run(refresh_users())))
     finally:
@@ -268,7 +274,7 @@ def main() -> int:
         f"`make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, one gunicorn worker per process, load generator on the same machine "
         f"(wrk -t1 -c{CONNECTIONS}, {SECONDS} s per scenario; refresh by a Python client with {CONNECTIONS} chained sessions). "
-        f"Data set: {len(ids)} tickets seeded through the API.", "",
+        f"Data set: {len(ids)} tickets seeded through the API; logins spread over {len(data['users'])} accounts.", "",
         "| scenario | req/s | p50 ms | p99 ms | non-2xx | floor | floor req/s | ratio to floor |",
         "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():

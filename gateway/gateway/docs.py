@@ -1,5 +1,5 @@
 """One OpenAPI 3.1 document for the whole public API, and an offline documentation page
-(Swagger UI from the swagger-ui-bundle package, served by the gateway itself)."""
+(Swagger UI 5 from the swagger-ui-py package, served by the gateway itself: no CDN)."""
 from __future__ import annotations
 
 import importlib
@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-import swagger_ui_bundle
+import swagger_ui
 from aiohttp import web
 
 from shared.openapi import Operation, build_document
@@ -18,7 +18,11 @@ from .config import Settings, split_list
 log = logging.getLogger("gateway.docs")
 
 STATIC = Path(__file__).resolve().parent / "static"
-SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
+# Swagger UI 5 renders OpenAPI 3.1 (the older swagger-ui-bundle package's 3.x could not).
+SWAGGER_UI = Path(swagger_ui.__file__).resolve().parent / "static"
+# Only what the page loads is served (the package also ships the editor).
+SWAGGER_FILES = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
+                 "favicon-32x32.png": "image/png"}
 OPENAPI = web.AppKey("openapi_document", bytes)
 
 DESCRIPTION = """\
@@ -82,4 +86,13 @@ def add_docs_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
     app.router.add_get("/docs/init.js", docs_init)
-    app.router.add_static("/docs/static", SWAGGER_UI, show_index=False, follow_symlinks=False)
+    app.router.add_get("/docs/static/{name}", docs_asset)
+
+
+async def docs_asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    content_type = SWAGGER_FILES.get(name)
+    if content_type is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=(SWAGGER_UI / name).read_bytes(), content_type=content_type,
+                        headers={"Cache-Control": "public, max-age=86400"})

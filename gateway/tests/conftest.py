@@ -74,11 +74,8 @@ async def migrated_test_database():
 
 
 @pytest.fixture(scope="session")
-async def tokens():
-    tf = TokenFactory()
-    tf.jwks_url = await tf.serve_jwks()
-    yield tf
-    await tf.close()
+def tokens(token_factory):
+    return token_factory
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,11 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from shared.testing import TokenFactory, admin_dsn, app_dsn, test_settings
+from shared.testing import TokenFactory, app_dsn, test_settings
 from tenant_service.app import create_app
 from tenant_service.config import Settings
 
 INTERNAL_TOKEN = f"internal-{uuid.uuid4().hex}"
-
-
-@pytest.fixture(scope="session")
-async def token_factory():
-    tf = TokenFactory()
-    tf.jwks_url = await tf.serve_jwks()
-    yield tf
-    await tf.close()
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +32,6 @@ async def client(settings):
     await c.start_server()
     yield c
     await c.close()
-
-
-@pytest.fixture(scope="session")
-async def admin_db():
-    """A superuser pool to inspect rows (outbox, audit) behind the service's back."""
-    pool = await asyncpg.create_pool(admin_dsn(), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture(scope="session")

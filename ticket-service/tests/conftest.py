@@ -24,11 +24,8 @@ SESSION = uuid.uuid4().hex[:8]
 
 
 @pytest.fixture(scope="session")
-async def tokens():
-    tf = TokenFactory()
-    tf.jwks_url = await tf.serve_jwks()
-    yield tf
-    await tf.close()
+def tokens(token_factory):
+    return token_factory
 
 
 @pytest.fixture(scope="session")
