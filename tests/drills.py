@@ -26,7 +26,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.testing import PG_HOSTPORT  # noqa: E402
+from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, User, expect, scope, signup  # noqa: E402
 
 
@@ -285,7 +285,7 @@ def main() -> int:
         outcomes = asyncio.run(run_all(stack, long=True))
     finally:
         stack.stop()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpu_model()
     report = (f"# Fault drills\n\nRun by `make drills` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
               f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}.\n\n" + table(outcomes) + "\n")
     print(report)

@@ -38,20 +38,10 @@ sys.path[:0] = [str(REPO / "shared"), str(REPO / "auth-service")]
 
 from auth_service.keys.ring import write_new_key  # noqa: E402
 from shared.messaging.testing import delete_broker_objects  # noqa: E402
-from shared.testing import app_dsn, owner_dsn, prepare_test_database  # noqa: E402
+from shared.testing import app_dsn, cpu_model, owner_dsn, prepare_test_database  # noqa: E402
 
 PASSWORD = "bench passphrase that is long enough"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 RAW_CPU: list[tuple[float, int]] = []  # (cpu seconds, hashes) of every raw phase

@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from shared.testing import PG_HOSTPORT  # noqa: E402
+from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, expect, join, scope, signup  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
@@ -268,7 +267,7 @@ def main() -> int:
     floor_of = {"GET /v1/tickets/{id}": "asyncpg primary-key query", "GET /v1/tickets (first page)": "bare aiohttp handler",
                 "GET /v1/tickets?q=…&status=open (search)": "bare aiohttp handler", "POST /v1/tickets": "bare aiohttp handler",
                 "POST /v1/auth/login": "argon2id hash", "POST /v1/auth/refresh": "bare aiohttp handler"}
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpu_model()
     lines = [
         "# Load benchmark", "",
         f"`make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores ({cpu}), "

@@ -27,6 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shared.testing import cpu_model
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PYTHON = sys.executable
@@ -146,12 +148,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "kernel": platform.release(), "load_before": load}

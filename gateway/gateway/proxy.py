@@ -16,7 +16,7 @@ from shared.auth import CLIENT_IP_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import BadGateway, GatewayTimeout, PayloadTooLarge, ServiceUnavailable
 from shared.web import REQUEST_ID_HEADER
 
-from .upstreams import Replica, UpstreamPool
+from .upstreams import UpstreamPool
 
 log = logging.getLogger("gateway.proxy")
 
@@ -127,9 +127,7 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
                                  headers={"Retry-After": "1"})
     path_qs = request.rel_url.raw_path_qs
     retry_allowed = method in IDEMPOTENT
-    last: Replica | None = None
     for attempt, replica in enumerate(candidates):
-        last = replica
         try:
             # The response is entered by hand: a small answer is read and the upstream connection
             # released before the client is written to.

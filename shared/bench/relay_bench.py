@@ -37,6 +37,7 @@ from shared.messaging.broker import connect, declare_events_exchange  # noqa: E4
 from shared.messaging.relay import OutboxRelay  # noqa: E402
 from shared.messaging.testing import delete_broker_objects  # noqa: E402
 from shared.migrations import SHARED_MIGRATIONS, Runner  # noqa: E402
+from shared.testing import cpu_model  # noqa: E402
 
 DATABASE = "saas_bench"
 PG = os.environ.get("TEST_PG_HOSTPORT", "127.0.0.1:5432")
@@ -75,13 +76,7 @@ def free_port() -> int:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 async def prepare_database() -> None:

@@ -161,3 +161,15 @@ class TokenFactory:
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+
+
+def cpu_model() -> str:
+    """The CPU model, for the machine line of benchmark and drill reports."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

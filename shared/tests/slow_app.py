@@ -2,7 +2,6 @@
 import asyncio
 import sys
 
-from aiohttp import web
 
 from shared.config import BaseServiceSettings
 from shared.service import gunicorn_factory, main

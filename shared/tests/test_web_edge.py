@@ -4,7 +4,6 @@ import json
 import logging
 
 import pytest
-from aiohttp import web
 from pydantic import Field
 
 from shared.config import BaseServiceSettings

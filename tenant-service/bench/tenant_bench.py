@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -39,17 +37,7 @@ sys.path[:0] = [str(REPO / "shared"), str(REPO / "tenant-service")]
 
 from shared.messaging.envelope import Actor, Event, Subject  # noqa: E402
 from shared.messaging.outbox import event_json  # noqa: E402
-from shared.testing import TokenFactory, admin_dsn, app_dsn, prepare_test_database  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from shared.testing import TokenFactory, admin_dsn, app_dsn, cpu_model, prepare_test_database  # noqa: E402
 
 
 def free_port() -> int:

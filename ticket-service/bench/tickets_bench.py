@@ -44,7 +44,7 @@ sys.path[:0] = [str(REPO / "shared"), str(SERVICE_DIR)]
 
 from shared.dbsetup import setup as db_setup  # noqa: E402
 from shared.migrations import SHARED_MIGRATIONS, Runner  # noqa: E402
-from shared.testing import TokenFactory  # noqa: E402
+from shared.testing import TokenFactory, cpu_model  # noqa: E402
 
 PG = os.environ.get("BENCH_PG_HOSTPORT", "127.0.0.1:5432")
 DATABASE = os.environ.get("BENCH_DATABASE_NAME", "saas_bench")
@@ -303,14 +303,7 @@ async def run(args) -> None:
 
 
 def report(results: list[dict], seed_s: float | None, args) -> None:
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     by = {r["name"]: r for r in results}
     lines = [
         "# Ticket read benchmark",

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ..paging import fetch_page
+
 
 @dataclass(frozen=True)
 class InvitationRecord:
@@ -61,11 +63,7 @@ async def list_pending(conn: asyncpg.Connection, *, organization_id: UUID, after
     select = (f"SELECT {_COLS} FROM invitation WHERE organization_id = $1 AND accepted_at IS NULL "
               "AND revoked_at IS NULL AND expires_at > now() ")
     order = "ORDER BY created_at DESC, id DESC LIMIT $2"
-    if after is None:
-        rows = await conn.fetch(select + order, organization_id, limit)
-    else:
-        rows = await conn.fetch(select + "AND (created_at, id) < ($3, $4) " + order,
-                                organization_id, limit, after[0], after[1])
+    rows = await fetch_page(conn, select, order, "AND (created_at, id) < ($3, $4) ", [organization_id, limit], after)
     return [_inv(r) for r in rows]
 
 

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ..paging import fetch_page
+
 
 @dataclass(frozen=True)
 class MembershipRecord:
@@ -52,16 +54,11 @@ async def get_member(conn: asyncpg.Connection, *, organization_id: UUID, user_id
 
 async def list_members(conn: asyncpg.Connection, *, organization_id: UUID, after: tuple[datetime, UUID] | None,
                        limit: int) -> list[MemberRecord]:
-    # Two statements rather than "$2 IS NULL OR ...": each keeps a plan that walks the
-    # (organization_id, joined_at, user_id) index in order and stops at the limit.
     select = ("SELECT m.user_id, p.email, p.name, m.role, m.joined_at FROM membership m "
               "LEFT JOIN user_profile p ON p.user_id = m.user_id WHERE m.organization_id = $1 ")
     order = "ORDER BY m.joined_at, m.user_id LIMIT $2"
-    if after is None:
-        rows = await conn.fetch(select + order, organization_id, limit)
-    else:
-        rows = await conn.fetch(select + "AND (m.joined_at, m.user_id) > ($3, $4) " + order,
-                                organization_id, limit, after[0], after[1])
+    rows = await fetch_page(conn, select, order, "AND (m.joined_at, m.user_id) > ($3, $4) ",
+                            [organization_id, limit], after)
     return [MemberRecord(**dict(r)) for r in rows]
 
 

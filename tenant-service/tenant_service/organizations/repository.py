@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ..paging import fetch_page
+
 
 @dataclass(frozen=True)
 class OrganizationRecord:
@@ -94,9 +96,6 @@ async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID, after: tuple
               "FROM membership m JOIN organization o ON o.id = m.organization_id "
               "WHERE m.user_id = $1 AND o.deleted_at IS NULL ")
     order = "ORDER BY m.joined_at, m.organization_id LIMIT $2"
-    if after is None:
-        rows = await conn.fetch(select + order, user_id, limit)
-    else:
-        rows = await conn.fetch(select + "AND (m.joined_at, m.organization_id) > ($3, $4) " + order,
-                                user_id, limit, after[0], after[1])
+    rows = await fetch_page(conn, select, order, "AND (m.joined_at, m.organization_id) > ($3, $4) ",
+                            [user_id, limit], after)
     return [MyOrganizationRecord(**dict(r)) for r in rows]
