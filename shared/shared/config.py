@@ -69,3 +69,16 @@ class BaseServiceSettings(BaseSettings):
                                                     "Cap of the retry delay (it doubles per retry).")
     inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,
                                           "How long consumers remember applied event ids.")
+
+    def development_secrets(self) -> list[str]:
+        """Secret settings still at their shipped development value (``dev-...``): fine for
+        `make run`, never for production. Logged as a warning at start-up."""
+        out = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value().startswith("dev-"):
+                alias = field.validation_alias
+                env = alias.choices[0] if isinstance(alias, AliasChoices) else (
+                    (self.model_config.get("env_prefix") or "") + name.upper())
+                out.append(str(env))
+        return out

@@ -20,11 +20,20 @@ from .logging import setup_logging
 AppFactory = Callable[[BaseServiceSettings], web.Application]
 
 
+def warn_development_secrets(settings: BaseServiceSettings) -> None:
+    import logging
+    for env in settings.development_secrets():
+        logging.getLogger("config").warning(
+            "secret setting left at its development default; set it for any real deployment",
+            extra={"setting": env})
+
+
 def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFactory):
     """An async app factory for ``gunicorn pkg.app:gunicorn_app -k aiohttp.GunicornUVLoopWebWorker``."""
     async def gunicorn_app() -> web.Application:
         settings = settings_cls()
         setup_logging(settings.service_name, settings.log_level)
+        warn_development_secrets(settings)
         return create_app(settings)
     return gunicorn_app
 
@@ -68,6 +77,8 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     if argv and argv[0] == "declare-queues":
         return declare_queues(settings, create_app, consumer_groups)
     setup_logging(settings.service_name, settings.log_level)
+    if not argv or argv[0] != "serve":
+        warn_development_secrets(settings)  # under gunicorn, each worker warns through gunicorn_app
     if argv and argv[0] == "serve":
         serve_gunicorn(settings, app_path)
         return 0

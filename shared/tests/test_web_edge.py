@@ -181,3 +181,18 @@ async def test_dependency_outage_is_503_not_500(aiohttp_client):
     resp = await client.get("/pg")
     body = await problem(resp, 503)
     assert resp.headers["Retry-After"] == "1" and "127.0.0.1" not in body["detail"]
+
+
+def test_development_secrets_are_named_but_real_ones_are_not(monkeypatch):
+    from pydantic import SecretStr
+    from pydantic_settings import SettingsConfigDict
+
+    class Svc(BaseServiceSettings):
+        model_config = SettingsConfigDict(env_prefix="SVC_")
+        cursor_secret: SecretStr = SecretStr("dev-cursor-secret")
+
+    monkeypatch.delenv("INTERNAL_API_TOKEN", raising=False)
+    assert set(Svc().development_secrets()) == {"INTERNAL_API_TOKEN", "SVC_CURSOR_SECRET"}
+    monkeypatch.setenv("INTERNAL_API_TOKEN", "a-real-long-random-value")
+    monkeypatch.setenv("SVC_CURSOR_SECRET", "another-real-value")
+    assert Svc().development_secrets() == []

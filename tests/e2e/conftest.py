@@ -1,22 +1,31 @@
 """End-to-end tests run against one stack started the way `make run` starts it."""
 import asyncio
+import re
 
 import aiohttp
 import pytest
 
+from tests.e2e.api import PASSWORD
 from tests.e2e.events import EventTap
 from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
 async def stack():
-    s = Stack(ticket_replicas=2, proxied=True)
+    # INFO: every process logs one line per request, which the teardown scans for secrets.
+    s = Stack(ticket_replicas=2, proxied=True, extra_env={"LOG_LEVEL": "INFO"})
     await s.prepare()
     await asyncio.to_thread(s.start)
     yield s
     code = await asyncio.to_thread(s.stop)
     assert code == 0, s.tail()
     assert s.pids_on_ports() == [], "processes left behind after SIGTERM"
+    # Every process's log of the whole end-to-end session: requests were logged, and no access
+    # token, bearer header or password of any test ever reached a log line.
+    log = s.log_path.read_text(errors="replace")
+    assert '"msg": "request"' in log and '"route": "/v1/tickets"' in log
+    assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", log), "a JWT reached the logs"
+    assert "Bearer " not in log and PASSWORD not in log
 
 
 @pytest.fixture(scope="session")
