@@ -223,6 +223,7 @@ async def drill_redis(stack, http, *, outage: float) -> Outcome:
 
 
 def _listener_pid(port: int) -> int | None:
+    # ss (iproute2) names the process listening on the replica's port.
     out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
     for part in out.split("pid=")[1:]:
         return int(part.split(",")[0])

@@ -149,9 +149,14 @@ class Stack:
             for proxy in self.proxies.values():
                 proxy.close()
 
-    def pids_on_ports(self) -> list[str]:
-        """Processes still listening on this stack's ports (should be none after stop)."""
+    def listening_ports(self) -> list[int]:
+        """This stack's ports something still listens on (should be none after stop)."""
+        import socket
         ports = [self.port_base + i for i in range(5)] + [self.port_base + 3 + 100 * i for i in range(1, 4)]
-        out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
-        return [line for line in out.splitlines() if any(f":{p} " in line for p in ports)]
-
+        listening = []
+        for port in ports:
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    listening.append(port)
+        return listening

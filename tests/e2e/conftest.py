@@ -19,7 +19,7 @@ async def stack():
     yield s
     code = await asyncio.to_thread(s.stop)
     assert code == 0, s.tail()
-    assert s.pids_on_ports() == [], "processes left behind after SIGTERM"
+    assert s.listening_ports() == [], "processes left behind after SIGTERM"
     # Every process's log of the whole end-to-end session: requests were logged, and no access
     # token, bearer header or password of any test ever reached a log line.
     log = s.log_path.read_text(errors="replace")
