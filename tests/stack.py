@@ -51,6 +51,11 @@ class ThreadedProxy:
 
 
 class Stack:
+    """``port_base`` and the replica ports above it (+100, +200, +300) must stay below the
+    kernel's ephemeral range (32768 and up on Linux): there an outgoing connection may hold the
+    port and the stack cannot bind it. End-to-end tests use 18080, drills 28080, the load
+    benchmark 29080."""
+
     def __init__(self, *, database: str = "saas_e2e", port_base: int = 18080, ticket_replicas: int = 1,
                  redis_db: int = 3, extra_env: dict | None = None, seed: bool = False, proxied: bool = False):
         self.database, self.port_base, self.redis_db = database, port_base, redis_db

@@ -140,6 +140,17 @@ async def floor_pk_query(ids: list[str]) -> dict:
     return {"rps": len(latencies) / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
 
 
+async def settle() -> None:
+    """Let the machine finish the stack's after-work (audit rows, WAL) before measuring floors,
+    so a floor is not measured against leftover load."""
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}")
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+    await asyncio.sleep(5)
+
+
 def floor_argon2() -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -211,6 +222,37 @@ async def refresh_load(base: str, users: list) -> dict:
             "errors": 0}
 
 
+def stack_memory(root_pid: int) -> dict[str, tuple[int, float]]:
+    """Resident memory of every process under the stack's supervisor, by process name:
+    (processes, total RSS in MiB) — a gunicorn master and its worker count as one name."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    names = {"auth_service": "auth-service", "tenant_service.audit": "audit consumer",
+             "tenant_service": "tenant-service", "ticket_service": "ticket-service", "gateway": "gateway"}
+    out: dict[str, tuple[int, float]] = {}
+    stack = list(children.get(root_pid, []))
+    while stack:
+        pid = stack.pop()
+        stack += children.get(pid, [])
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            rss_kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+        name = next((label for module, label in names.items() if f"-m {module} " in cmd + " "), None)
+        if name:
+            n, mib = out.get(name, (0, 0.0))
+            out[name] = (n + 1, mib + rss_kib / 1024)
+    return out
+
+
 async def event_lag(since: float) -> dict:
     conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}")
     try:
@@ -227,7 +269,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("bench: wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 1
-    stack = Stack(database=DATABASE, port_base=38080, redis_db=5, extra_env={
+    stack = Stack(database=DATABASE, port_base=29080, redis_db=5, extra_env={
         "LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT_PUBLIC": "100000000", "GATEWAY_RATE_LIMIT_USER": "100000000",
         "AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000000"})
     asyncio.run(stack.prepare())
@@ -260,8 +302,10 @@ def main() -> int:
                                            body["tokens"]["refresh_token"]))
                 return out
         results["POST /v1/auth/refresh"] = asyncio.run(refresh_load(stack.url, asyncio.run(refresh_users())))
+        memory = stack_memory(stack.proc.pid)  # after every scenario: the high-water mark of the run
     finally:
         stack.stop()
+    asyncio.run(settle())
     floors = {"bare aiohttp handler": floor_bare_aiohttp(), "asyncpg primary-key query": asyncio.run(floor_pk_query(ids)),
               "argon2id hash": floor_argon2()}
     floor_of = {"GET /v1/tickets/{id}": "asyncpg primary-key query", "GET /v1/tickets (first page)": "bare aiohttp handler",
@@ -283,6 +327,10 @@ def main() -> int:
     lines += ["", "| floor | ops/s | p50 ms | p99 ms |", "|---|---|---|---|"]
     for name, f in floors.items():
         lines.append(f"| {name} | {f['rps']:.0f} | {f['p50']:.2f} | {f['p99']:.2f} |")
+    lines += ["", "Memory after the run (resident set, gunicorn master + one worker per process):", "",
+              "| process | OS processes | RSS MiB |", "|---|---|---|"]
+    for name, (n, mib) in sorted(memory.items()):
+        lines.append(f"| {name} | {n} | {mib:.0f} |")
     lines += ["", f"Event lag, commit to audit row, for the {lag['events']} tickets created under load: "
                   f"p50 {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms.", ""]
     report = "\n".join(lines)
