@@ -33,7 +33,10 @@ def test_every_setting_of_every_process_is_in_the_table():
 
 def test_linked_files_exist():
     for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):
-        assert (ROOT / link).resolve().exists(), link
+        target = (ROOT / link).resolve()
+        # Only the repository's own files: ../shared (the team handbook) sits beside a clone.
+        if target.is_relative_to(ROOT):
+            assert target.exists(), link
 
 
 def test_make_targets_named_in_the_readme_exist():
