@@ -154,6 +154,11 @@ def make_edge_middleware(service: str):
 
 # ---------------------------------------------------------------- request parsing
 
+def normalize_email(value):
+    """Emails are compared trimmed and case-insensitively (API.md); use as a BeforeValidator."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class RequestModel(BaseModel):
     """Base for request bodies: unknown fields are an error, so a typo never passes silently."""
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)

@@ -8,17 +8,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from shared.web import RequestModel
+from shared.web import RequestModel, normalize_email
 
 from ..tokens.schemas import TokensOut
 from .passwords import PASSWORD_MAX_LENGTH, password_problem
 
 EMAIL_MAX_LENGTH = 254
-
-
-def normalize_email(value: str) -> str:
-    """Emails are compared trimmed and case-insensitively; they are stored that way."""
-    return value.strip().lower()
 
 
 def checked_email(value: str) -> str:

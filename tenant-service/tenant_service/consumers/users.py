@@ -1,12 +1,14 @@
 """Keeps user profiles (email, name) in step with auth-service: consumes user.registered."""
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from shared.messaging import Event
+from shared.web import normalize_email
 
 from ..users import repository as users
 
@@ -15,13 +17,8 @@ BINDINGS = ["user.registered"]
 
 class UserRegistered(BaseModel):
     user_id: UUID
-    email: str
+    email: Annotated[str, BeforeValidator(normalize_email)]
     name: str
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, v: str) -> str:
-        return v.strip().lower()
 
 
 async def handle_user_event(conn: asyncpg.Connection, event: Event) -> None:

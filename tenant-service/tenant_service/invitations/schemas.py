@@ -5,27 +5,17 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, EmailStr, StringConstraints
 
 from shared.pagination import PageQuery
-from shared.web import RequestModel
+from shared.web import RequestModel, normalize_email
 
 from ..organizations.schemas import Role
 
 
 class InvitationCreate(RequestModel):
-    email: EmailStr
+    email: Annotated[EmailStr, BeforeValidator(normalize_email)]
     role: Role
-
-    @field_validator("email", mode="before")
-    @classmethod
-    def _trim(cls, v):
-        return v.strip() if isinstance(v, str) else v
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.lower()  # emails are case-insensitive (API.md)
 
 
 class InvitationCreated(BaseModel):

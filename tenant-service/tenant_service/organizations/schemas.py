@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from shared.pagination import PageQuery
-from shared.web import RequestModel
+from shared.web import RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
 
@@ -53,18 +53,9 @@ class InternalOrganizationCreate(RequestModel):
     owner_user_id: UUID
     # auth-service has validated the address already; only its shape is checked here, so an
     # address auth-service accepts can never fail a signup on a stricter rule.
-    owner_email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+    owner_email: Annotated[str, BeforeValidator(normalize_email),
+                           StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
     owner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-    @field_validator("owner_email", mode="before")
-    @classmethod
-    def _trim(cls, v):
-        return v.strip() if isinstance(v, str) else v
-
-    @field_validator("owner_email")
-    @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.lower()
 
 
 class InternalOrganization(BaseModel):
