@@ -2,6 +2,7 @@
 (Swagger UI 5 from the swagger-ui-py package, served by the gateway itself: no CDN)."""
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -72,13 +73,18 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
+@functools.cache
+def _file(path: Path) -> bytes:
+    """Docs files are read once per process, not on every request."""
+    return path.read_bytes()
+
+
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(body=(STATIC / "docs.html").read_bytes(), content_type="text/html", charset="utf-8")
+    return web.Response(body=_file(STATIC / "docs.html"), content_type="text/html", charset="utf-8")
 
 
 async def docs_init(request: web.Request) -> web.Response:
-    return web.Response(body=(STATIC / "docs-init.js").read_bytes(), content_type="text/javascript",
-                        charset="utf-8")
+    return web.Response(body=_file(STATIC / "docs-init.js"), content_type="text/javascript", charset="utf-8")
 
 
 def add_docs_routes(app: web.Application, settings: Settings) -> None:
@@ -94,5 +100,5 @@ async def docs_asset(request: web.Request) -> web.Response:
     content_type = SWAGGER_FILES.get(name)
     if content_type is None:
         raise web.HTTPNotFound()
-    return web.Response(body=(SWAGGER_UI / name).read_bytes(), content_type=content_type,
+    return web.Response(body=_file(SWAGGER_UI / name), content_type=content_type,
                         headers={"Cache-Control": "public, max-age=86400"})

@@ -142,7 +142,7 @@ def make_edge_middleware(service: str):
             if not route.startswith("/metrics"):
                 HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
                 HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
-            if not route.startswith("/health") and route != "/metrics":
+            if log.isEnabledFor(logging.INFO) and not route.startswith("/health") and route != "/metrics":
                 log.info("request", extra={
                     "request_id": rid, "method": request.method, "route": route, "status": status,
                     "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
