@@ -279,7 +279,7 @@ def main() -> int:
     import platform
 
     from tests.stack import Stack
-    stack = Stack(database="saas_drills", port_base=28080, ticket_replicas=2, redis_db=4, proxied=True)
+    stack = Stack(database="drills", port_base=28080, ticket_replicas=2, redis_db=4, proxied=True)
     asyncio.run(stack.prepare())
     stack.start()
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
-from shared.testing import ADMIN_DSN, PG_HOSTPORT, SERVICE_MIGRATIONS, TcpProxy
+from shared.testing import (ADMIN_DSN, AMQP_HOST, AMQP_PORT, AMQP_URL, DB_PREFIX, PG_HOSTPORT, PORT_OFFSET,
+                            REDIS_HOST, REDIS_PORT, SERVICE_MIGRATIONS, TcpProxy, amqp_url_via, redis_url)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -54,10 +55,12 @@ class Stack:
     """``port_base`` and the replica ports above it (+100, +200, +300) must stay below the
     kernel's ephemeral range (32768 and up on Linux): there an outgoing connection may hold the
     port and the stack cannot bind it. End-to-end tests use 18080, drills 28080, the load
-    benchmark 29080."""
+    benchmark 29080. ``TEST_PORT_OFFSET`` moves all of them, and ``TEST_DB_PREFIX`` the database
+    (``<prefix>_<name>``), so several checkouts can run their stacks side by side."""
 
-    def __init__(self, *, database: str = "saas_e2e", port_base: int = 18080, ticket_replicas: int = 1,
+    def __init__(self, *, database: str = "e2e", port_base: int = 18080, ticket_replicas: int = 1,
                  redis_db: int = 3, extra_env: dict | None = None, seed: bool = False, proxied: bool = False):
+        database, port_base = f"{DB_PREFIX}_{database}", port_base + PORT_OFFSET
         self.database, self.port_base, self.redis_db = database, port_base, redis_db
         self.exchange = f"events_e2e_{uuid.uuid4().hex[:8]}"
         self.keys_dir = tempfile.mkdtemp(prefix="saas-e2e-keys-")
@@ -67,11 +70,11 @@ class Stack:
         # the fault drills can cut, without disturbing anything else on the machine.
         self.proxies = {}
         if proxied:
-            self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy("127.0.0.1", 6379),
-                            "rabbitmq": ThreadedProxy("127.0.0.1", 5672)}
+            self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy(REDIS_HOST, REDIS_PORT),
+                            "rabbitmq": ThreadedProxy(AMQP_HOST, AMQP_PORT)}
         pg = f"127.0.0.1:{self.proxies['postgres'].port}" if proxied else PG_HOSTPORT
-        redis_port = self.proxies["redis"].port if proxied else 6379
-        amqp_port = self.proxies["rabbitmq"].port if proxied else 5672
+        redis_port = self.proxies["redis"].port if proxied else REDIS_PORT
+        amqp_url = amqp_url_via(self.proxies["rabbitmq"].port) if proxied else AMQP_URL
         self.env = {
             **os.environ,
             "GATEWAY_PORT": str(p), "AUTH_PORT": str(p + 1), "TENANT_PORT": str(p + 2),
@@ -79,8 +82,8 @@ class Stack:
             "TICKET_REPLICAS": str(ticket_replicas),
             "JWKS_URL": f"http://127.0.0.1:{p + 1}/.well-known/jwks.json",
             "AUTH_TENANT_URL": f"http://127.0.0.1:{p + 2}",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/{redis_db}",
-            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{amqp_port}/",
+            "REDIS_URL": redis_url(redis_db, redis_port),
+            "AMQP_URL": amqp_url,
             "EVENTS_EXCHANGE": self.exchange,
             "AUTH_SIGNING_KEYS_DIR": self.keys_dir,
             "SEED": "1" if seed else "0",
@@ -111,7 +114,7 @@ class Stack:
                          [SHARED_MIGRATIONS, own], out=open(os.devnull, "w")).up()
         subprocess.run([PY, "-m", "auth_service", "keys", "ensure"], env=self.env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-        direct = {**self.env, "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/"}
+        direct = {**self.env, "AMQP_URL": AMQP_URL}
         for module in ("auth_service", "tenant_service", "tenant_service.audit", "ticket_service"):
             subprocess.run([PY, "-m", module, "declare-queues"], env=direct, cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)

@@ -14,12 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 from auth_service.app import create_app
 from auth_service.config import Settings
 from auth_service.keys.ring import write_new_key
-from shared.testing import test_settings
+from shared.testing import AMQP_URL, redis_url, test_settings
 from tenant_service.app import create_app as create_tenant_app
 from tenant_service.config import Settings as TenantSettings
 
 INTERNAL_TOKEN = f"internal-{uuid.uuid4().hex}"
-REDIS_URL = "redis://127.0.0.1:6379/1"
+REDIS_URL = redis_url(1)
 PASSWORD = "correct horse battery staple"
 
 
@@ -36,7 +36,7 @@ async def exchange():
     yield name
     from shared.config import BaseServiceSettings
     from shared.messaging.testing import delete_broker_objects
-    await delete_broker_objects(BaseServiceSettings().amqp_url.get_secret_value(), exchange=name)
+    await delete_broker_objects(AMQP_URL, exchange=name)
 
 
 @pytest.fixture(scope="session")

@@ -32,14 +32,14 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
+from shared.testing import DB_PREFIX, PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, expect, join, scope, signup  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 TICKETS = int(os.environ.get("BENCH_TICKETS", "5000"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-DATABASE = "saas_bench_load"
+DATABASE = f"{DB_PREFIX}_bench_load"  # Stack(database="bench_load") adds the prefix
 WORDS = ["printer", "invoice", "login", "password", "export", "dashboard", "mobile", "email", "billing", "slow",
          "crash", "refund", "upgrade", "network", "vpn", "laptop", "license", "report", "sync", "calendar"]
 
@@ -269,7 +269,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("bench: wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 1
-    stack = Stack(database=DATABASE, port_base=29080, redis_db=5, extra_env={
+    stack = Stack(database="bench_load", port_base=29080, redis_db=5, extra_env={
         "LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT_PUBLIC": "100000000", "GATEWAY_RATE_LIMIT_USER": "100000000",
         "AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000000"})
     asyncio.run(stack.prepare())

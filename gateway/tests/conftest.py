@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import Settings
-from shared.testing import TokenFactory
+from shared.testing import TokenFactory, redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/2"
+REDIS_URL = redis_url(2)
 INTERNAL_TOKEN = "gateway-test-internal-token"
 
 

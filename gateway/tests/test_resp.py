@@ -5,9 +5,9 @@ import uuid
 import pytest
 
 from gateway.resp import RedisPipe, RedisReplyError, RedisUnavailable, encode_command, parse_reply
-from shared.testing import TcpProxy
+from shared.testing import REDIS_HOST, REDIS_PORT, TcpProxy, redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/2"
+REDIS_URL = redis_url(2)
 
 
 def test_parse_reply_handles_every_split():
@@ -53,7 +53,7 @@ async def test_unknown_script_is_loaded_on_first_use():
 
 
 async def test_lost_connection_fails_fast_then_reconnects():
-    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    proxy = await TcpProxy(REDIS_HOST, REDIS_PORT).start()
     pipe = RedisPipe(f"redis://127.0.0.1:{proxy.port}/2", timeout_s=0.3)
     try:
         await pipe.ping()
@@ -86,7 +86,7 @@ async def test_a_redis_that_never_answers_times_out():
 
 
 async def test_gateway_recovers_when_redis_comes_back(make_gateway, bearer):
-    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    proxy = await TcpProxy(REDIS_HOST, REDIS_PORT).start()
     try:
         gw = await make_gateway(redis_url=f"redis://127.0.0.1:{proxy.port}/2", redis_retry_s=0.2)
         headers = bearer()

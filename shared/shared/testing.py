@@ -12,7 +12,26 @@ from .migrations import SHARED_MIGRATIONS, Runner
 
 REPO = Path(__file__).resolve().parents[2]
 PG_HOSTPORT = os.environ.get("TEST_PG_HOSTPORT", "127.0.0.1:5432")
-TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "saas_test")
+# Several checkouts can run their suites side by side on one machine without touching each
+# other: a database-name prefix, a Redis server, a RabbitMQ virtual host and a port offset each.
+DB_PREFIX = os.environ.get("TEST_DB_PREFIX", "saas")
+TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", f"{DB_PREFIX}_test")
+REDIS_HOST, _, _redis_port = os.environ.get("TEST_REDIS_HOSTPORT", "127.0.0.1:6379").partition(":")
+REDIS_PORT = int(_redis_port or 6379)
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_HOST, AMQP_PORT = "127.0.0.1", int(AMQP_URL.rsplit("@", 1)[-1].split("/")[0].partition(":")[2] or 5672)
+PORT_OFFSET = int(os.environ.get("TEST_PORT_OFFSET", "0"))
+
+
+def redis_url(db: int, port: int | None = None) -> str:
+    return f"redis://{REDIS_HOST}:{port or REDIS_PORT}/{db}"
+
+
+def amqp_url_via(port: int) -> str:
+    """``AMQP_URL`` reached through another local port (a proxy), same credentials and vhost."""
+    creds, _, rest = AMQP_URL.partition("@")
+    vhost = rest.partition("/")[2]
+    return f"{creds}@127.0.0.1:{port}/{vhost}"
 ADMIN_DSN = os.environ.get("ADMIN_DATABASE_URL", f"postgresql://postgres@{PG_HOSTPORT}/postgres")
 SERVICE_MIGRATIONS = {
     "auth": REPO / "auth-service" / "migrations",
@@ -42,7 +61,7 @@ async def prepare_test_database(database: str = TEST_DATABASE) -> None:
 
 def test_settings(settings_cls, schema: str, **overrides):
     values = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema), db_schema=schema,
-                  db_connect_attempts=3, relay_poll_interval_s=0.2)
+                  db_connect_attempts=3, relay_poll_interval_s=0.2, amqp_url=AMQP_URL)
     values.update(overrides)
     return settings_cls(**values)
 

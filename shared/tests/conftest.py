@@ -7,9 +7,8 @@ import pytest
 from shared.config import BaseServiceSettings
 from shared.db import create_pool
 from shared.messaging.testing import delete_broker_objects, scratch_schema
-from shared.testing import admin_dsn
+from shared.testing import AMQP_URL, admin_dsn
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 @pytest.fixture(scope="session")

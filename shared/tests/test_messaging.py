@@ -24,9 +24,8 @@ from shared.messaging.consumer import EventConsumer, consumer_ctx
 from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.messaging.dlq import list_dead_letters
 from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
-from shared.testing import REPO, TcpProxy
+from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, REPO, TcpProxy, amqp_url_via
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 class Rollback(Exception):
@@ -145,9 +144,9 @@ async def test_a_rolled_back_transaction_publishes_nothing(messaging_pool, messa
 
 async def test_writes_succeed_while_the_broker_is_unreachable_and_every_event_arrives_after(
         messaging_pool, messaging_settings, broker_cleanup, aiohttp_client):
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    proxy = await TcpProxy(AMQP_HOST, AMQP_PORT).start()
     settings = messaging_settings.model_copy(update={
-        "amqp_url": SecretStr(f"amqp://guest:guest@127.0.0.1:{proxy.port}/"), "service_name": "outage-test"})
+        "amqp_url": SecretStr(amqp_url_via(proxy.port)), "service_name": "outage-test"})
     client = await aiohttp_client(create_service_app(settings))
     app = client.app
     group = new_group(broker_cleanup)
@@ -225,7 +224,7 @@ async def test_two_relays_share_the_outbox_and_publish_every_event_once(
 async def test_a_consumer_killed_mid_handler_gets_the_message_again_and_applies_it_once(
         max_batch, messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    proxy = await TcpProxy(AMQP_HOST, AMQP_PORT).start()
     entered, gate = asyncio.Event(), asyncio.Event()
     outcome = {}
 
@@ -239,7 +238,7 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_and_applies_
             raise
 
     doomed = make_consumer(messaging_pool, messaging_settings.events_exchange, group, blocking,
-                           amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/", max_batch=max_batch)
+                           amqp_url=amqp_url_via(proxy.port), max_batch=max_batch)
     fresh = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=max_batch)
     relay = make_relay(messaging_pool, messaging_settings)
     try:

@@ -3,14 +3,14 @@ import time
 
 from shared.app import create_service_app
 from shared.config import BaseServiceSettings
-from shared.testing import PG_HOSTPORT, TcpProxy, test_settings
+from shared.testing import PG_HOSTPORT, TEST_DATABASE, TcpProxy, test_settings
 
 
 async def test_ready_turns_503_within_a_second_when_postgres_is_unreachable(aiohttp_client):
     host, port = PG_HOSTPORT.split(":")
     proxy = await TcpProxy(host, int(port)).start()
     settings = test_settings(BaseServiceSettings, "ticket", service_name="ready-test", relay_enabled=False,
-                             database_url=f"postgresql://ticket_app@127.0.0.1:{proxy.port}/saas_test")
+                             database_url=f"postgresql://ticket_app@127.0.0.1:{proxy.port}/{TEST_DATABASE}")
     client = await aiohttp_client(create_service_app(settings))
     try:
         resp = await client.get("/health/ready")

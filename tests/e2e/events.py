@@ -8,7 +8,7 @@ import uuid
 
 import aio_pika
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+from shared.testing import AMQP_URL
 
 
 class EventTap:

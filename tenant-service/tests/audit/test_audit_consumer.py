@@ -18,11 +18,10 @@ from shared.messaging.broker import connect, declare_events_exchange
 from shared.messaging.outbox import event_json
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.testing import delete_broker_objects, scratch_schema
-from shared.testing import TcpProxy, admin_dsn, test_settings
+from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, TcpProxy, admin_dsn, amqp_url_via, test_settings
 from tenant_service.audit.app import AUDIT_CONSUMER, create_app
 from tenant_service.audit.config import AuditSettings
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +145,8 @@ async def test_every_event_is_recorded_once_with_its_envelope(aiohttp_client, ex
 async def test_broker_outage_loses_nothing_and_duplicates_nothing(aiohttp_client, exchange, group, source, admin):
     settings, pool = source
     await start_audit(aiohttp_client, audit_settings(exchange, group))
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
-    relay = relay_for(settings, pool, amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    proxy = await TcpProxy(AMQP_HOST, AMQP_PORT).start()
+    relay = relay_for(settings, pool, amqp_url=amqp_url_via(proxy.port))
     try:
         async with running(relay):
             await wait_until(lambda: _true(relay.broker_connected), what="relay connected")
@@ -203,9 +202,9 @@ async def test_two_relays_and_a_duplicate_publish_still_record_each_event_once(
 
 
 async def test_readiness_covers_postgres_and_the_consumers_broker_connection(aiohttp_client, exchange, group):
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    proxy = await TcpProxy(AMQP_HOST, AMQP_PORT).start()
     settings = audit_settings(exchange, group).model_copy(
-        update={"amqp_url": SecretStr(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")})
+        update={"amqp_url": SecretStr(amqp_url_via(proxy.port))})
     try:
         client = await start_audit(aiohttp_client, settings)
         resp = await client.get("/health/ready")

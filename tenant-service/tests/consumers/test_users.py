@@ -11,11 +11,10 @@ from shared.messaging.broker import connect, declare_events_exchange
 from shared.messaging.envelope import Actor, Event, Subject
 from shared.messaging.outbox import event_json
 from shared.messaging.testing import delete_broker_objects
+from shared.testing import AMQP_URL
 from tenant_service.app import create_app
 from tenant_service.consumers.users import handle_user_event
 from tenant_service.keys import USERS_CONSUMER
-
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def registered(user_id, email, name, at=None) -> Event:
