@@ -13,6 +13,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from shared import redis_keys
 from shared.errors import ServiceUnavailable
 
 from .redis_errors import REDIS_ERRORS
@@ -28,16 +29,9 @@ return 0
 """
 
 
-def sid_key(session_id) -> str:
-    return f"rv:sid:{session_id}"
-
-
-def user_org_key(user_id, organization_id) -> str:
-    return f"rv:ut:{user_id}:{organization_id}"
-
-
-def org_key(organization_id) -> str:
-    return f"rv:t:{organization_id}"
+sid_key = redis_keys.session_revoked
+user_org_key = redis_keys.user_org_stale
+org_key = redis_keys.org_stale
 
 
 class Revocations:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from shared import redis_keys
 from shared.auth import Principal, TokenVerifier
 from shared.errors import Unauthorized
 
@@ -32,11 +33,11 @@ class Caller:
             iat_ms = int(principal.claims.get("iat_ms", principal.iat * 1000))
         except (TypeError, ValueError):
             raise Unauthorized("The access token is invalid.") from None
-        keys: tuple[str, ...] = (f"rv:sid:{sid}",)
+        keys: tuple[str, ...] = (redis_keys.session_revoked(sid),)
         if tid:
-            keys += (f"rv:ut:{user}:{tid}", f"rv:t:{tid}")
+            keys += (redis_keys.user_org_stale(user, tid), redis_keys.org_stale(tid))
         return cls(user_id=user, session_id=sid, tenant_id=tid, iat_ms=iat_ms, exp=principal.exp,
-                   rate_key=f"rl:u:{user}", revocation_keys=keys)
+                   rate_key=redis_keys.rate_user(user), revocation_keys=keys)
 
 
 class TokenCache:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from shared import redis_keys
 from shared.errors import RateLimited, ServiceUnavailable, Unauthorized
 
 from .auth import Caller
@@ -110,7 +111,7 @@ class Guard:
         """Raises Unauthorized (revoked), RateLimited, or ServiceUnavailable (a write without
         Redis); returns the quota for the RateLimit-* headers."""
         if caller is None:
-            limit, rate_key, scope = self.public_limit, f"rl:ip:{client_ip}", "client"
+            limit, rate_key, scope = self.public_limit, redis_keys.rate_client(client_ip), "client"
             keys = [rate_key]
             iat_ms = 0
         else:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .config import BaseServiceSettings
 from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ CLIENT_IP_HEADER = "X-Client-IP"
 
 @dataclass(frozen=True)
 class Principal:
+    """The verified caller, the same in every process: a user (with a session), an API key
+    acting for its organization (``api_key_id``), or platform staff with read-only access to
+    one organization (``staff``). Authorization asks ``has_permission``, never the role name."""
     user_id: UUID
     session_id: UUID
     tenant_id: UUID | None
@@ -37,9 +41,15 @@ class Principal:
     iat: int
     exp: int
     claims: dict = field(repr=False, compare=False, default_factory=dict)
+    permissions: frozenset[str] = frozenset()
+    api_key_id: UUID | None = None
+    staff: bool = False
 
     def has_role(self, minimum: str) -> bool:
         return self.role is not None and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
+
+    def has_permission(self, name: str) -> bool:
+        return name in self.permissions
 
 
 class KeySource(Protocol):
@@ -128,13 +138,29 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("The access token is invalid.") from None
         try:
-            return Principal(
-                user_id=UUID(claims["sub"]), session_id=UUID(claims["sid"]),
-                tenant_id=UUID(claims["tid"]) if claims.get("tid") else None,
-                role=claims.get("role") if claims.get("role") in ROLE_RANK else None,
-                jti=str(claims["jti"]), iat=int(claims["iat"]), exp=int(claims["exp"]), claims=claims)
+            return principal_from_claims(claims)
         except (ValueError, TypeError, KeyError):
             raise Unauthorized("The access token is invalid.") from None
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    """The caller a verified token describes. ``perms`` lists the token's permissions (only
+    meaningful with a ``tid``); a token without it has its built-in role's set."""
+    tenant_id = UUID(claims["tid"]) if claims.get("tid") else None
+    role = claims.get("role") if isinstance(claims.get("role"), str) and tenant_id else None
+    perms = claims.get("perms")
+    if tenant_id is None:
+        permissions: frozenset[str] = frozenset()
+    elif isinstance(perms, list):
+        permissions = frozenset(p for p in perms if isinstance(p, str))
+    else:
+        permissions = builtin_permissions(role or "") or frozenset()
+    api_key_id = claims.get("akid")
+    return Principal(
+        user_id=UUID(claims["sub"]), session_id=UUID(claims["sid"]), tenant_id=tenant_id, role=role,
+        jti=str(claims["jti"]), iat=int(claims["iat"]), exp=int(claims["exp"]), claims=claims,
+        permissions=permissions, api_key_id=UUID(api_key_id) if api_key_id else None,
+        staff=claims.get("staff") is True)
 
 
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
@@ -167,6 +193,16 @@ async def authenticate(request: web.Request) -> Principal:
     if principal is None:
         principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
         request[PRINCIPAL] = principal
+    return principal
+
+
+async def require_permission(request: web.Request, permission: str) -> Principal:
+    """The caller, scoped to an organization and holding ``permission`` (403 otherwise)."""
+    principal = await authenticate(request)
+    if principal.tenant_id is None:
+        raise Forbidden("This route needs a token scoped to an organization.")
+    if permission not in principal.permissions:
+        raise Forbidden(f"This action needs the permission '{permission}'.")
     return principal
 
 
