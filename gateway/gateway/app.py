@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from shared.auth import JWKSCache, TokenVerifier
-from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.errors import PayloadTooLarge, RouteNotFound, UnsupportedMediaType
 from shared.service import gunicorn_factory
 from shared.web import REQUEST_ID, add_ready_check, base_app, is_json_content_type
 
@@ -66,7 +66,7 @@ def proxy_handler(pool_name: str):
         gw = request.app[GATEWAY]
         settings = gw.settings
         if _unsafe_path(request.rel_url.raw_path, request.path):
-            raise NotFound("No route matches this path.")
+            raise RouteNotFound()
         method = request.method
         caller = None
         if (method, request.path) not in PUBLIC:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from shared import redis_keys
 from shared.auth import Principal, TokenVerifier
-from shared.errors import Unauthorized
+from shared.errors import TokenInvalid, TokenMissing
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Caller:
         try:
             iat_ms = int(principal.claims.get("iat_ms", principal.iat * 1000))
         except (TypeError, ValueError):
-            raise Unauthorized("The access token is invalid.") from None
+            raise TokenInvalid() from None
         keys: tuple[str, ...] = (redis_keys.session_revoked(sid),)
         if tid:
             keys += (redis_keys.user_org_stale(user, tid), redis_keys.org_stale(tid))
@@ -74,9 +74,9 @@ def bearer(request: web.Request) -> str:
     scheme, _, token = value.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+        raise TokenMissing()
     # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused here
     # without touching the verifier.
     if token.count(".") != 2 or len(token) > 8192:
-        raise Unauthorized("The access token is malformed.")
+        raise TokenInvalid("The access token is malformed.")
     return token

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.errors import Forbidden
+from shared.errors import CorsNotAllowed
 
 from .config import Settings, split_list
 
@@ -44,9 +44,9 @@ class Cors:
                 origin = request.headers["Origin"]
                 wanted = request.headers["Access-Control-Request-Method"].strip().upper()
                 if not cors.allows(origin):
-                    raise Forbidden("Cross-origin requests from this origin are not allowed.")
+                    raise CorsNotAllowed("Cross-origin requests from this origin are not allowed.")
                 if wanted not in CORS_METHODS:
-                    raise Forbidden("This method is not allowed cross-origin.")
+                    raise CorsNotAllowed("This method is not allowed cross-origin.")
                 return web.Response(status=204, headers={
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Allow-Methods": ", ".join(CORS_METHODS),

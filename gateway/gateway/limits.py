@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from shared import redis_keys
-from shared.errors import RateLimited, ServiceUnavailable, Unauthorized
+from shared.errors import RateLimited, ServiceUnavailable, TokenRevoked
 
 from .auth import Caller
 from .resp import RedisPipe, RedisReplyError, RedisUnavailable
@@ -108,7 +108,7 @@ class Guard:
         return time.monotonic() >= self._skip_until
 
     async def check(self, caller: Caller | None, client_ip: str, *, write: bool) -> Quota:
-        """Raises Unauthorized (revoked), RateLimited, or ServiceUnavailable (a write without
+        """Raises TokenRevoked, RateLimited, or ServiceUnavailable (a write without
         Redis); returns the quota for the RateLimit-* headers."""
         if caller is None:
             limit, rate_key, scope = self.public_limit, redis_keys.rate_client(client_ip), "client"
@@ -129,7 +129,7 @@ class Guard:
             else:
                 if not allowed:
                     REVOKED.inc()
-                    raise Unauthorized("The access token has been revoked.")
+                    raise TokenRevoked()
                 return self._quota(limit, int(count), int(ttl_ms) / 1000, scope)
         # Redis is unavailable: the policy in the module docstring.
         if caller is not None and write and self.down_writes == "closed":

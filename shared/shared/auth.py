@@ -16,7 +16,8 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .errors import (OrganizationScopeRequired, PermissionDenied, ServiceUnavailable, TokenExpired, TokenInvalid,
+                     TokenMissing)
 from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
@@ -118,29 +119,29 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthorized("The access token is malformed.") from None
+            raise TokenInvalid("The access token is malformed.") from None
         alg, kid = header.get("alg"), header.get("kid")
         # The algorithm comes from our allowlist, never from the token: this refuses "none",
         # HS256 signed with a public key, and any other algorithm confusion.
         if alg not in ALLOWED_ALGORITHMS or not isinstance(kid, str) or header.get("typ") != ACCESS_TOKEN_TYP:
-            raise Unauthorized("The access token is not acceptable.")
+            raise TokenInvalid("The access token is not acceptable.")
         key = await self.keys.get(kid)
         if key is None:
-            raise Unauthorized("The access token is signed by an unknown key.")
+            raise TokenInvalid("The access token is signed by an unknown key.")
         if key.algorithm_name != alg:
-            raise Unauthorized("The access token is not acceptable.")
+            raise TokenInvalid("The access token is not acceptable.")
         try:
             claims = jwt.decode(token, key=key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
                                 leeway=self.leeway,
                                 options={"require": ["exp", "iat", "sub", "sid", "jti", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("The access token has expired.") from None
+            raise TokenExpired() from None
         except jwt.PyJWTError:
-            raise Unauthorized("The access token is invalid.") from None
+            raise TokenInvalid() from None
         try:
             return principal_from_claims(claims)
         except (ValueError, TypeError, KeyError):
-            raise Unauthorized("The access token is invalid.") from None
+            raise TokenInvalid() from None
 
 
 def principal_from_claims(claims: dict) -> Principal:
@@ -183,7 +184,7 @@ def bearer_token(request: web.Request) -> str:
     value = request.headers.get("Authorization", "")
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+        raise TokenMissing()
     return token.strip()
 
 
@@ -200,18 +201,18 @@ async def require_permission(request: web.Request, permission: str) -> Principal
     """The caller, scoped to an organization and holding ``permission`` (403 otherwise)."""
     principal = await authenticate(request)
     if principal.tenant_id is None:
-        raise Forbidden("This route needs a token scoped to an organization.")
+        raise OrganizationScopeRequired()
     if permission not in principal.permissions:
-        raise Forbidden(f"This action needs the permission '{permission}'.")
+        raise PermissionDenied(f"This action needs the permission '{permission}'.")
     return principal
 
 
 async def require_tenant(request: web.Request, minimum_role: str = "member") -> Principal:
     principal = await authenticate(request)
     if principal.tenant_id is None:
-        raise Forbidden("This route needs a token scoped to an organization.")
+        raise OrganizationScopeRequired()
     if not principal.has_role(minimum_role):
-        raise Forbidden("Your role does not allow this action.")
+        raise PermissionDenied()
     return principal
 
 

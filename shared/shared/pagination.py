@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .errors import FieldError, ValidationFailed
+from .errors import InvalidCursor
 
 
 class PageQuery(BaseModel):
@@ -38,8 +38,7 @@ class CursorCodec:
                 raise ValueError
             return payload
         except (ValueError, TypeError):
-            raise ValidationFailed("The cursor is not valid.",
-                                   errors=[FieldError("cursor", "not a cursor this API issued")]) from None
+            raise InvalidCursor() from None
 
 
 def page(items: list, next_cursor: str | None) -> dict:

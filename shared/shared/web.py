@@ -19,8 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import BaseServiceSettings
-from .errors import (STATUS_CLASSES, BadRequest, FieldError, PayloadTooLarge, ProblemError,
-                     UnsupportedMediaType, ValidationFailed)
+from .errors import (STATUS_CLASSES, FieldError, MalformedJson, PayloadTooLarge, ProblemError,
+                     RouteNotFound, ServiceUnavailable, UnsupportedMediaType, ValidationFailed)
 
 log = logging.getLogger("http")
 
@@ -60,9 +60,14 @@ def pick_request_id(incoming: str | None) -> str:
 
 
 def problem_response(status: int, title: str, detail: str, *, request_id: str, type_: str | None = None,
-                     errors: list[FieldError] | None = None, headers: dict | None = None) -> web.Response:
+                     code: str | None = None, errors: list[FieldError] | None = None,
+                     headers: dict | None = None) -> web.Response:
+    """A problem+json answer; without ``type_``/``code`` the generic type of the status (registry)."""
+    if type_ is None or code is None:
+        generic = STATUS_CLASSES.get(status, ProblemError)
+        type_, code = type_ or generic.type_uri(), code or generic.code
     body: dict[str, Any] = {
-        "type": type_ or STATUS_CLASSES.get(status, ProblemError)().type,
+        "type": type_, "code": code,
         "title": title, "status": status, "detail": detail, "request_id": request_id,
     }
     if errors is not None:
@@ -75,7 +80,7 @@ def problem_response(status: int, title: str, detail: str, *, request_id: str, t
 
 def render_problem(exc: ProblemError, request_id: str) -> web.Response:
     return problem_response(exc.status, exc.title, exc.detail, request_id=request_id, type_=exc.type,
-                            errors=exc.errors, headers=exc.headers)
+                            code=exc.code, errors=exc.errors, headers=exc.headers)
 
 
 _HTTP_DETAILS = {
@@ -112,11 +117,13 @@ def make_edge_middleware(service: str):
                 exc.headers[REQUEST_ID_HEADER] = rid
                 status = exc.status
                 raise
-            cls = STATUS_CLASSES.get(exc.status)
+            cls = RouteNotFound if exc.status == 404 else STATUS_CLASSES.get(exc.status)
             title = cls.title if cls else exc.reason
             detail = _HTTP_DETAILS.get(exc.status, title)
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-            resp = problem_response(exc.status, title, detail, request_id=rid, headers=headers)
+            resp = problem_response(exc.status, title, detail, request_id=rid, headers=headers,
+                                    type_=cls.type_uri() if cls else None,
+                                    code=cls.code if cls else None)
             status = resp.status
         except asyncio.CancelledError:
             status = 499
@@ -125,16 +132,14 @@ def make_edge_middleware(service: str):
             DEPENDENCY_FAILURES.labels(service, type(exc).__name__).inc()
             log.warning("dependency unavailable", extra={"request_id": rid, "route": route_template(request),
                                                          "error": type(exc).__name__})
-            resp = problem_response(503, "Service Unavailable",
-                                    "A service this request needs is unavailable; retry shortly.",
-                                    request_id=rid, headers={"Retry-After": "1"})
+            resp = render_problem(ServiceUnavailable("A service this request needs is unavailable; retry shortly.",
+                                                     headers={"Retry-After": "1"}), rid)
             status = 503
         except Exception:
             # The trace goes to the log only; the client sees a generic 500 with the request id.
             log.exception("unhandled error", extra={"request_id": rid, "route": route_template(request)})
-            resp = problem_response(500, "Internal Server Error",
-                                    "An unexpected error occurred; quote the request id when reporting it.",
-                                    request_id=rid)
+            resp = render_problem(ProblemError("An unexpected error occurred; quote the request id when reporting it."),
+                                  rid)
             status = 500
         finally:
             elapsed = time.perf_counter() - started
@@ -200,7 +205,7 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The body is not valid JSON.") from None
+        raise MalformedJson() from None
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Forbidden, NotFound
+from shared.errors import MembershipEnded, OrganizationNotFound, PermissionDenied
 
 from .members import repository as members
 from .organizations import repository as organizations
@@ -25,13 +25,13 @@ async def authorize_write(conn: asyncpg.Connection, principal: Principal, org_id
                           minimum_role: str) -> tuple[OrganizationRecord, str]:
     org = await organizations.get_live(conn, org_id=org_id, for_update=True)
     if org is None:
-        raise NotFound("No such organization.")
+        raise OrganizationNotFound()
     membership = await members.get(conn, organization_id=org_id, user_id=principal.user_id)
     if membership is None:
-        raise Forbidden("You are no longer a member of this organization.")
+        raise MembershipEnded()
     role = weaker(principal.role, membership.role)
     if rank(role) < rank(minimum_role):
-        raise Forbidden("Your role does not allow this action.")
+        raise PermissionDenied()
     return org, role
 
 
@@ -39,5 +39,5 @@ async def require_live(conn: asyncpg.Connection, org_id: UUID) -> OrganizationRe
     """Reads of a deleted organization answer 404 for everyone, whatever the token says."""
     org = await organizations.get_live(conn, org_id=org_id)
     if org is None:
-        raise NotFound("No such organization.")
+        raise OrganizationNotFound()
     return org

@@ -8,7 +8,8 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate, client_ip, is_internal
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import (InternalTokenRequired, InvitationNotFound, MemberNotFound, OrganizationNotFound,
+                           PermissionDenied, ProblemError)
 from shared.web import SETTINGS, request_id_of
 
 
@@ -25,12 +26,16 @@ def actor_of(request: web.Request, user_id: UUID | None) -> Actor:
                  request_id=request_id_of(request) or None)
 
 
+_NOT_FOUND: dict[str, type[ProblemError]] = {"user_id": MemberNotFound, "invitation_id": InvitationNotFound,
+                                              "org_id": OrganizationNotFound}
+
+
 def path_uuid(request: web.Request, name: str) -> UUID:
     """A path id that is not a UUID names nothing that exists: 404, like any unknown id."""
     try:
         return UUID(request.match_info[name])
     except ValueError:
-        raise NotFound("No such resource.") from None
+        raise _NOT_FOUND.get(name, MemberNotFound)() from None
 
 
 async def org_principal(request: web.Request, minimum_role: str = "member") -> tuple[Principal, UUID]:
@@ -43,14 +48,14 @@ async def org_principal(request: web.Request, minimum_role: str = "member") -> t
     try:
         org_id = UUID(request.match_info["org_id"])
     except ValueError:
-        raise NotFound("No such organization.") from None
+        raise OrganizationNotFound() from None
     if principal.tenant_id != org_id:
-        raise NotFound("No such organization.")
+        raise OrganizationNotFound()
     if not principal.has_role(minimum_role):
-        raise Forbidden("Your role does not allow this action.")
+        raise PermissionDenied()
     return principal, org_id
 
 
 def require_internal(request: web.Request) -> None:
     if not is_internal(request, request.app[SETTINGS]):
-        raise Unauthorized("This route is for the platform's own services.")
+        raise InternalTokenRequired()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from shared.errors import FieldError, ValidationFailed
+from shared.errors import InvalidCursor
 from shared.pagination import CursorCodec
 
 Key = tuple[datetime, UUID]
@@ -17,8 +17,7 @@ def decode_key(codec: CursorCodec, cursor: str | None) -> Key | None:
     try:
         return datetime.fromisoformat(payload["t"]), UUID(payload["id"])
     except (KeyError, TypeError, ValueError):
-        raise ValidationFailed("The cursor is not valid.",
-                               errors=[FieldError("cursor", "not a cursor this API issued")]) from None
+        raise InvalidCursor() from None
 
 
 def encode_key(codec: CursorCodec, at: datetime, id_: UUID) -> str:

@@ -3,7 +3,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate
-from shared.errors import NotFound
+from shared.errors import SessionNotFound
 from shared.pagination import PageQuery, page
 from shared.web import json_response, parse_body, parse_query
 
@@ -62,6 +62,6 @@ async def delete_session(request: web.Request) -> web.Response:
     try:
         session_id = UUID(request.match_info["session_id"])
     except ValueError:
-        raise NotFound("No such session.") from None
+        raise SessionNotFound() from None
     await request.app[SESSIONS].revoke(principal, session_id, request_info(request))
     return web.Response(status=204)

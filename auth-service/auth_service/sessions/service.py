@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from shared.auth import Principal
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
 from shared.messaging import add_event
 from shared.pagination import CursorCodec, PageQuery
 
@@ -45,19 +45,11 @@ def _discard(task: asyncio.Future | None) -> None:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
-class InvalidRefreshToken(Unauthorized):
-    def __init__(self):
-        super().__init__("The refresh token is invalid, expired or revoked.")
+InvalidRefreshToken = RefreshTokenInvalid
 
 
-class SessionEnded(Unauthorized):
-    def __init__(self):
-        super().__init__("The session of this access token has ended.")
-
-
-class NotAMember(Forbidden):
-    def __init__(self):
-        super().__init__("You are not a member of this organization.")
+class SessionEnded(TokenRevoked):
+    default_detail = "The session of this access token has ended."
 
 
 @dataclass(frozen=True)
@@ -135,7 +127,7 @@ class SessionService:
                 await self._event(conn, info, type="auth.login_failed", subject_type="user",
                                   subject_id=user.id if user else "unknown", actor_user_id=user.id if user else None,
                                   data={"reason": "invalid_credentials"})
-            raise Unauthorized(LOGIN_FAILED_DETAIL)
+            raise InvalidCredentials(LOGIN_FAILED_DETAIL)
         _, memberships = await asyncio.gather(self.throttle.succeeded(email, info.ip), memberships_call)
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
@@ -269,7 +261,7 @@ class SessionService:
             session = await repo.lock_session(conn, session_id=session_id)
             # Another user's session is answered exactly like one that does not exist.
             if session is None or session.user_id != principal.user_id or session.revoked_at is not None:
-                raise NotFound("No such session.")
+                raise SessionNotFound()
             await self._end_sessions(conn, info, [(session.id, session.user_id)], reason="revoked", now=self.now(),
                                      tenant_id=session.organization_id)
 

@@ -13,7 +13,7 @@ import math
 
 import redis.asyncio as aioredis
 
-from shared.errors import RateLimited, ServiceUnavailable
+from shared.errors import LoginThrottled, ServiceUnavailable
 
 from ..redis_errors import REDIS_ERRORS
 
@@ -80,7 +80,7 @@ class LoginThrottle:
         except REDIS_ERRORS:
             raise ServiceUnavailable("Sign-in is temporarily unavailable; try again shortly.") from None
         if wait_ms > 0:
-            raise RateLimited(THROTTLED_DETAIL, retry_after=math.ceil(wait_ms / 1000))
+            raise LoginThrottled(THROTTLED_DETAIL, retry_after=math.ceil(wait_ms / 1000))
 
     async def succeeded(self, email: str, ip: str | None) -> None:
         """The password was right: the account's failures are forgiven, the attempt refunded."""

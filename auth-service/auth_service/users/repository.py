@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.errors import EmailTaken
+
 
 @dataclass(frozen=True)
 class User:
@@ -15,10 +17,6 @@ class User:
     name: str
     password_hash: str
     created_at: datetime
-
-
-class EmailTaken(Exception):
-    pass
 
 
 _COLUMNS = "id, email, name, password_hash, created_at"

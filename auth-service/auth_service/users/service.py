@@ -9,7 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from shared.auth import Principal
-from shared.errors import Conflict, FieldError, ValidationFailed
+from shared.errors import CurrentPasswordIncorrect, PasswordUnchanged
 from shared.messaging import add_event
 
 from ..config import Settings
@@ -20,7 +20,7 @@ from ..tenants.client import Organization, TenantClient
 from ..tokens.schemas import TokensOut
 from . import repository as repo
 from .passwords import PasswordHasher
-from .repository import EmailTaken, User
+from .repository import User
 from .schemas import MeOut, PasswordChangeRequest, SignupRequest
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,8 @@ class UserService:
             # the organization exists: a failure at tenant-service rolls everything back (503),
             # and a retry starts afresh.
             async with self.pool.acquire() as conn, conn.transaction():
-                try:
-                    user = await repo.insert_user(conn, user_id=user_id, email=body.email, name=body.name,
-                                                  password_hash=password_hash)
-                except EmailTaken:
-                    raise Conflict("An account with this email already exists.",
-                                   errors=[FieldError("email", "is already registered")]) from None
+                user = await repo.insert_user(conn, user_id=user_id, email=body.email, name=body.name,
+                                              password_hash=password_hash)
                 await add_event(conn, source=self.settings.service_name, type="user.registered", subject_type="user",
                                 subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
                                 request_id=info.request_id,
@@ -101,12 +97,10 @@ class UserService:
         # Guessing the current password with a stolen access token is throttled like logins.
         await self.throttle.begin(user.email, None)
         if not await self.hasher.verify(user.password_hash, body.current_password):
-            raise ValidationFailed("The current password is incorrect.",
-                                   errors=[FieldError("current_password", "is incorrect")])
+            raise CurrentPasswordIncorrect()
         await self.throttle.succeeded(user.email, None)
         if body.new_password == body.current_password:
-            raise ValidationFailed("The request has invalid fields.",
-                                   errors=[FieldError("new_password", "must differ from the current password")])
+            raise PasswordUnchanged()
         new_hash = await self.hasher.hash(body.new_password)
         async with self.pool.acquire() as conn, conn.transaction():
             now = self.sessions.now()

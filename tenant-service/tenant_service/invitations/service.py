@@ -10,7 +10,8 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import (AlreadyMember, InvitationEmailMismatch, InvitationExpired, InvitationNotFound,
+                           InvitationRevoked, InvitationUsed, OwnerRequired)
 from shared.pagination import CursorCodec
 
 from .. import paging
@@ -40,9 +41,9 @@ class InvitationService:
         async with self.pool.acquire() as conn, conn.transaction():
             _, actor_role = await authorize_write(conn, principal, org_id, "admin")
             if not can_grant(actor_role, role):
-                raise Forbidden("Only an owner may invite admins or owners.")
+                raise OwnerRequired("Only an owner may invite admins or owners.")
             if await repository.email_is_member(conn, organization_id=org_id, email=email):
-                raise Conflict("A member with this email already belongs to the organization.")
+                raise AlreadyMember("A member with this email already belongs to the organization.")
             inv = await repository.insert(conn, id=uuid.uuid4(), organization_id=org_id, email=email, role=role,
                                           token_hash=hash_token(token), invited_by=principal.user_id,
                                           ttl_s=self.ttl_s)
@@ -63,9 +64,9 @@ class InvitationService:
             _, actor_role = await authorize_write(conn, principal, org_id, "admin")
             inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
             if inv is None or inv.accepted_at or inv.revoked_at or inv.expired:
-                raise NotFound("No such pending invitation.")
+                raise InvitationNotFound("No such pending invitation.")
             if not can_grant(actor_role, inv.role):
-                raise Forbidden("Only an owner may revoke an invitation to an admin or owner role.")
+                raise OwnerRequired("Only an owner may revoke an invitation to an admin or owner role.")
             await repository.mark_revoked(conn, invitation_id=inv.id)
             await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": inv.email, "role": inv.role})
@@ -78,22 +79,22 @@ class InvitationService:
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repository.find_by_token_hash(conn, token_hash=token_hash)
             if found is None:
-                raise NotFound("No such invitation.")
+                raise InvitationNotFound()
             # Lock order organization -> invitation, as in every other write, so no deadlock.
             if await organizations.get_live(conn, org_id=found.organization_id, for_update=True) is None:
-                raise NotFound("No such invitation.")
+                raise InvitationNotFound()
             inv = await repository.find_by_token_hash(conn, token_hash=token_hash, for_update=True)
             if inv.accepted_at is not None:
-                raise Conflict("This invitation has already been used.")
+                raise InvitationUsed()
             if inv.revoked_at is not None:
-                raise NotFound("This invitation has been revoked.")
+                raise InvitationRevoked()
             if inv.expired:
-                raise NotFound("This invitation has expired.")
+                raise InvitationExpired()
             profile = await users.get(conn, user_id=principal.user_id)
             if profile is None or profile.email != inv.email:
-                raise Forbidden("This invitation was sent to another email address.")
+                raise InvitationEmailMismatch()
             if await members.get(conn, organization_id=inv.organization_id, user_id=principal.user_id):
-                raise Conflict("You already belong to this organization.")
+                raise AlreadyMember("You already belong to this organization.")
             membership = await members.insert(conn, organization_id=inv.organization_id, user_id=principal.user_id,
                                               role=inv.role)
             await repository.mark_accepted(conn, invitation_id=inv.id, user_id=principal.user_id)

@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import LastOwner, MemberNotFound, OwnerRequired
 from shared.pagination import CursorCodec
 
 from .. import paging
@@ -16,11 +16,6 @@ from ..events import emit, membership_subject
 from ..roles import can_grant, can_manage
 from . import repository
 from .repository import MemberRecord
-
-
-class LastOwner(Conflict):
-    def __init__(self):
-        super().__init__("An organization must keep at least one owner.")
 
 
 class MemberService:
@@ -40,9 +35,9 @@ class MemberService:
             _, actor_role = await authorize_write(conn, principal, org_id, "admin")
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
-                raise NotFound("No such member.")
+                raise MemberNotFound()
             if not can_manage(actor_role, target.role) or not can_grant(actor_role, role):
-                raise Forbidden("Only an owner may grant, revoke or change admin and owner roles.")
+                raise OwnerRequired("Only an owner may grant, revoke or change admin and owner roles.")
             if target.role != role:
                 if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
                     raise LastOwner()
@@ -59,9 +54,9 @@ class MemberService:
             _, actor_role = await authorize_write(conn, principal, org_id, "member" if leaving else "admin")
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
-                raise NotFound("No such member.")
+                raise MemberNotFound()
             if not leaving and not can_manage(actor_role, target.role):
-                raise Forbidden("Only an owner may remove an admin or an owner.")
+                raise OwnerRequired("Only an owner may remove an admin or an owner.")
             if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
                 raise LastOwner()
             await repository.delete(conn, organization_id=org_id, user_id=user_id)

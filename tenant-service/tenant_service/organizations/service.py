@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound
+from shared.errors import OrganizationNotFound, SignupRollbackRefused, SlugTaken
 from shared.pagination import CursorCodec
 
 from .. import paging
@@ -23,11 +23,6 @@ from .repository import MyOrganizationRecord, OrganizationRecord
 
 SLUG_INDEX = "organization_slug_live_key"
 SIGNUP_INDEX = "organization_signup_user_id_key"
-
-
-class SlugTaken(Conflict):
-    def __init__(self, slug: str):
-        super().__init__(f"The slug {slug!r} is already taken.")
 
 
 class OrganizationService:
@@ -94,10 +89,10 @@ class OrganizationService:
             if not exists:
                 return
             if signup_user_id != owner_id:
-                raise Conflict("This organization was not created by that user's signup.")
+                raise SignupRollbackRefused("This organization was not created by that user's signup.")
             only = await members.get(conn, organization_id=org_id, user_id=owner_id)
             if only is None or await members.count(conn, organization_id=org_id) != 1:
-                raise Conflict("The organization has other members; it is no longer a failed signup.")
+                raise SignupRollbackRefused("The organization has other members; it is no longer a failed signup.")
             await emit(conn, actor, type="membership.removed", subject_type="membership",
                        subject_id=membership_subject(org_id, owner_id), tenant_id=org_id,
                        data={"organization_id": str(org_id), "user_id": str(owner_id), "role": only.role})
@@ -111,7 +106,7 @@ class OrganizationService:
         async with self.pool.acquire() as conn:
             org = await repository.get_live_with_count(conn, org_id=org_id)
         if org is None:
-            raise NotFound("No such organization.")
+            raise OrganizationNotFound()
         return org
 
     async def list_mine(self, *, user_id: UUID, limit: int, cursor: str | None

@@ -1,6 +1,3 @@
-from shared.errors import Forbidden
+from shared.errors import InternalCommentForbidden
 
-
-class InternalCommentForbidden(Forbidden):
-    def __init__(self):
-        super().__init__("Only agents, admins and owners may write internal comments.")
+__all__ = ["InternalCommentForbidden"]
