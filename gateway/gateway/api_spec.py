@@ -34,12 +34,14 @@ class JsonWebKeySet(BaseModel):
 
 OPERATIONS: list[Operation] = [
     Operation("GET", "/health/live", "Liveness of the gateway process", "operations", response=LiveStatus,
-              public=True),
+              public=True, operation_id="getLiveness", rate_limited=False),
     Operation("GET", "/health/ready", "Readiness: Redis and at least one ready replica of every upstream pool",
-              "operations", response=ReadyStatus, public=True, errors=(503,),
+              "operations", response=ReadyStatus, public=True, operation_id="getReadiness", rate_limited=False,
+              other_responses={503: ReadyStatus},
               description="503 with the same body shape names the failing checks in `failing`."),
     Operation("GET", "/.well-known/jwks.json", "Public keys that verify access tokens", "auth",
-              response=JsonWebKeySet, public=True,
+              response=JsonWebKeySet, public=True, operation_id="getJwks",
               description="During a key rotation both keys are listed. Served by auth-service."),
-    Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "operations", public=True),
+    Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "operations", public=True,
+              operation_id="getOpenApiDocument", rate_limited=False),
 ]

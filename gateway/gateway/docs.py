@@ -32,7 +32,11 @@ The public API of the SaaS backend, served through the gateway (the only public 
 * **Authentication**: `Authorization: Bearer <access token>` on every route except signup, login,
   refresh, the JWKS and the operational routes. Access tokens are EdDSA/ES256 JWTs (15 minutes);
   refresh tokens are opaque and only accepted by `POST /v1/auth/refresh`.
-* **Errors** are RFC 9457 problem details (`application/problem+json`) with a `request_id`.
+* **API keys** of an organization are sent the same way, `Authorization: Bearer sk_...`.
+* **Errors** are RFC 9457 problem details (`application/problem+json`) with a `request_id` and a
+  stable `type` URI per cause with its short `code` (`email_taken`, `etag_mismatch`, ...): branch
+  on them, never on `detail`. Each operation lists the types it can answer (`x-problem-types` of
+  each response, with an example of each); `components.x-problem-types` lists them all.
 * **Rate limits**: per user on authenticated routes, per client address on the others;
   answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 carries `Retry-After`.
 * **Bodies** are JSON (415 otherwise), at most 1 MiB (413).

@@ -487,6 +487,15 @@ class AdminRequired(PermissionDenied):
     default_detail = "Only admins and owners may delete or restore tickets."
 
 
+class IfMatchInvalid(ValidationFailed):
+    """`If-Match` must be `*` or a list of entity tags (`"3"`, `W/"3"`)."""
+    type_slug, code = "if-match-invalid", "if_match_invalid"
+
+    def __init__(self):
+        super().__init__("The If-Match header is not valid.",
+                         errors=[FieldError("If-Match", "must be * or a list of entity tags")])
+
+
 # Names kept for the code that imported them before the registry.
 TicketVersionMismatch = EtagMismatch
 StatusMoveNotAllowed = StatusTransitionNotAllowed

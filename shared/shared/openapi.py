@@ -2,30 +2,76 @@
 using the same pydantic models that validate requests and shape responses, so it cannot drift.
 
 Each service package exposes ``api_spec.OPERATIONS: list[Operation]``; the gateway merges them
-into one OpenAPI 3.1 document.
+into one OpenAPI 3.1 document. An operation declares its ``operation_id`` (camelCase, unique: the
+method name of a generated client), the problem types it can answer besides the ones every
+operation of its kind can (``problems``, classes of the ``shared.errors`` registry), and an
+example of its request body. Component schemas are named after the models, without an ``Out``
+suffix (``TicketOut`` is ``Ticket``); a list answer is ``<Item>Page``.
 """
 from __future__ import annotations
 
+import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from .errors import (PROBLEM_TYPES, STATUS_CLASSES, InvalidCursor, MalformedJson, PayloadTooLarge, ProblemError,
+                     RateLimited, ServiceUnavailable, TokenExpired, TokenInvalid, TokenMissing, TokenRevoked,
+                     UnsupportedMediaType, ValidationFailed)
+
 PROBLEM_SCHEMA = {
     "type": "object",
-    "required": ["type", "title", "status", "detail", "request_id"],
+    "description": "RFC 9457 problem details. Branch on `type` (a stable URI) or `code` (its short name); "
+                   "every type the API can send is listed in `components.x-problem-types`.",
+    "required": ["type", "code", "title", "status", "detail", "request_id"],
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "type": {"type": "string", "format": "uri", "description": "Stable URI of the cause."},
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "Short name of the cause.",
+                 "examples": ["email_taken", "status_transition_not_allowed"]},
+        "title": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"}, "request_id": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object", "required": ["field", "message"],
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
     },
 }
-_ERROR_TEXT = {400: "Malformed JSON", 401: "Missing, invalid, expired or revoked token", 403: "Role does not allow it",
-               404: "Not found (or another organization's)", 409: "Conflict", 412: "If-Match does not match",
-               413: "Body larger than 1 MiB", 415: "Body is not JSON", 422: "Validation failed",
-               428: "If-Match required", 429: "Rate limited", 503: "A dependency is down"}
+FIELD_ERROR_SCHEMA = {"type": "object", "required": ["field", "message"],
+                      "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {"description": "The request id (the client's when it sent a sane one); quote it when "
+                                    "reporting a problem.", "schema": {"type": "string"}},
+    "ETag": {"description": "Version of the resource; send it back in `If-Match`.",
+             "schema": {"type": "string", "pattern": '^(W/)?"[^"]*"$'}},
+    "RateLimit-Limit": {"description": "Requests allowed in the current window.",
+                        "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Remaining": {"description": "Requests left in the current window.",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "Seconds until the window resets.", "schema": {"type": "integer", "minimum": 0}},
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}},
+    "Idempotent-Replayed": {"description": "`true` when the answer is the replay of an earlier request with "
+                                           "the same `Idempotency-Key`.", "schema": {"type": "string",
+                                                                                    "enum": ["true"]}},
+    "Cache-Control": {"description": "How long the answer may be cached.", "schema": {"type": "string"}},
+    "WWW-Authenticate": {"description": "The authentication scheme (`Bearer`).", "schema": {"type": "string"}},
+}
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "A user's access token (EdDSA/ES256 JWT, 15 minutes) from signup, login or "
+                                  "refresh."},
+    "apiKeyAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_...",
+                   "description": "An organization's API key, sent as `Authorization: Bearer sk_...`. It acts "
+                                  "with its own permissions in its own organization; `/v1/auth/*` user routes "
+                                  "answer 403 to a key."},
+}
+
+_STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+                409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+                422: "Unprocessable Content", 428: "Precondition Required", 429: "Too Many Requests",
+                500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 
 
 @dataclass
@@ -46,13 +92,43 @@ class Operation:
     status: int = 200
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
-    response_is_list: bool = False  # wrap in {"items": [...], "next_cursor": ...}
-    errors: tuple[int, ...] = ()
+    response_is_list: bool = False  # wrap in {"items": [...], "next_cursor": ...}: <Item>Page
+    errors: tuple[int, ...] = ()    # statuses answered with their generic problem type
     params: list[Param] = field(default_factory=list)
     query: type[BaseModel] | None = None  # query parameters taken from a model's fields
     public: bool = False           # True: no bearer token needed
     response_headers: tuple[str, ...] = ()
     description: str = ""
+    operation_id: str = ""         # camelCase, unique: createTicket, listTickets, ...
+    problems: tuple[type[ProblemError], ...] = ()  # the specific problem types it can answer
+    request_example: dict[str, Any] | None = None
+    rate_limited: bool = True      # behind the gateway's rate limiter (RateLimit-* headers, 429)
+    api_key: bool = True           # an API key may call it (False: user routes, /v1/auth/*)
+    content_type: str = "application/json"  # of the success answer
+    other_responses: dict[int, type[BaseModel]] = field(default_factory=dict)  # non-problem answers, e.g. 503
+
+    def problem_types(self) -> list[type[ProblemError]]:
+        """Every problem type this operation can answer: its own, plus those of its kind."""
+        found: list[type[ProblemError]] = [PROBLEM_TYPES[c.code].cls for c in self.problems]
+        if self.request is not None:
+            found += [MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed]
+        if self.query is not None or any(p.location in ("query", "header") for p in self.params):
+            found.append(ValidationFailed)
+        if self.query is not None and "cursor" in self.query.model_fields:
+            found.append(InvalidCursor)
+        if not self.public:
+            found += [TokenMissing, TokenInvalid, TokenExpired, TokenRevoked]
+        if self.rate_limited:
+            found.append(RateLimited)
+        found.append(ServiceUnavailable)
+        covered = {c.status for c in found}
+        found += [STATUS_CLASSES[s] for s in self.errors if s not in covered and s in STATUS_CLASSES]
+        return list(dict.fromkeys(found))
+
+
+def component_name(model: type[BaseModel]) -> str:
+    name = model.__name__
+    return name[:-3] if name.endswith("Out") and len(name) > 3 else name
 
 
 def _ref(model: type[BaseModel], components: dict, mode: str) -> dict:
@@ -63,8 +139,84 @@ def _ref(model: type[BaseModel], components: dict, mode: str) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def build_document(operations: list[Operation], *, title: str, version: str, description: str = "") -> dict[str, Any]:
-    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+def _query_params(model: type[BaseModel], components: dict) -> list[dict]:
+    qschema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in qschema.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    params = []
+    for name, prop in qschema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k not in ("title", "description")}
+        description = qschema["properties"][name].get("description", "")
+        if name == "cursor":
+            description = description or ("Opaque: the `next_cursor` of the previous page, valid only with the "
+                                          "same sort and filters (422 `invalid_cursor` otherwise).")
+        params.append({"name": name, "in": "query", "required": name in qschema.get("required", []),
+                       "schema": prop, **({"description": description} if description else {})})
+    return params
+
+
+def _problem_responses(op: Operation) -> dict[str, Any]:
+    by_status: dict[int, list[type[ProblemError]]] = {}
+    for cls in op.problem_types():
+        by_status.setdefault(cls.status, []).append(cls)
+    responses: dict[str, Any] = {}
+    for status in sorted(by_status):
+        types = [PROBLEM_TYPES[c.code] for c in by_status[status]]
+        lines = "\n".join(f"- `{t.code}`: {' '.join(t.description.split())}" for t in types)
+        headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+        if status == 429:
+            headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After", "required": True}
+            headers.update({h: {"$ref": f"#/components/headers/{h}"} for h in RATE_LIMIT_HEADERS})
+        if status == 401:
+            headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
+        if status == 503:
+            headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+        if status == 412 and any(t.code == "etag_mismatch" for t in types):
+            headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+        responses[str(status)] = {
+            "description": f"{_STATUS_TEXT.get(status, 'Error')}:\n\n{lines}",
+            "headers": headers,
+            "x-problem-types": [t.uri for t in types],
+            "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "examples": {t.code: {"summary": t.code, "value": t.example()} for t in types}}}}
+    return responses
+
+
+def _walk_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/components/schemas/"):
+                name = v.rsplit("/", 1)[1]
+                v = "#/components/schemas/" + renames.get(name, name)
+            out[k] = _walk_refs(v, renames)
+        return out
+    if isinstance(node, list):
+        return [_walk_refs(v, renames) for v in node]
+    return node
+
+
+def _lift_named(node: Any, components: dict) -> Any:
+    """A property schema marked ``x-component: Name`` (e.g. a role name) becomes one named schema."""
+    if isinstance(node, dict):
+        name = node.get("x-component")
+        if isinstance(name, str):
+            body = {k: v for k, v in node.items() if k not in ("x-component", "title", "default")}
+            components.setdefault(name, body)
+            ref: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+            if "default" in node:
+                ref["default"] = node["default"]
+            return ref
+        return {k: _lift_named(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_lift_named(v, components) for v in node]
+    return node
+
+
+def build_document(operations: list[Operation], *, title: str, version: str, description: str = "",
+                   servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, "FieldError": FIELD_ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for op in operations:
         params = [
@@ -72,56 +224,90 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
              "schema": p.schema, **({"description": p.description} if p.description else {})}
             for p in op.params]
         if op.query is not None:
-            qschema = op.query.model_json_schema()
-            for name, prop in qschema.get("properties", {}).items():
-                prop = {k: v for k, v in prop.items() if k != "title"}
-                params.append({"name": name, "in": "query", "required": name in qschema.get("required", []),
-                               "schema": prop})
+            params += _query_params(op.query, components)
         for seg in op.path.split("/"):
             if seg.startswith("{") and not any(p["name"] == seg[1:-1] for p in params):
                 params.append({"name": seg[1:-1], "in": "path", "required": True,
                                "schema": {"type": "string", "format": "uuid"}})
-        entry: dict[str, Any] = {"summary": op.summary, "tags": [op.tag], "operationId": _op_id(op),
+        entry: dict[str, Any] = {"summary": op.summary, "tags": [op.tag], "operationId": op.operation_id or _op_id(op),
                                  "parameters": params, "responses": {}}
         if op.description:
             entry["description"] = op.description
         if op.request is not None:
-            entry["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": _ref(op.request, components, "validation")}}}
-        ok: dict[str, Any] = {"description": "Success",
-                              "headers": {"X-Request-ID": {"schema": {"type": "string"}}}}
+            media: dict[str, Any] = {"schema": _ref(op.request, components, "validation")}
+            if op.request_example is not None:
+                media["example"] = op.request_example
+            entry["requestBody"] = {"required": True, "content": {"application/json": media}}
+        ok: dict[str, Any] = {"description": _STATUS_TEXT.get(op.status, "Success"),
+                              "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}}
+        if op.rate_limited:
+            ok["headers"].update({h: {"$ref": f"#/components/headers/{h}"} for h in RATE_LIMIT_HEADERS})
         for h in op.response_headers:
-            ok["headers"][h] = {"schema": {"type": "string"}}
+            ok["headers"][h] = {"$ref": f"#/components/headers/{h}"} if h in HEADERS else {"schema": {"type": "string"}}
         if op.response is not None:
             schema = _ref(op.response, components, "serialization")
             if op.response_is_list:
-                schema = {"type": "object", "required": ["items", "next_cursor"], "properties": {
-                    "items": {"type": "array", "items": schema},
-                    "next_cursor": {"type": ["string", "null"]}}}
-            ok["content"] = {"application/json": {"schema": schema}}
+                page = component_name(op.response) + "Page"
+                components.setdefault(page, {
+                    "type": "object", "title": page, "required": ["items", "next_cursor"], "properties": {
+                        "items": {"type": "array", "items": schema},
+                        "next_cursor": {"type": ["string", "null"],
+                                        "description": "Opaque; send it as `cursor` for the next page; "
+                                                       "null on the last page."}}})
+                schema = {"$ref": f"#/components/schemas/{page}"}
+            ok["content"] = {op.content_type: {"schema": schema}}
+        elif op.status == 200:
+            ok["content"] = {op.content_type: {"schema": {}}}
         entry["responses"][str(op.status)] = ok
-        codes = set(op.errors) | {429, 503}
-        if op.request is not None:
-            codes |= {400, 413, 415, 422}
-        if not op.public:
-            codes.add(401)
-            entry["security"] = [{"bearerAuth": []}]
-        else:
+        entry["responses"].update(_problem_responses(op))
+        for code, model in op.other_responses.items():
+            entry["responses"][str(code)] = {
+                "description": _STATUS_TEXT.get(code, "Error"),
+                "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+                "content": {"application/json": {"schema": _ref(model, components, "serialization")}}}
+        if op.public:
             entry["security"] = []
-        for code in sorted(codes):
-            entry["responses"][str(code)] = {"description": _ERROR_TEXT.get(code, "Error"), "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        else:
+            entry["security"] = [{"bearerAuth": []}] + ([{"apiKeyAuth": []}] if op.api_key else [])
         paths.setdefault(op.path, {})[op.method.lower()] = entry
-    return {
+    renames = {name: name[:-3] for name in components
+               if name.endswith("Out") and len(name) > 3 and name[:-3] not in components}
+    components = {renames.get(k, k): v for k, v in components.items()}
+    for old, new in renames.items():
+        if components[new].get("title") == old:
+            components[new]["title"] = new
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
+        "servers": servers or [{"url": "/", "description": "The gateway serving this document"}],
+        "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in operations)],
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": components, "headers": copy.deepcopy(HEADERS),
+                       "securitySchemes": copy.deepcopy(SECURITY_SCHEMES),
+                       "x-problem-types": problem_type_listing()},
     }
+    doc = _walk_refs(doc, renames)
+    named: dict[str, Any] = {}
+    schemas = _lift_named(doc["components"]["schemas"], named)
+    doc["paths"] = _lift_named(doc["paths"], named)
+    doc["components"]["schemas"] = {**schemas, **{k: v for k, v in named.items() if k not in schemas}}
+    return doc
+
+
+def problem_type_listing() -> dict[str, dict[str, Any]]:
+    """Every problem type of the registry, by code: what a client can branch on."""
+    return {t.code: {"type": t.uri, "status": t.status, "title": t.title, "description": t.description}
+            for t in sorted(PROBLEM_TYPES.values(), key=lambda t: (t.status, t.code))}
+
+
+def check_operation_id(value: str) -> bool:
+    return bool(_OPERATION_ID.match(value))
 
 
 def _op_id(op: Operation) -> str:
+    """A fallback camelCase id for an operation that does not declare one (the test asks for one)."""
     parts = [p for p in op.path.strip("/").split("/") if p and not p.startswith("{") and p != "v1"]
-    return op.method.lower() + "_" + "_".join(x.replace("-", "_").replace(".", "_") for x in parts) + (
-        "_item" if op.path.endswith("}") else "")
+    words = [op.method.lower()] + [w for p in parts for w in re.split(r"[-_.]", p) if w]
+    if op.path.endswith("}"):
+        words.append("item")
+    return words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])

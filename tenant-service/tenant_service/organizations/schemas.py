@@ -2,17 +2,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+
+from shared.permissions import BUILTIN_ROLES
 
 from shared.pagination import PageQuery
 from shared.web import RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
 
-Role = Literal["owner", "admin", "agent", "member"]
+
+
+def _known_role(value: str) -> str:
+    if value not in BUILTIN_ROLES:
+        raise ValueError("is not a role of this organization")
+    return value
+
+
+# A role is named by a string: a built-in role or (API.md rev 2) an organization's custom role.
+# One named schema in the API document ("Role"), not an enum per field.
+Role = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_role),
+                 Field(json_schema_extra={"x-component": "Role", "examples": ["member", "agent", "admin", "owner"],
+                                          "description": "A role name: a built-in one (`owner`, `admin`, "
+                                                         "`agent`, `member`) or a custom role of the "
+                                                         "organization."})]
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=63)]
 

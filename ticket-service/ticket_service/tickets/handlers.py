@@ -12,7 +12,7 @@ from ..caller import current_caller
 from ..keys import TICKET_SERVICE
 from .errors import InvalidIdempotencyKey, TicketNotFound
 from .schemas import TicketCreate, TicketListQuery, TicketUpdate
-from .service import etag_of, request_fingerprint
+from .service import check_if_match, etag_of, request_fingerprint
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -62,13 +62,14 @@ async def update_ticket(request: web.Request) -> web.Response:
     ticket_id = ticket_id_of(request)
     patch = await parse_body(request, TicketUpdate)
     ticket = await request.app[TICKET_SERVICE].update(caller, ticket_id, patch,
-                                                      if_match=request.headers.get("If-Match"))
+                                                      if_match=check_if_match(request.headers.get("If-Match")))
     return _ticket_response(ticket)
 
 
 async def delete_ticket(request: web.Request) -> web.Response:
     caller = await current_caller(request)
-    await request.app[TICKET_SERVICE].delete(caller, ticket_id_of(request), if_match=request.headers.get("If-Match"))
+    await request.app[TICKET_SERVICE].delete(caller, ticket_id_of(request),
+                                             if_match=check_if_match(request.headers.get("If-Match")))
     return web.Response(status=204)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +22,8 @@ from shared.pagination import CursorCodec
 from ..caller import Caller
 from ..memberships import repository as memberships
 from . import repository as repo
-from .errors import (AdminRequired, AssigneeNotAssignable, IdempotencyKeyReused, IfMatchRequired, InvalidCursor,
-                     OrganizationNotFound, StatusMoveNotAllowed, TicketChangeForbidden, TicketNotDeleted,
+from .errors import (AdminRequired, AssigneeNotAssignable, IdempotencyKeyReused, IfMatchInvalid, IfMatchRequired,
+                     InvalidCursor, OrganizationNotFound, StatusMoveNotAllowed, TicketChangeForbidden, TicketNotDeleted,
                      TicketNotFound, TicketVersionMismatch)
 from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketOut, TicketUpdate
 
@@ -35,6 +36,17 @@ MEMBER_EDITABLE = frozenset({"title", "description"})
 def etag_of(version: int) -> str:
     # A strong validator: the version changes with every change of the representation.
     return f'"{version}"'
+
+
+# RFC 9110 If-Match: `*` or a list of entity tags (the API document states the same pattern).
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[\x21\x23-\x7e]*"( *, *(W/)?"[\x21\x23-\x7e]*")*)$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+
+
+def check_if_match(header: str | None) -> str | None:
+    if header is not None and not _IF_MATCH.match(header):
+        raise IfMatchInvalid()
+    return header
 
 
 def if_match_allows(header: str, version: int) -> bool:
