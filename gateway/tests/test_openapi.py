@@ -69,6 +69,10 @@ async def test_openapi_lists_every_route_of_the_contract(gateway):
     assert "Incomplete" not in doc["info"]["description"]
 
 
+# Routes about the user's own memberships: an organization's API key has no user.
+USER_ONLY = {"/v1/organizations", "/v1/invitations/accept"}
+
+
 async def test_openapi_marks_public_and_protected_routes(gateway):
     doc = await (await gateway.get("/openapi.json")).json()
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
@@ -80,8 +84,15 @@ async def test_openapi_marks_public_and_protected_routes(gateway):
                                           ("POST", "/v1/auth/refresh")}:
                 assert op["security"] == [], path
             elif path.startswith("/v1/"):
-                assert op["security"] == [{"bearerAuth": []}], (method, path)
+                assert op["security"][0] == {"bearerAuth": []}, (method, path)
                 assert "401" in op["responses"], (method, path)
+                if path.startswith("/v1/auth/") or path in USER_ONLY:   # user routes: an API key gets 403
+                    assert op["security"] == [{"bearerAuth": []}], (method, path)
+                else:
+                    assert op["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}], (method, path)
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["apiKeyAuth"]["type"], schemes["apiKeyAuth"]["scheme"]) == ("http", "bearer")
+    assert schemes["apiKeyAuth"]["bearerFormat"].startswith("sk_")
 
 
 def test_a_broken_spec_module_is_reported_not_fatal():

@@ -17,6 +17,8 @@ def test_document_uses_the_handler_models():
     assert by_key[("PATCH", "/v1/tickets/{ticket_id}")].request is TicketUpdate
     assert by_key[("GET", "/v1/tickets/{ticket_id}")].response is TicketOut
     doc = build_document(OPERATIONS, title="t", version="1")
-    assert {"TicketCreate", "TicketOut", "TicketUpdate", "CommentOut"} <= set(doc["components"]["schemas"])
+    # Response models are named without their "Out" suffix, and a list is <Item>Page.
+    assert {"TicketCreate", "Ticket", "TicketUpdate", "Comment", "TicketPage", "CommentPage"} <= set(
+        doc["components"]["schemas"])
     params = {p["name"] for p in doc["paths"]["/v1/tickets"]["get"]["parameters"]}
     assert {"status", "priority", "assignee_id", "requester_id", "tag", "q", "sort", "limit", "cursor"} <= params
