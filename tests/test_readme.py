@@ -31,12 +31,40 @@ def test_every_setting_of_every_process_is_in_the_table():
             assert var in documented or f"<PREFIX>_{name.upper()}" in documented, var
 
 
+MARKDOWN_LINK = re.compile(r"\]\(<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\)")
+
+
+def readmes() -> list[Path]:
+    return [ROOT / "README.md"] + sorted(p for p in ROOT.glob("*/README.md"))
+
+
 def test_linked_files_exist():
-    for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):
-        target = (ROOT / link).resolve()
-        # Only the repository's own files: ../shared (the team handbook) sits beside a clone.
-        if target.is_relative_to(ROOT):
-            assert target.exists(), link
+    for readme in readmes():
+        for link in MARKDOWN_LINK.findall(readme.read_text()):
+            path = link.split("#", 1)[0]
+            if not path or "://" in link or link.startswith("mailto:"):
+                continue
+            assert (readme.parent / path).resolve().exists(), f"{readme.relative_to(ROOT)}: {link}"
+
+
+def test_no_link_leaves_the_repository():
+    """A reader of a clone has only the clone: no link to a file beside it (the team's contract
+    sits beside a clone, not in it) and no link to another site; the API reference is the
+    generated document and the READMEs."""
+    for readme in readmes():
+        for link in MARKDOWN_LINK.findall(readme.read_text()):
+            where = f"{readme.relative_to(ROOT)}: {link}"
+            assert "://" not in link and not link.startswith(("mailto:", "//")), where
+            path = link.split("#", 1)[0]
+            if path:
+                assert (readme.parent / path).resolve().is_relative_to(ROOT), where
+
+
+def test_the_link_checks_can_fail(tmp_path):
+    text = "[contract](../shared/API.md), [rfc](https://www.rfc-editor.org/rfc/rfc9457), [ok](shared/README.md)"
+    links = MARKDOWN_LINK.findall(text)
+    assert links == ["../shared/API.md", "https://www.rfc-editor.org/rfc/rfc9457", "shared/README.md"]
+    assert not (ROOT / links[0]).resolve().is_relative_to(ROOT)
 
 
 def test_make_targets_named_in_the_readme_exist():
