@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import (PROBLEM_TYPES, STATUS_CLASSES, InvalidCursor, MalformedJson, PayloadTooLarge, ProblemError,
+from .errors import (PROBLEM_TYPES, BadGateway, GatewayTimeout, STATUS_CLASSES, InvalidCursor, MalformedJson, PayloadTooLarge, ProblemError,
                      RateLimited, ServiceUnavailable, TokenExpired, TokenInvalid, TokenMissing, TokenRevoked,
                      UnsupportedMediaType, ValidationFailed)
 
@@ -102,7 +102,7 @@ class Operation:
     operation_id: str = ""         # camelCase, unique: createTicket, listTickets, ...
     problems: tuple[type[ProblemError], ...] = ()  # the specific problem types it can answer
     request_example: dict[str, Any] | None = None
-    rate_limited: bool = True      # behind the gateway's rate limiter (RateLimit-* headers, 429)
+    rate_limited: bool = True      # proxied behind the gateway's rate limiter (RateLimit-*, 429, 502, 504)
     api_key: bool = True           # an API key may call it (False: user routes, /v1/auth/*)
     content_type: str = "application/json"  # of the success answer
     other_responses: dict[int, type[BaseModel]] = field(default_factory=dict)  # non-problem answers, e.g. 503
@@ -118,8 +118,8 @@ class Operation:
             found.append(InvalidCursor)
         if not self.public:
             found += [TokenMissing, TokenInvalid, TokenExpired, TokenRevoked]
-        if self.rate_limited:
-            found.append(RateLimited)
+        if self.rate_limited:   # proxied by the gateway: its limiter, and an upstream that fails
+            found += [RateLimited, BadGateway, GatewayTimeout]
         found.append(ServiceUnavailable)
         covered = {c.status for c in found}
         found += [STATUS_CLASSES[s] for s in self.errors if s not in covered and s in STATUS_CLASSES]
@@ -194,6 +194,20 @@ def _walk_refs(node: Any, renames: dict[str, str]) -> Any:
         return out
     if isinstance(node, list):
         return [_walk_refs(v, renames) for v in node]
+    return node
+
+
+def _drop_null_defaults(node: Any) -> Any:
+    """``default: null`` on a property that cannot be null (an optional PATCH field: absent means
+    unchanged) would describe a value the service refuses."""
+    if isinstance(node, dict):
+        out = {k: _drop_null_defaults(v) for k, v in node.items()}
+        if "default" in out and out["default"] is None and "null" not in str(out.get("type")) \
+                and not any(s.get("type") == "null" for s in out.get("anyOf", []) if isinstance(s, dict)):
+            del out["default"]
+        return out
+    if isinstance(node, list):
+        return [_drop_null_defaults(v) for v in node]
     return node
 
 
@@ -287,6 +301,7 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                        "x-problem-types": problem_type_listing()},
     }
     doc = _walk_refs(doc, renames)
+    doc["components"]["schemas"] = _drop_null_defaults(doc["components"]["schemas"])
     named: dict[str, Any] = {}
     schemas = _lift_named(doc["components"]["schemas"], named)
     doc["paths"] = _lift_named(doc["paths"], named)

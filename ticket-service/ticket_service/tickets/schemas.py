@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.web import RequestModel
 
@@ -65,12 +66,14 @@ class TicketCreate(RequestModel):
 
 class TicketUpdate(RequestModel):
     """Only the fields sent are changed; ``assignee_id: null`` unassigns."""
-    title: Title | None = None
-    description: Description | None = None
-    status: Status | None = None
-    priority: Priority | None = None
+    # Absent means unchanged; null is refused (422) for every field but assignee_id, so the API
+    # document shows those as not nullable (SkipJsonSchema keeps None out of the schema).
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    status: Status | SkipJsonSchema[None] = None
+    priority: Priority | SkipJsonSchema[None] = None
     assignee_id: UUID | None = None
-    tags: Tags | None = None
+    tags: Tags | SkipJsonSchema[None] = None
 
     @field_validator("title", "description", "status", "priority", "tags", mode="before")
     @classmethod
