@@ -146,6 +146,13 @@ def _query_params(model: type[BaseModel], components: dict) -> list[dict]:
     params = []
     for name, prop in qschema.get("properties", {}).items():
         prop = {k: v for k, v in prop.items() if k not in ("title", "description")}
+        # An optional query parameter is absent, never null: drop the null branch and default.
+        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+        if "anyOf" in prop and len(options) < len(prop["anyOf"]):
+            rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            prop = {**options[0], **rest} if len(options) == 1 else {**rest, "anyOf": options}
+            if prop.get("default", 0) is None:
+                del prop["default"]
         description = qschema["properties"][name].get("description", "")
         if name == "cursor":
             description = description or ("Opaque: the `next_cursor` of the previous page, valid only with the "

@@ -10,9 +10,14 @@ from pydantic.json_schema import SkipJsonSchema
 
 from shared.web import RequestModel
 
-Status = Literal["open", "in_progress", "pending", "resolved", "closed"]
-Priority = Literal["low", "normal", "high", "urgent"]
-Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"]
+# x-component: one named schema each in the API document (one enum in a generated client, not
+# one per field).
+Status = Annotated[Literal["open", "in_progress", "pending", "resolved", "closed"],
+                   Field(json_schema_extra={"x-component": "TicketStatus"})]
+Priority = Annotated[Literal["low", "normal", "high", "urgent"],
+                     Field(json_schema_extra={"x-component": "TicketPriority"})]
+Sort = Annotated[Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"],
+                 Field(json_schema_extra={"x-component": "TicketSort"})]
 
 # Where a ticket may go from each status (API.md); any other move is 409.
 STATUS_MOVES: dict[str, frozenset[str]] = {
