@@ -187,6 +187,12 @@ def _problem_responses(op: Operation) -> dict[str, Any]:
             "content": {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"},
                 "examples": {t.code: {"summary": t.code, "value": t.example()} for t in types}}}}
+    # The HTTP server answers a request it cannot parse (a request line or header over 8 KiB)
+    # before any API code runs, in plain text.
+    bad = responses.setdefault("400", {"description": "Bad Request.", "headers": {}, "content": {}})
+    bad["description"] += ("\n\nA request the HTTP server cannot parse (a request line or a header over 8 KiB) "
+                           "is answered before the API, as `text/plain`.")
+    bad["content"]["text/plain"] = {"schema": {"type": "string"}}
     return responses
 
 
@@ -215,6 +221,21 @@ def _drop_null_defaults(node: Any) -> Any:
         return out
     if isinstance(node, list):
         return [_drop_null_defaults(v) for v in node]
+    return node
+
+
+NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul_strings(node: Any) -> Any:
+    """Every string the services accept is free of U+0000 (shared.web.validate refuses it)."""
+    if isinstance(node, dict):
+        out = {k: _no_nul_strings(v) for k, v in node.items()}
+        if out.get("type") == "string" and not ({"pattern", "format", "enum", "const"} & set(out)):
+            out["pattern"] = NO_NUL
+        return out
+    if isinstance(node, list):
+        return [_no_nul_strings(v) for v in node]
     return node
 
 
@@ -308,7 +329,8 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                        "x-problem-types": problem_type_listing()},
     }
     doc = _walk_refs(doc, renames)
-    doc["components"]["schemas"] = _drop_null_defaults(doc["components"]["schemas"])
+    doc["components"]["schemas"] = _no_nul_strings(_drop_null_defaults(doc["components"]["schemas"]))
+    doc["paths"] = _no_nul_strings(doc["paths"])
     named: dict[str, Any] = {}
     schemas = _lift_named(doc["components"]["schemas"], named)
     doc["paths"] = _lift_named(doc["paths"], named)

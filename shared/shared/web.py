@@ -180,7 +180,28 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return out
 
 
+# For the API document: a string that must hold more than white space (and no U+0000). The
+# services check it with strip(); this states it in the schema (json_schema_extra={"pattern": ...}).
+NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+NOT_BLANK_SCHEMA = {"pattern": NOT_BLANK}
+
+
+def _nul_fields(data: Any, path: str = "") -> list[FieldError]:
+    """PostgreSQL text cannot hold U+0000: refused here, for every field of every request, as a
+    422 (the API document states it as each string's pattern) instead of failing in the driver."""
+    if isinstance(data, str):
+        return [FieldError(path or "body", "must not contain NUL characters")] if "\x00" in data else []
+    if isinstance(data, dict):
+        return [e for k, v in data.items() for e in _nul_fields(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list):
+        return [e for i, v in enumerate(data) for e in _nul_fields(v, f"{path}.{i}" if path else str(i))]
+    return []
+
+
 def validate(model: type[M], data: Any) -> M:
+    nul = _nul_fields(data)
+    if nul:
+        raise ValidationFailed("The request has invalid fields.", errors=nul)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from shared.web import RequestModel, normalize_email
+from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
 
 from ..tokens.schemas import TokensOut
-from .passwords import PASSWORD_MAX_LENGTH, password_problem
+from .passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
 
 EMAIL_MAX_LENGTH = 254
 
@@ -34,16 +34,20 @@ def checked_new_password(value: str) -> str:
     return value
 
 
-NewPassword = Annotated[str, AfterValidator(checked_new_password),
-                        Field(description="10 to 128 characters, not a common password")]
-Email = Annotated[str, Field(max_length=1024), AfterValidator(checked_email)]
+# The lengths are in the schema too (the API document states them); the validator also
+# refuses common passwords.
+NewPassword = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
+                                   description="10 to 128 characters, not a common password"),
+                        AfterValidator(checked_new_password)]
+Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH, json_schema_extra={"format": "email"}),
+                  AfterValidator(checked_email)]
 
 
 class SignupRequest(RequestModel):
     email: Email
     password: NewPassword
-    name: str = Field(min_length=1, max_length=200)
-    organization_name: str | None = Field(None, min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK_SCHEMA)
+    organization_name: str | None = Field(None, min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA)
 
     @field_validator("name", "organization_name")
     @classmethod

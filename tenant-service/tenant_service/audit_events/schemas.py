@@ -1,15 +1,29 @@
 """Query and item models of the audit log route."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, StringConstraints, model_validator
 
 from shared.pagination import PageQuery
 
 # The items are the stored envelopes exactly as published (API.md, "Events").
 from shared.messaging.envelope import Event as AuditEvent  # noqa: F401  (re-exported for api_spec)
+
+
+_NUMBER = re.compile(r"^\s*[+-]?[0-9.]+([eE][+-]?[0-9]+)?\s*$")
+
+
+def _rfc3339_only(value):
+    # pydantic would read a bare number as a Unix time; the document says RFC 3339.
+    if isinstance(value, str) and _NUMBER.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 
 class AuditEventQuery(PageQuery):
@@ -18,8 +32,8 @@ class AuditEventQuery(PageQuery):
     actor_id: UUID | None = Field(None, description="User id of the actor")
     subject_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="Subject id (a membership's is `{org_id}:{user_id}`)")
-    since: AwareDatetime | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
-    until: AwareDatetime | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
+    since: Instant | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
+    until: Instant | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
 
     @model_validator(mode="after")
     def _window(self):

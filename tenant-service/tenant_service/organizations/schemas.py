@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringCo
 from shared.permissions import BUILTIN_ROLES
 
 from shared.pagination import PageQuery
-from shared.web import RequestModel, normalize_email
+from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
 
@@ -29,7 +29,8 @@ Role = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValid
                                           "description": "A role name: a built-in one (`owner`, `admin`, "
                                                          "`agent`, `member`) or a custom role of the "
                                                          "organization."})]
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    Field(json_schema_extra=NOT_BLANK_SCHEMA)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=63)]
 
 

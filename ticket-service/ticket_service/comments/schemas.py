@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from shared.pagination import PageQuery
-from shared.web import RequestModel
+from shared.web import NOT_BLANK_SCHEMA, RequestModel
 
 from ..tickets.schemas import no_nul
 
@@ -19,8 +19,9 @@ def _not_blank(value: str) -> str:
 
 
 class CommentCreate(RequestModel):
-    body: Annotated[str, Field(min_length=1, max_length=20000), AfterValidator(no_nul), AfterValidator(_not_blank)]
-    internal: bool = False
+    body: Annotated[str, Field(min_length=1, max_length=20000, json_schema_extra=NOT_BLANK_SCHEMA), AfterValidator(no_nul),
+                    AfterValidator(_not_blank)]
+    internal: StrictBool = False   # true or false, not 0/1 or "yes"
 
 
 class CommentOut(BaseModel):

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from shared.web import RequestModel
+from shared.web import NOT_BLANK_SCHEMA, RequestModel
 
 # x-component: one named schema each in the API document (one enum in a generated client, not
 # one per field).
@@ -55,9 +55,11 @@ def _tags(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul), AfterValidator(_title)]
+Title = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK_SCHEMA), AfterValidator(no_nul),
+                  AfterValidator(_title)]
 Description = Annotated[str, Field(max_length=20000), AfterValidator(no_nul)]
-Tag = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(no_nul), AfterValidator(_tag)]
+Tag = Annotated[str, Field(min_length=1, max_length=32, json_schema_extra=NOT_BLANK_SCHEMA), AfterValidator(no_nul),
+                AfterValidator(_tag)]
 Tags = Annotated[list[Tag], Field(max_length=10), AfterValidator(_tags)]
 
 

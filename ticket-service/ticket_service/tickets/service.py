@@ -39,7 +39,7 @@ def etag_of(version: int) -> str:
 
 
 # RFC 9110 If-Match: `*` or a list of entity tags (the API document states the same pattern).
-IF_MATCH_PATTERN = r'^(\*|(W/)?"[\x21\x23-\x7e]*"( *, *(W/)?"[\x21\x23-\x7e]*")*)$'
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$'
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
 
