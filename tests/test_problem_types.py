@@ -86,6 +86,8 @@ def test_every_raised_problem_is_a_registered_cause(raised):
         assert cls not in TOO_GENERIC, f"{cls.__name__} raised at {where}: raise the class of the cause"
         registered = PROBLEM_TYPES.get(cls.code)
         assert registered is not None, f"{cls.__name__} ({where}) has no registered problem type"
+        # A subclass without a type_slug of its own answers with its parent's type: not "some 409".
+        assert registered.cls not in TOO_GENERIC, f"{cls.__name__} ({where}) needs its own type_slug and code"
         assert issubclass(cls, registered.cls) and registered.status == cls.status, cls
         # The type is defined in the one registry, not in a service.
         assert registered.cls.__module__ == "shared.errors", registered
