@@ -36,10 +36,23 @@ def run_schemathesis(base_url: str, token: str, org_id: str, workdir: Path) -> s
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
 
 
+def only_dependency_outages(out: str) -> bool:
+    """Every failure is a 503 of a dependency that was down (and nothing else failed)."""
+    failures = out[out.find("FAILURES"):out.find("SUMMARY")] if "FAILURES" in out else ""
+    kinds = set(re.findall(r"- (ST\d+) ", failures))
+    statuses = set(re.findall(r"\[(\d{3})\] ", failures))
+    return bool(failures) and kinds <= {"ST101"} and statuses == {"503"} and "service_unavailable" in failures
+
+
 async def test_full_schemathesis_run_through_the_gateway_finds_nothing(stack, http, tmp_path):
     owner = await signup(http, "fuzz", org_name=f"Fuzz {uuid.uuid4().hex[:6]}")
     owner = await scope(http, owner, owner.org_id)
     done = await asyncio.to_thread(run_schemathesis, stack.url, owner.access, owner.org_id, tmp_path)
+    if done.returncode != 0 and only_dependency_outages(done.stdout):
+        # PostgreSQL, Redis or RabbitMQ of this shared machine went away during the run (another
+        # suite restarting its own server, say): the services answered what the document says
+        # (503 service_unavailable, fast). That says nothing about the document: run once more.
+        done = await asyncio.to_thread(run_schemathesis, stack.url, owner.access, owner.org_id, tmp_path)
     out = done.stdout + done.stderr
     summary = out[out.find("SUMMARY"):] if "SUMMARY" in out else out[-4000:]
     details = out[out.find("FAILURES"):] if "FAILURES" in out else out
