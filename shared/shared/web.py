@@ -197,10 +197,108 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.") from None
+    return decode_json_body(raw)
+
+
+# Limits on what a JSON body may contain (README "Request bodies"). Anything past them is a 400
+# before any handler sees it, whatever the bytes: never a RecursionError turned into a 500.
+MAX_JSON_DEPTH = 32          # nested arrays/objects; the deepest real body (a ticket) uses 2
+MAX_JSON_INT_DIGITS = 19     # integers must fit a signed 64-bit column
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ValueError("integer too large")
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError("integer too large")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_structure(data: Any, *, strings: bool) -> None:
+    """Iterative walk (no recursion): depth within MAX_JSON_DEPTH and, when ``strings``, every
+    string and key free of NUL and of lone surrogates (PostgreSQL text cannot hold them)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                if strings and isinstance(key, str):
+                    _check_text(key)
+                if isinstance(value, (dict, list)):
+                    stack.append((value, depth + 1))
+                elif strings and isinstance(value, str):
+                    _check_text(value)
+        elif strings and isinstance(node, str):
+            _check_text(node)
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value:
+        raise BadRequest("The body contains a NUL character (\\u0000), which no field accepts.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("The body contains an unpaired surrogate escape; it is not valid Unicode.") from None
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """Bytes to a JSON value, or BadRequest (400). The body must be UTF-8 (RFC 8259), at most
+    MAX_JSON_DEPTH levels deep, without NaN/Infinity, with integers within 64 bits and finite
+    floats, and with no NUL or unpaired surrogate in any string. Never raises anything else."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not valid UTF-8.") from None
+    # A body can only be too deep if it has that many brackets: the C-speed count keeps the walk
+    # off the common path, and refusing before json.loads avoids deep recursion altogether.
+    brackets = text.count("[") + text.count("{")
+    if brackets > MAX_JSON_DEPTH and _max_bracket_depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise BadRequest("The body is not valid JSON.") from None
+    if _SUSPECT_ESCAPE.search(raw):
+        _check_structure(data, strings=True)
+    return data
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _max_bracket_depth(text: str) -> int:
+    """The deepest bracket nesting in ``text``, skipping string literals (an upper bound for
+    malformed text, which json.loads refuses anyway)."""
+    depth = deepest = 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if tok in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif tok in ("]", "}"):
+            depth -= 1
+    return deepest
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
