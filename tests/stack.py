@@ -77,6 +77,7 @@ class Stack:
         amqp_url = amqp_url_via(self.proxies["rabbitmq"].port) if proxied else AMQP_URL
         self.env = {
             **os.environ,
+            "ENVIRONMENT": "development",  # the shipped dev-* secrets; production refuses them
             "GATEWAY_PORT": str(p), "AUTH_PORT": str(p + 1), "TENANT_PORT": str(p + 2),
             "TICKET_PORT": str(p + 3), "AUDIT_PORT": str(p + 4),
             "TICKET_REPLICAS": str(ticket_replicas),
