@@ -83,6 +83,7 @@ class Stack:
             "TICKET_REPLICAS": str(ticket_replicas),
             "JWKS_URL": f"http://127.0.0.1:{p + 1}/.well-known/jwks.json",
             "AUTH_TENANT_URL": f"http://127.0.0.1:{p + 2}",
+            "TENANT_AUTH_URL": f"http://127.0.0.1:{p + 1}",
             "REDIS_URL": redis_url(redis_db, redis_port),
             "AMQP_URL": amqp_url,
             "EVENTS_EXCHANGE": self.exchange,

@@ -17,3 +17,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/auth/sessions/{session_id}", sessions.delete_session)
     r.add_get("/v1/auth/me", users.me)
     r.add_post("/v1/auth/password", users.change_password)
+    r.add_get("/internal/users/{user_id}", users.internal_user)

@@ -42,6 +42,7 @@ def config_map() -> dict:
         "LOG_LEVEL": "INFO",
         "ENVIRONMENT": "production",  # the processes refuse development or short secrets
         "AUTH_TENANT_URL": "http://tenant-service:8082",
+        "TENANT_AUTH_URL": "http://auth-service:8081",
         "AUTH_SIGNING_KEYS_DIR": "/var/run/saas/signing-keys",
         "GATEWAY_AUTH_UPSTREAMS": "http://auth-service:8081",
         "GATEWAY_TENANT_UPSTREAMS": "http://tenant-service:8082",

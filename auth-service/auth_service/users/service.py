@@ -85,6 +85,10 @@ class UserService:
                       extra={"organization_id": str(organization_id), "owner_user_id": str(owner_user_id),
                              "error": type(exc).__name__})
 
+    async def profile(self, user_id: UUID) -> User | None:
+        async with self.pool.acquire() as conn:
+            return await repo.get_by_id(conn, user_id=user_id)
+
     async def me(self, principal: Principal) -> MeOut:
         async with self.pool.acquire() as conn:
             user = await repo.get_by_id(conn, user_id=principal.user_id)
