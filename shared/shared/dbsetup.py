@@ -4,6 +4,9 @@ For every service schema it creates two login roles and the schema:
 - ``<schema>_owner`` owns the schema and runs the migrations;
 - ``<schema>_app`` is what the service connects as: USAGE on its own schema only, DML on
   its tables through default privileges, nothing on any other schema, no BYPASSRLS.
+Both roles are (re)set to LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
+on every run, so a role that already existed with other attributes is corrected, and the app
+role is made a member of no other role (it must never act as the owner of its tables).
 Passwords come from ``<SCHEMA>_OWNER_DB_PASSWORD`` / ``<SCHEMA>_APP_DB_PASSWORD`` when set
 (local development on a trust-auth server needs none).
 
@@ -28,14 +31,28 @@ def _check(name: str) -> str:
     return name
 
 
+ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
+
+
 async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
     try:
-        await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS', $1::text)", role))
+        await conn.execute(await conn.fetchval(f"SELECT format('CREATE ROLE %I {ROLE_ATTRIBUTES}', $1::text)", role))
     except asyncpg.DuplicateObjectError:
         pass
+    # An existing role keeps whatever it was given by hand: set every attribute again.
+    await conn.execute(await conn.fetchval(f"SELECT format('ALTER ROLE %I {ROLE_ATTRIBUTES}', $1::text)", role))
     if password:
         await conn.execute(await conn.fetchval("SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)",
                                                role, password))
+
+
+async def _drop_memberships(conn: asyncpg.Connection, role: str) -> None:
+    """The role belongs to no other role (a member of the owner role could act as the owner)."""
+    for (granted,) in await conn.fetch(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1", role):
+        await conn.execute(await conn.fetchval("SELECT format('REVOKE %I FROM %I', $1::text, $2::text)",
+                                               granted, role))
 
 
 async def ensure_database(admin_dsn: str, database: str) -> None:
@@ -66,6 +83,7 @@ async def setup(admin_dsn: str, database: str, schemas=SCHEMAS) -> None:
             owner, app = f"{schema}_owner", f"{schema}_app"
             await _ensure_role(conn, owner, os.environ.get(f"{schema.upper()}_OWNER_DB_PASSWORD"))
             await _ensure_role(conn, app, os.environ.get(f"{schema.upper()}_APP_DB_PASSWORD"))
+            await _drop_memberships(conn, app)
             for role in (owner, app):
                 await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{owner}"')

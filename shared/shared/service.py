@@ -103,8 +103,13 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    from .db import UnsafeDatabaseRole
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    except UnsafeDatabaseRole as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return 78
     return 0
 
 
