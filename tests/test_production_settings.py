@@ -124,3 +124,9 @@ def test_production_starts_with_proper_secrets(name, module, prefix, schema, cur
         err = proc.stderr.read()
     assert code == 0, err[-2000:]
     assert "refusing" not in err
+
+
+def test_production_refuses_the_built_in_broker_url(keys_dir):
+    env = {**base_env("TICKET", "ticket", port_for(8), keys_dir), "ENVIRONMENT": "production", **good_secrets()}
+    env.pop("AMQP_URL")
+    assert "AMQP_URL has its development default" in refused("ticket_service", env)
