@@ -3,6 +3,7 @@ per request, Prometheus metrics, health routes, and request parsing with pydanti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.exceptions as redis_errors
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -182,6 +185,11 @@ def validate(model: type[M], data: Any) -> M:
         raise ValidationFailed("The request has invalid fields.", errors=_field_errors(exc)) from None
 
 
+def is_identity_encoding(content_encoding: str) -> bool:
+    """Request bodies are accepted uncompressed only: no decompression bombs, one code path."""
+    return content_encoding.strip().lower() in ("", "identity")
+
+
 def is_json_content_type(content_type: str) -> bool:
     ct = content_type.split(";", 1)[0].strip().lower()
     return ct == "application/json" or (ct.startswith("application/") and ct.endswith("+json"))
@@ -190,6 +198,12 @@ def is_json_content_type(content_type: str) -> bool:
 async def read_json(request: web.Request) -> Any:
     if not is_json_content_type(request.headers.get("Content-Type", "")):
         raise UnsupportedMediaType("Send the body as application/json.")
+    if not is_identity_encoding(request.headers.get("Content-Encoding", "")):
+        # Drained first (within the size limit), so a body that fails to decode is not left for
+        # the server to trip over after the answer.
+        with contextlib.suppress(web.HTTPRequestEntityTooLarge, RequestPayloadError, HttpProcessingError):
+            await request.read()
+        raise UnsupportedMediaType("Send the body without Content-Encoding (compressed bodies are not accepted).")
     limit = request.app[SETTINGS].max_body_bytes if SETTINGS in request.app else 1024 * 1024
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
@@ -197,6 +211,8 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.") from None
+    except (RequestPayloadError, HttpProcessingError):
+        raise BadRequest("The body could not be read (malformed chunked or encoded transfer).") from None
     return decode_json_body(raw)
 
 
@@ -228,40 +244,38 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def _check_structure(data: Any, *, strings: bool) -> None:
-    """Iterative walk (no recursion): depth within MAX_JSON_DEPTH and, when ``strings``, every
-    string and key free of NUL and of lone surrogates (PostgreSQL text cannot hold them)."""
-    stack: list[tuple[Any, int]] = [(data, 0)]
+def _check_strings(data: Any) -> None:
+    """Iterative walk (no recursion): every string and key free of NUL and of unpaired
+    surrogates, which PostgreSQL text cannot hold; 422 naming the field otherwise."""
+    stack: list[tuple[Any, str]] = [(data, "")]
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
-            if depth >= MAX_JSON_DEPTH:
-                raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+        node, path = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, path or "body")
+        elif isinstance(node, (dict, list)):
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in items:
-                if strings and isinstance(key, str):
-                    _check_text(key)
-                if isinstance(value, (dict, list)):
-                    stack.append((value, depth + 1))
-                elif strings and isinstance(value, str):
-                    _check_text(value)
-        elif strings and isinstance(node, str):
-            _check_text(node)
+                if isinstance(key, str):
+                    _check_text(key, path or "body")
+                stack.append((value, f"{path}.{key}" if path else str(key)))
 
 
-def _check_text(value: str) -> None:
+def _check_text(value: str, field: str) -> None:
     if "\x00" in value:
-        raise BadRequest("The body contains a NUL character (\\u0000), which no field accepts.")
+        raise ValidationFailed("The request has invalid fields.",
+                               errors=[FieldError(field, "must not contain a NUL character")])
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest("The body contains an unpaired surrogate escape; it is not valid Unicode.") from None
+        raise ValidationFailed("The request has invalid fields.",
+                               errors=[FieldError(field, "must not contain an unpaired surrogate")]) from None
 
 
 def decode_json_body(raw: bytes) -> Any:
-    """Bytes to a JSON value, or BadRequest (400). The body must be UTF-8 (RFC 8259), at most
+    """Bytes to a JSON value. BadRequest (400) unless the body is UTF-8 JSON (RFC 8259) at most
     MAX_JSON_DEPTH levels deep, without NaN/Infinity, with integers within 64 bits and finite
-    floats, and with no NUL or unpaired surrogate in any string. Never raises anything else."""
+    floats; ValidationFailed (422, naming the field) for a NUL or an unpaired surrogate in a
+    string. Never raises anything else."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -277,7 +291,7 @@ def decode_json_body(raw: bytes) -> Any:
     except (ValueError, RecursionError):
         raise BadRequest("The body is not valid JSON.") from None
     if _SUSPECT_ESCAPE.search(raw):
-        _check_structure(data, strings=True)
+        _check_strings(data)
     return data
 
 

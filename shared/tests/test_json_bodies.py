@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 from shared.config import BaseServiceSettings
-from shared.errors import BadRequest
+from shared.errors import BadRequest, ValidationFailed
 from shared.web import MAX_JSON_DEPTH, RequestModel, base_app, decode_json_body, json_response, parse_body
 
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -24,9 +24,6 @@ HOSTILE = {
     "huge-exponent": b'{"count": 1e999}',
     "nan": b'{"count": NaN}',
     "infinity": b'{"count": -Infinity}',
-    "lone-surrogate": b'{"name": "\\ud800"}',
-    "lone-surrogate-key": b'{"\\udfff": 1}',
-    "nul-in-string": b'{"name": "a\\u0000b"}',
     "latin-1": '{"name": "café"}'.encode("latin-1"),
     "utf-16": '{"name": "x"}'.encode("utf-16"),
     "utf-8-bom": b"\xef\xbb\xbf{}",
@@ -37,10 +34,28 @@ HOSTILE = {
 }
 
 
+# Valid JSON that PostgreSQL text cannot hold: 422 naming the field.
+UNSTORABLE = {
+    "lone-surrogate": (b'{"name": "\\ud800"}', "name"),
+    "lone-surrogate-key": (b'{"\\udfff": 1}', "body"),
+    "nul-in-string": (b'{"name": "a\\u0000b"}', "name"),
+    "nul-deep": (b'{"a": [1, {"b": "\\u0000"}]}', "a.1.b"),
+}
+REFUSED = (BadRequest, ValidationFailed)
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_body_is_a_400(name):
     with pytest.raises(BadRequest):
         decode_json_body(HOSTILE[name])
+
+
+@pytest.mark.parametrize("name", sorted(UNSTORABLE))
+def test_unstorable_text_is_a_422_naming_the_field(name):
+    raw, field = UNSTORABLE[name]
+    with pytest.raises(ValidationFailed) as exc:
+        decode_json_body(raw)
+    assert [e.field for e in exc.value.errors] == [field]
 
 
 def test_limits_are_inclusive():
@@ -58,7 +73,7 @@ def test_limits_are_inclusive():
 def test_arbitrary_bytes_give_a_value_or_a_400(raw):
     try:
         decode_json_body(raw)
-    except BadRequest:
+    except REFUSED:
         pass
 
 
@@ -75,7 +90,7 @@ def test_json_shapes_round_trip_or_400(value):
     raw = json.dumps(value).encode()
     try:
         decoded = decode_json_body(raw)
-    except BadRequest:
+    except REFUSED:
         return
     assert json.dumps(decoded) == json.dumps(value)
 
@@ -89,7 +104,7 @@ def test_nesting_decides_by_depth(depth, opener, noise):
     if depth <= MAX_JSON_DEPTH and "\x00" not in noise:
         assert decode_json_body(raw) is not None or noise == ""
     else:
-        with pytest.raises(BadRequest):
+        with pytest.raises(REFUSED):
             decode_json_body(raw)
 
 
@@ -98,7 +113,7 @@ def test_nesting_decides_by_depth(depth, opener, noise):
 def test_mutated_json_gives_a_value_or_a_400(prefix, suffix):
     try:
         decode_json_body(prefix + b'{"name": "ok", "count": [1, {"x": null}]}' + suffix)
-    except BadRequest:
+    except REFUSED:
         pass
 
 
@@ -118,10 +133,54 @@ async def client(aiohttp_client):
     return await aiohttp_client(app)
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("name", sorted(HOSTILE) + sorted(UNSTORABLE))
 async def test_hostile_body_over_http_is_a_problem_400(client, name, caplog):
-    resp = await client.post("/things", data=HOSTILE[name], headers={"Content-Type": "application/json"})
+    raw = HOSTILE[name] if name in HOSTILE else UNSTORABLE[name][0]
+    resp = await client.post("/things", data=raw, headers={"Content-Type": "application/json"})
     body = await resp.json(content_type=None)
-    assert resp.status == 400, body
+    assert resp.status == (400 if name in HOSTILE else 422), body
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
+
+
+@pytest.mark.parametrize("encoding,raw", [
+    ("gzip", b"not gzip at all"),
+    ("gzip", __import__("gzip").compress(b"[" * 50_000)),
+    ("gzip", __import__("gzip").compress(b" " * (8 * 1024 * 1024))),  # 8 MiB behind 8 KiB: a bomb
+    ("deflate", b"\x00\x01"),
+    ("br", b"xx"),
+    ("zstd", b"{}"),
+])
+async def test_compressed_bodies_are_415_and_log_no_trace(aiohttp_client, encoding, raw):
+    """Request bodies are accepted uncompressed only; a broken one is not a traceback in the log."""
+    import aiohttp
+    import io
+    import logging
+
+    from shared.logging import setup_logging
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    setup_logging("bodies-test", "INFO", out)
+    try:
+        app = base_app(BaseServiceSettings(service_name="bodies-test", max_body_bytes=1024 * 1024))
+
+        async def create(request):
+            return json_response((await parse_body(request, Thing)).model_dump(), status=201)
+        app.router.add_post("/things", create)
+        client = await aiohttp_client(app, connector=aiohttp.TCPConnector(force_close=True))
+        resp = await client.post("/things", data=raw, headers={"Content-Type": "application/json",
+                                                               "Content-Encoding": encoding})
+        if encoding == "gzip":
+            assert resp.status == 415, await resp.text()
+            assert resp.headers["Content-Type"].startswith("application/problem+json")
+        else:
+            # An encoding aiohttp cannot decode, or a frame it refuses, is answered by aiohttp's
+            # HTTP parser before any handler runs: a plain 400, still never a 5xx.
+            assert 400 <= resp.status < 500, await resp.text()
+        await client.close()
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    log = out.getvalue()
+    assert "Traceback" not in log and '"level": "error"' not in log, log
