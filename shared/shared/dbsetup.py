@@ -3,7 +3,10 @@
 For every service schema it creates two login roles and the schema:
 - ``<schema>_owner`` owns the schema and runs the migrations;
 - ``<schema>_app`` is what the service connects as: USAGE on its own schema only, DML on
-  its tables through default privileges, nothing on any other schema, no BYPASSRLS.
+  its tables through default privileges, nothing on any other schema, no BYPASSRLS;
+- ``<schema>_definer`` (no login, no BYPASSRLS) owns the few SECURITY DEFINER functions a
+  migration creates, with only the grants and policies that migration gives it (for example
+  ticket full-text search, which cannot use its index under the tenant policy).
 Passwords come from ``<SCHEMA>_OWNER_DB_PASSWORD`` / ``<SCHEMA>_APP_DB_PASSWORD`` when set
 (local development on a trust-auth server needs none).
 
@@ -28,9 +31,11 @@ def _check(name: str) -> str:
     return name
 
 
-async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
+async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None, login: bool = True) -> None:
     try:
-        await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS', $1::text)", role))
+        await conn.execute(await conn.fetchval(
+            "SELECT format('CREATE ROLE %I ' || $2 || ' NOSUPERUSER NOBYPASSRLS', $1::text)", role,
+            "LOGIN" if login else "NOLOGIN"))
     except asyncpg.DuplicateObjectError:
         pass
     if password:
@@ -63,15 +68,23 @@ async def setup(admin_dsn: str, database: str, schemas=SCHEMAS) -> None:
         await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
         await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         for schema in map(_check, schemas):
-            owner, app = f"{schema}_owner", f"{schema}_app"
+            owner, app, definer = f"{schema}_owner", f"{schema}_app", f"{schema}_definer"
             await _ensure_role(conn, owner, os.environ.get(f"{schema.upper()}_OWNER_DB_PASSWORD"))
             await _ensure_role(conn, app, os.environ.get(f"{schema.upper()}_APP_DB_PASSWORD"))
+            await _ensure_role(conn, definer, None, login=False)
             for role in (owner, app):
                 await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{owner}"')
             await conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{owner}"')
             await conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC')
             await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{app}"')
+            # The owner hands functions to the definer role (ALTER FUNCTION ... OWNER TO needs
+            # membership, and CREATE on the schema for the new owner); nobody logs in as it.
+            # NOINHERIT: the owner is a member of the definer role without holding what it holds,
+            # so a policy written for the definer never applies to the owner's own queries.
+            await conn.execute(f'GRANT CREATE, USAGE ON SCHEMA "{schema}" TO "{definer}"')
+            await conn.execute(f'ALTER ROLE "{owner}" NOINHERIT')
+            await conn.execute(f'GRANT "{definer}" TO "{owner}"')
             await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '
                                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app}"')
             await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '
