@@ -34,13 +34,13 @@ BEGIN
     EXECUTE format('GRANT SELECT (id, org_id, deleted_at, search) ON ticket TO %I', definer);
     EXECUTE format('GRANT SELECT (org_id) ON deleted_organization TO %I', definer);
     EXECUTE format('CREATE POLICY search_definer ON ticket FOR SELECT TO %I USING (true)', definer);
-    EXECUTE format('ALTER FUNCTION ticket_search_ids(text, integer) OWNER TO %I', definer);
+    -- Granted while the owner still owns the function; the grant moves with it.
     EXECUTE format('GRANT EXECUTE ON FUNCTION ticket_search_ids(text, integer) TO %I', app);
+    EXECUTE format('ALTER FUNCTION ticket_search_ids(text, integer) OWNER TO %I', definer);
 END
 $$;
 
 -- migrate:down
-DROP FUNCTION ticket_search_ids(text, integer);
 DROP POLICY search_definer ON ticket;
 DO $$
 DECLARE
@@ -48,5 +48,10 @@ DECLARE
 BEGIN
     EXECUTE format('REVOKE SELECT (id, org_id, deleted_at, search) ON ticket FROM %I', definer);
     EXECUTE format('REVOKE SELECT (org_id) ON deleted_organization FROM %I', definer);
+    -- The owner is a member of the definer role without its privileges (NOINHERIT): it drops
+    -- the function as that role.
+    EXECUTE format('SET LOCAL ROLE %I', definer);
+    DROP FUNCTION ticket_search_ids(text, integer);
+    RESET ROLE;
 END
 $$;
