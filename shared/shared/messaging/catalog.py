@@ -247,6 +247,10 @@ CATALOG: dict[str, EventType] = {t.name: t for t in [
 ]}
 
 
+# Field names no data model may declare (API.md: data never holds a password, a token or its hash).
+FORBIDDEN_IN_DATA = {"password", "token", "token_hash", "key", "key_hash", "secret"}
+
+
 class UnknownEventType(ValueError):
     pass
 
