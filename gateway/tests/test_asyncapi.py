@@ -26,7 +26,8 @@ def contract_event_types() -> set[str]:
     if CONTRACT.exists():
         match = TYPES.search(CONTRACT.read_text())
         assert match, "the contract's event types could not be found"
-        types = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", match.group(1)))
+        # Parenthesised notes name fields (`data.changes`), not types.
+        types = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", re.sub(r"\([^)]*\)", "", match.group(1))))
         assert len(types) >= 20, "the contract's event types could not be parsed"
         return types
     return set(EMBEDDED_TYPES.split())
