@@ -259,3 +259,31 @@ async def test_purge_refuses_a_checkpoint_hash_that_is_not_the_stored_one(world,
         with pytest.raises(asyncpg.SerializationError):
             await conn.fetchval("SELECT audit_purge($1, 2, $2)", org.id, "0" * 64)
         assert await conn.fetchval("SELECT audit_purge($1, 99, $2)", org.id, "0" * 64) == 0
+
+
+async def test_events_recorded_before_the_chain_are_chained_by_the_backfill(client, world, app_db, admin_db):
+    """Migration 20261129184014 chains what the old consumer stored (audit_chain_backfill, run by
+    the migration as the owner; here again as the superuser for a fresh organization)."""
+    org = await world.org(roles=("owner",))
+    base = datetime.now(timezone.utc) - timedelta(days=3)
+    events = [make_event(org.id, i, base + timedelta(minutes=i)) for i in range(5)]
+    for event in reversed(events):  # stored out of order, as deliveries may be
+        await admin_db.execute(
+            "INSERT INTO tenant.audit_event (id, tenant_id, type, occurred_at, subject_type, subject_id, envelope) "
+            "VALUES ($1, $2, $3, $4, 'organization', $5, $6::jsonb)", event.id, org.id, event.type,
+            event.occurred_at, str(org.id), event.model_dump_json())
+    assert await admin_db.fetchval("SELECT tenant.audit_chain_backfill()") >= 5  # other suites' rows too
+    assert await verify_route(client, org) == {"checked": 5, "first_broken_id": None}
+    ordered = [r["id"] for r in await admin_db.fetch(
+        "SELECT id FROM tenant.audit_event WHERE tenant_id = $1 ORDER BY chain_seq", org.id)]
+    assert ordered == [e.id for e in events]
+    # The consumer goes on from there, and a second backfill leaves a started chain alone.
+    await record(app_db, make_event(org.id, 9, datetime.now(timezone.utc)))
+    await admin_db.execute(
+        "INSERT INTO tenant.audit_event (id, tenant_id, type, occurred_at, subject_type, subject_id, envelope) "
+        "VALUES ($1, $2, 'organization.updated', $3, 'organization', $4, '{}'::jsonb)",
+        uuid.uuid4(), org.id, base - timedelta(days=1), str(org.id))
+    await admin_db.fetchval("SELECT tenant.audit_chain_backfill()")
+    assert await verify_route(client, org) == {"checked": 6, "first_broken_id": None}
+    await admin_db.execute("DELETE FROM tenant.audit_event WHERE id = $1", events[2].id)
+    assert (await verify_route(client, org))["first_broken_id"] == str(events[3].id)
