@@ -287,3 +287,27 @@ async def test_events_recorded_before_the_chain_are_chained_by_the_backfill(clie
     assert await verify_route(client, org) == {"checked": 6, "first_broken_id": None}
     await admin_db.execute("DELETE FROM tenant.audit_event WHERE id = $1", events[2].id)
     assert (await verify_route(client, org))["first_broken_id"] == str(events[3].id)
+
+
+async def run_command(*args: str) -> tuple[int, str]:
+    env = {**os.environ, "AUDIT_DATABASE_URL": app_dsn("tenant"), "AUDIT_DB_CONNECT_ATTEMPTS": "2"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "tenant_service.audit", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                env=env)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode()
+
+
+async def test_retention_and_purge_commands(client, world, app_db):
+    org = await world.org(roles=("owner",))
+    now = datetime.now(timezone.utc)
+    for i, days_ago in enumerate([50, 45, 3]):
+        await record(app_db, make_event(org.id, i, now - timedelta(days=days_ago)))
+    assert await run_command("retention", "--organization", str(org.id), "--days", "30") == (0, "")
+    code, out = await run_command("purge", "--organization", str(org.id))
+    assert code == 0 and out.strip() == f"{org.id}: 2 events removed"
+    assert await verify_route(client, org) == {"checked": 1, "first_broken_id": None}
+    code, out = await run_command("verify", "--organization", str(org.id))
+    assert code == 0 and out.strip() == f"{org.id}: ok, 1 events checked"
+    code, out = await run_command("retention", "--organization", str(org.id), "--days", "-1")
+    assert code == 2 and "--days" in out
