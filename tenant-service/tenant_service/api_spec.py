@@ -2,7 +2,7 @@
 pydantic models the handlers validate and answer with."""
 from shared.openapi import Operation
 
-from .audit_events.schemas import AuditEvent, AuditEventQuery
+from .audit_events.schemas import AuditChainVerification, AuditEvent, AuditEventQuery, AuditExportQuery
 from .invitations.schemas import (Invitation, InvitationAccept, InvitationCreate, InvitationCreated,
                                   InvitationListQuery)
 from .members.schemas import Member, MemberListQuery, MemberRoleUpdate, Membership
@@ -63,4 +63,16 @@ OPERATIONS: list[Operation] = [
               response=AuditEvent, response_is_list=True, query=AuditEventQuery, errors=(403, 404, 422),
               description="The stored event envelopes, newest first (keyset on occurred_at, id). `since` "
                           "is inclusive, `until` exclusive. " + SCOPED),
+    Operation("GET", f"{ORG}/audit-events/export", "Export the organization's audit log (audit:read)", "audit",
+              response=AuditEvent, response_media_type="application/x-ndjson", query=AuditExportQuery,
+              errors=(403, 404, 422),
+              description="Every matching event, oldest first (occurred_at, id), one envelope a line "
+                          "(`application/x-ndjson`), streamed in constant memory whatever the size. `since` is "
+                          "inclusive, `until` exclusive. Needs the permission `audit:read`. " + SCOPED),
+    Operation("GET", f"{ORG}/audit-events/verify", "Verify the audit log's hash chain (audit:read)", "audit",
+              response=AuditChainVerification, errors=(403, 404),
+              description="The organization's events form a hash chain (each holds the hash of the one before "
+                          "it, from the retention checkpoint on). `first_broken_id` names the first event that "
+                          "was altered, is out of place, or follows a removed one; null when intact. Needs the "
+                          "permission `audit:read`. " + SCOPED),
 ]

@@ -30,6 +30,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/invitations/accept", invitations.accept_invitation)
 
     r.add_get(f"{ORG}/audit-events", audit_events.list_audit_events)
+    r.add_get(f"{ORG}/audit-events/export", audit_events.export_audit_events)
+    r.add_get(f"{ORG}/audit-events/verify", audit_events.verify_audit_events)
 
     r.add_get("/internal/users/{user_id}/memberships", internal.user_memberships)
     r.add_post("/internal/organizations", internal.create_signup_organization)
