@@ -39,9 +39,9 @@ class InvitationService:
                      role: str) -> tuple[InvitationRecord, str]:
         token = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
             role, granted = await resolve_role(conn, org_id, role)
-            require_hand_out(actor, granted, "You may not invite with this role (it holds permissions you lack, "
+            require_hand_out(mine, granted, "You may not invite with this role (it holds permissions you lack, "
                                              "or is admin level and you lack admins:manage).")
             if await repository.email_is_member(conn, organization_id=org_id, email=email):
                 raise Conflict("A member with this email already belongs to the organization.")
@@ -62,11 +62,11 @@ class InvitationService:
 
     async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
             inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
             if inv is None or inv.accepted_at or inv.revoked_at or inv.expired:
                 raise NotFound("No such pending invitation.")
-            require_hand_out(actor, await role_permissions(conn, org_id, inv.role) or frozenset(),
+            require_hand_out(mine, await role_permissions(conn, org_id, inv.role) or frozenset(),
                              "You may not revoke an invitation to this role (it holds permissions you lack, or "
                              "is admin level and you lack admins:manage).")
             await repository.mark_revoked(conn, invitation_id=inv.id)

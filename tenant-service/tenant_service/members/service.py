@@ -39,15 +39,15 @@ class MemberService:
     async def change_role(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID,
                           role: str) -> MemberRecord:
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor = await authorize_write(conn, principal, org_id, MEMBERS_MANAGE)
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_MANAGE)
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
                 raise NotFound("No such member.")
             role, granted = await resolve_role(conn, org_id, role)
-            require_hand_out(actor, await role_permissions(conn, org_id, target.role) or frozenset(),
+            require_hand_out(mine, await role_permissions(conn, org_id, target.role) or frozenset(),
                              "You may not change the role of this member (their role is beyond yours, or "
                              "admin level and you lack admins:manage).")
-            require_hand_out(actor, granted, "You may not grant this role (it holds permissions you lack, or "
+            require_hand_out(mine, granted, "You may not grant this role (it holds permissions you lack, or "
                                              "is admin level and you lack admins:manage).")
             if target.role != role:
                 if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
@@ -63,12 +63,12 @@ class MemberService:
     async def remove(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
         leaving = user_id == principal.user_id
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor = await authorize_write(conn, principal, org_id, None if leaving else MEMBERS_MANAGE)
+            _, mine = await authorize_write(conn, principal, org_id, None if leaving else MEMBERS_MANAGE)
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
                 raise NotFound("No such member.")
             if not leaving:
-                require_hand_out(actor, await role_permissions(conn, org_id, target.role) or frozenset(),
+                require_hand_out(mine, await role_permissions(conn, org_id, target.role) or frozenset(),
                                  "You may not remove this member (their role is beyond yours, or admin level "
                                  "and you lack admins:manage).")
             if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
