@@ -40,8 +40,8 @@ async def resolve_role(conn: asyncpg.Connection, org_id: UUID, name: str) -> tup
         return name, BUILTIN_ROLES[name]
     found = await roles.find_by_name(conn, organization_id=org_id, name=name)
     if found is None:
-        raise ValidationFailed("The request has invalid fields.",
-                               errors=[FieldError("role", "no built-in or custom role of this organization has this name")])
+        raise ValidationFailed("The request has invalid fields.", errors=[
+            FieldError("role", "no built-in or custom role of this organization has this name")])
     return found.name, frozenset(found.permissions)
 
 

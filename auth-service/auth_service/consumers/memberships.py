@@ -1,7 +1,7 @@
 """Membership and organization changes from tenant-service, turned into revocation marks.
 
-``rv:ut:{user}:{org}`` / ``rv:t:{org}`` / ``rv:r:{org}:{role name}`` (custom roles) hold the time (epoch ms) before which tokens are
-stale. The mark is the moment this consumer applies the event, not the event's own time: the
+``rv:ut:{user}:{org}`` / ``rv:t:{org}`` / ``rv:r:{org}:{role name}`` (custom roles) hold the
+time (epoch ms) before which tokens are stale. The mark is the moment this consumer applies the event, not the event's own time: the
 event was published after tenant-service committed, so every token minted after the mark was
 minted from the new state, while a token minted shortly before it may still carry the old one.
 """

@@ -79,8 +79,7 @@ class TenantClient:
             raise TenantUnavailable()
         try:
             return [Membership(UUID(i["organization_id"]), i["role"],
-                               datetime.fromisoformat(i["joined_at"].replace("Z", "+00:00")) if i.get("joined_at") else None,
-                               _permissions(i.get("permissions")))
+                               _joined_at(i.get("joined_at")), _permissions(i.get("permissions")))
                     for i in body.get("items", [])]
         except (KeyError, ValueError, TypeError, AttributeError):
             raise TenantUnavailable() from None
@@ -112,6 +111,10 @@ class TenantClient:
                                   request_id: str | None = None) -> None:
         await self._call("DELETE", f"/internal/organizations/{organization_id}",
                          params={"owner_user_id": str(owner_user_id)}, request_id=request_id)
+
+
+def _joined_at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _permissions(value: object) -> tuple[str, ...] | None:
