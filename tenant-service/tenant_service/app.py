@@ -15,9 +15,10 @@ from .audit_events.service import AuditEventService
 from .config import Settings
 from .consumers import users as users_consumer
 from .invitations.service import InvitationService
-from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, USERS_CONSUMER
+from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, ROLES, USERS_CONSUMER
 from .members.service import MemberService
 from .organizations.service import OrganizationService
+from .roles.service import RoleService
 from .routes import setup_routes
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -32,6 +33,7 @@ def services_ctx(settings: Settings):
         app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
         app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
                                              ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS])
+        app[ROLES] = RoleService(pool, cursors=CursorCodec(secret, "roles"))
         app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
         yield
     return ctx

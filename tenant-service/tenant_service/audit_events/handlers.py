@@ -12,6 +12,8 @@ from shared.pagination import page
 from shared.permissions import AUDIT_READ
 from shared.web import REQUEST_ID_HEADER, json_response, parse_query, request_id_of
 
+from shared.permissions import AUDIT_READ
+
 from ..context import org_principal
 from ..keys import AUDIT_EVENTS
 from .schemas import AuditEventQuery, AuditExportQuery
@@ -22,7 +24,7 @@ log = logging.getLogger("tenant_service.audit_events")
 
 
 async def list_audit_events(request: web.Request) -> web.Response:
-    _, org_id = await org_principal(request, "admin")
+    _, org_id = await org_principal(request, AUDIT_READ)
     query = parse_query(request, AuditEventQuery)
     items, cursor = await request.app[AUDIT_EVENTS].list(org_id=org_id, query=query)
     return json_response(page(items, cursor))
