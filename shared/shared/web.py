@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.exceptions as redis_errors
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import BaseServiceSettings
@@ -44,6 +44,8 @@ DEPENDENCY_ERRORS = (
     asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
     redis_errors.ConnectionError, redis_errors.TimeoutError,
 )
+READY_CHECK_OK = Gauge("ready_check_ok", "1 when the readiness check passed at its last run, else 0",
+                       ["service", "check"], multiprocess_mode="livemin")
 DEPENDENCY_FAILURES = Counter("dependency_failures_total", "Requests answered 503 because a dependency failed",
                               ["service", "error"])
 
@@ -267,10 +269,17 @@ async def health_ready(request: web.Request) -> web.Response:
             return chk.name, {"ok": False, "required": chk.required, "error": type(exc).__name__}
 
     results = dict(await asyncio.gather(*(run(c) for c in app[READY_CHECKS])))
+    service = app[SETTINGS].service_name
+    for name, result in results.items():
+        READY_CHECK_OK.labels(service, name).set(1 if result["ok"] else 0)
     failing = [n for n, r in results.items() if r["required"] and not r["ok"]]
-    body = {"status": "unavailable" if failing else "ok", "checks": results}
+    # A check that is not required reports a degraded dependency without failing readiness.
+    degraded = [n for n, r in results.items() if not r["required"] and not r["ok"]]
+    body = {"status": "unavailable" if failing else "degraded" if degraded else "ok", "checks": results}
     if failing:
         body["failing"] = failing
+    if degraded:
+        body["degraded"] = degraded
     return json_response(body, status=503 if failing else 200)
 
 
