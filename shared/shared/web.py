@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -15,12 +16,13 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.exceptions as redis_errors
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import BaseServiceSettings
 from .errors import (STATUS_CLASSES, BadRequest, FieldError, PayloadTooLarge, ProblemError,
                      UnsupportedMediaType, ValidationFailed)
+from .logging import REQUEST_ID_VAR
 
 log = logging.getLogger("http")
 
@@ -102,6 +104,8 @@ def make_edge_middleware(service: str):
         started = time.perf_counter()
         rid = pick_request_id(request.headers.get(REQUEST_ID_HEADER))
         request[REQUEST_ID] = rid
+        # Requests on one keep-alive connection share a task (and its context): reset below.
+        rid_token = REQUEST_ID_VAR.set(rid)
         status = 500
         try:
             resp = await handler(request)
@@ -148,6 +152,7 @@ def make_edge_middleware(service: str):
                 log.info("request", extra={
                     "request_id": rid, "method": request.method, "route": route, "status": status,
                     "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
+            REQUEST_ID_VAR.reset(rid_token)
         if not resp.prepared:
             resp.headers[REQUEST_ID_HEADER] = rid
         return resp
@@ -284,7 +289,14 @@ async def health_ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Under gunicorn (shared.service.prepare_metrics_dir): every worker's values, summed.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def base_app(settings: BaseServiceSettings, *, middlewares=()) -> web.Application:
