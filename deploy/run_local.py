@@ -6,6 +6,7 @@ SIGTERM stops every process (and its workers) cleanly; nothing is left behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,9 +69,10 @@ def wait_ready(procs, timeout: float) -> bool:
             return False
         try:
             with urllib.request.urlopen(READY_URL, timeout=1) as resp:
-                if resp.status == 200:
+                # The gateway stays ready (200) while degraded; the stack is up when it is "ok".
+                if resp.status == 200 and json.loads(resp.read()).get("status") == "ok":
                     return True
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.3)
     return False

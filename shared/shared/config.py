@@ -34,6 +34,13 @@ class BaseServiceSettings(BaseSettings):
     db_statement_timeout_ms: int = Field(5000, description="Server-side statement timeout.")
     db_command_timeout_s: float = Field(10.0, description="Client-side timeout of one query.")
     db_connect_attempts: int = Field(30, description="Connection attempts at start-up (exponential backoff).")
+    db_transaction_pooling: bool = Field(False, description=(
+        "`true` when DATABASE_URL goes through PgBouncer in transaction pooling mode: no server-side "
+        "statement cache, no session settings at connect (search_path and timeouts come from the role's "
+        "defaults, set by shared.dbsetup), no LISTEN unless DB_LISTEN_URL is set."))
+    db_listen_url: str = Field("", description=(
+        "Direct PostgreSQL URL (not through a transaction pooler) for the outbox relay's LISTEN; empty: "
+        "a pooled connection, or polling only under DB_TRANSACTION_POOLING."))
 
     redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL.")
     amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr("amqp://guest:guest@127.0.0.1:5672/"),

@@ -1,0 +1,36 @@
+"""The journeys again, with every service's pool going through PgBouncer in transaction
+pooling mode (a PgBouncer of the stack's own, from the distribution's package)."""
+import asyncio
+
+import aiohttp
+import pytest
+
+from shared.pgbouncer import find_binary
+from tests.e2e.events import EventTap
+from tests.stack import Stack
+
+
+@pytest.fixture(scope="package")
+async def stack():
+    if find_binary() is None:
+        pytest.fail("pgbouncer is not installed: run `bash deploy/ensure-servers.sh` (make test does)")
+    s = Stack(database="e2e_pgbouncer", port_base=19080, redis_db=7, pgbouncer=True,
+              extra_env={"LOG_LEVEL": "INFO"})
+    await s.prepare()
+    await asyncio.to_thread(s.start)
+    yield s
+    code = await asyncio.to_thread(s.stop)
+    assert code == 0, s.tail()
+
+
+@pytest.fixture(scope="package")
+async def tap(stack):
+    t = await EventTap(stack.exchange).start()
+    yield t
+    await t.close()
+
+
+@pytest.fixture
+async def http(stack):
+    async with aiohttp.ClientSession(base_url=stack.url) as session:
+        yield session
