@@ -59,7 +59,7 @@ test: install servers
 bench: install servers
 	$(BIN)/python deploy/bench/load.py
 
-bench-all: bench bench-events bench-auth bench-gateway bench-tickets
+bench-all: bench bench-events bench-auth bench-gateway bench-tickets bench-pgbouncer
 
 bench-events: install servers
 	$(BIN)/python shared/bench/relay_bench.py
@@ -78,3 +78,6 @@ clean:
 
 drills: install servers
 	$(BIN)/python tests/drills.py
+
+bench-pgbouncer: install servers
+	$(BIN)/python deploy/bench/pgbouncer_bench.py
