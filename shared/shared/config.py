@@ -29,6 +29,9 @@ class BaseServiceSettings(BaseSettings):
     migrate_database_url: str = Field("postgresql://postgres@127.0.0.1:5432/saas",
                                       description="PostgreSQL URL of the schema owner role (migrations).")
     db_schema: str = Field("public", description="The PostgreSQL schema the service owns.")
+    migrations_dir: str = Field("", description=(
+        "Directory of the service's migration files; empty: `<service>/migrations` beside the package "
+        "(the container image, whose packages are installed, points it at the copied folder)."))
     db_pool_min: int = Field(1, description="Minimum pooled connections per worker.")
     db_pool_max: int = Field(10, description="Maximum pooled connections per worker.")
     db_statement_timeout_ms: int = Field(5000, description="Server-side statement timeout.")

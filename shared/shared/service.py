@@ -118,6 +118,8 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     argv = sys.argv[1:] if argv is None else argv
     settings = settings_cls()
     if argv and argv[0] == "migrate":
+        if settings.migrations_dir:
+            migrations_dir = Path(settings.migrations_dir)
         if migrations_dir is None:
             print("this process has no migrations", file=sys.stderr)
             return 2

@@ -165,3 +165,15 @@ def test_split_statements_respects_quotes_and_dollar_bodies():
         "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $fn$ BEGIN RETURN 1; END $fn$",
         "SELECT 'it''s; fine', \"odd;name\" FROM x",
         "-- done; really\nSELECT $$a;b$$"]   # a comment stays with the statement after it
+
+
+def test_migrations_dir_setting_overrides_the_package_folder(tmp_path, schema, capsys, monkeypatch):
+    # The container image installs the packages and copies migrations/ elsewhere.
+    from shared.config import BaseServiceSettings
+    from shared.service import main
+    write(tmp_path, "20260101000001", "create_a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    monkeypatch.setenv("MIGRATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("MIGRATE_DATABASE_URL", admin_dsn())
+    monkeypatch.setenv("DB_SCHEMA", schema)
+    assert main(BaseServiceSettings, None, app_path="x", migrations_dir=None, argv=["migrate", "status"]) == 0
+    assert "20260101000001_create_a: pending" in capsys.readouterr().out
