@@ -34,6 +34,9 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     """One entry per process replica. ``<PREFIX>_REPLICAS=N`` runs N copies, replica i on the
     base port + 100*i, and the gateway's upstream list names every replica."""
     out, env = [], dict(env)
+    # Each process keeps its metrics files in a directory of its own (shared.service picks one
+    # per service and port); one inherited directory would mix and wipe the processes' files.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     for name, module, prefix, default_port in PROCESSES:
         base = int(env.get(f"{prefix}_PORT", default_port))
         replicas = int(env.get(f"{prefix}_REPLICAS", "1"))

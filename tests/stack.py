@@ -106,7 +106,8 @@ class Stack:
         self.pgbouncer = None
         if pgbouncer:
             from shared.pgbouncer import PgBouncerProcess
-            self.pgbouncer = PgBouncerProcess(pg, port=p + 10)
+            # A few server connections per role are plenty for the suite (and spare the shared server).
+            self.pgbouncer = PgBouncerProcess(pg, port=p + 10, pool_size=4)
             for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET"), ("tenant", "AUDIT")):
                 self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@127.0.0.1:{p + 10}/{database}"
                 self.env[f"{prefix}_DB_TRANSACTION_POOLING"] = "true"

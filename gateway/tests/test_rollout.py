@@ -95,6 +95,7 @@ async def test_rolling_update_behind_a_headless_name_loses_almost_nothing(upstre
         await asyncio.gather(*clients)
         total = sum(statuses.values())
         lost = total - statuses[200]
+        print(f"rolling update: {total} requests, {lost} not answered 200: {dict(statuses)}")
         assert total >= 300, statuses
         assert lost <= 0.005 * total, (statuses, served_by)
         # Every pod took traffic; at the end only the new ones are replicas.
