@@ -106,13 +106,20 @@ class Stack:
         self.pgbouncer = None
         if pgbouncer:
             from shared.pgbouncer import PgBouncerProcess
-            # A few server connections per role are plenty for the suite (and spare the shared server).
-            self.pgbouncer = PgBouncerProcess(pg, port=p + 10, pool_size=4)
+            # Server connections per role: enough not to queue the relay and consumers (and spare the shared server).
+            self.pgbouncer = PgBouncerProcess(pg, port=p + 10, pool_size=8)
             for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET"), ("tenant", "AUDIT")):
                 self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@127.0.0.1:{p + 10}/{database}"
                 self.env[f"{prefix}_DB_TRANSACTION_POOLING"] = "true"
                 # The relay's LISTEN needs a session: a direct connection, as in the compose file.
                 self.env[f"{prefix}_DB_LISTEN_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
+            # Queues of their own: the end-to-end stack may run at the same time on the same
+            # vhost, and competing consumers would carry events to the other stack's database.
+            for var, group in (("AUTH_MEMBERSHIP_CONSUMER_GROUP", "auth-service.memberships"),
+                               ("TENANT_USERS_CONSUMER_GROUP", "tenant-service.users"),
+                               ("TICKET_MEMBERSHIP_CONSUMER_GROUP", "ticket-service.memberships"),
+                               ("AUDIT_CONSUMER_GROUP", "audit")):
+                self.env.setdefault(var, f"{group}.pgbouncer")
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="saas-e2e-", suffix=".log")[1])

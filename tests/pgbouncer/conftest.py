@@ -14,7 +14,9 @@ from tests.stack import Stack
 async def stack():
     if find_binary() is None:
         pytest.fail("pgbouncer is not installed: run `bash deploy/ensure-servers.sh` (make test does)")
-    s = Stack(database="e2e_pgbouncer", port_base=19080, redis_db=7, pgbouncer=True,
+    # 18480: other checkouts' stacks sit at 18080 + multiples of TEST_PORT_OFFSET's 500 steps
+    # (and +100.. for replicas); +400 stays clear of all of them.
+    s = Stack(database="e2e_pgbouncer", port_base=18480, redis_db=7, pgbouncer=True,
               extra_env={"LOG_LEVEL": "INFO"})
     await s.prepare()
     await asyncio.to_thread(s.start)
