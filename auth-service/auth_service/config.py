@@ -25,8 +25,8 @@ class Settings(BaseServiceSettings):
     argon2_parallelism: int = Field(1, description="argon2id lanes.")
     argon2_allow_weak: bool = Field(False, description="Accept argon2 parameters below the OWASP minimum "
                                                        "(test suites only).")
-    argon2_threads: int = Field(0, description="Threads hashing off the event loop per process; 0 = one per "
-                                               "core (with several workers: cores / workers).")
+    argon2_threads: int = Field(0, description="Threads hashing off the event loop per process; 0 = the CPUs "
+                                               "the container may use (cgroup CPU limit) / workers.")
 
     signing_keys_dir: str = Field(".keys/auth", description="Directory of Ed25519 private keys named "
                                                             "`<kid>.pem` (relative to the working directory).")

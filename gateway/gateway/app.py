@@ -23,7 +23,7 @@ from .config import Settings, split_list
 from .docs import add_docs_routes
 from .edge import Cors, security_headers
 from .limits import Guard
-from .proxy import TrustedProxies, forward, upstream_headers
+from .proxy import UPSTREAM_READY, TrustedProxies, forward, upstream_headers
 from .resp import RedisPipe
 from .upstreams import UpstreamPool, resolve_forever
 
@@ -148,6 +148,7 @@ def pool_check(name: str):
                 return False
         results = await asyncio.gather(*(ready(r.base) for r in pool.replicas))
         state = {"ready_replicas": sum(results), "replicas": len(results)}
+        UPSTREAM_READY.labels(name).set(state["ready_replicas"])
         if not any(results):
             raise PoolNotReady(state)
         return state
@@ -181,9 +182,13 @@ def create_app(settings: Settings) -> web.Application:
     for path, pool in EXACT_ROUTES:
         app.router.add_route("*", path, proxy_handler(pool))
 
-    add_ready_check(app, "redis", check_redis)
+    # Not required: the gateway stays ready while it can serve anything. Redis down still serves
+    # reads, one pool down still serves the others; failing readiness would take every gateway
+    # pod out at once and turn one failing dependency into a total outage. What is down shows in
+    # the body ("degraded") and in the ready_check_ok / gateway_upstream_ready_replicas metrics.
+    add_ready_check(app, "redis", check_redis, required=False)
     for name in pools:
-        add_ready_check(app, f"upstream_{name}", pool_check(name))
+        add_ready_check(app, f"upstream_{name}", pool_check(name), required=False)
     return app
 
 

@@ -141,3 +141,16 @@ def echoed_headers(data: dict) -> dict[str, list[str]]:
     for k, v in data["headers"]:
         out.setdefault(k.lower(), []).append(v)
     return out
+
+
+@pytest.fixture(scope="session")
+def upstream_app():
+    """The echo upstream's factory, for tests that run their own replicas."""
+    return echo_app
+
+
+@pytest.fixture
+def settings_for(tokens, upstreams):
+    def make(**overrides) -> Settings:
+        return gateway_settings(tokens, upstreams, **overrides)
+    return make
