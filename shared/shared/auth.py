@@ -16,14 +16,16 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
-from .permissions import builtin_permissions
+from .errors import Forbidden, ServiceUnavailable, StaffReadOnly, Unauthorized
+from .permissions import BUILTIN_ROLES, builtin_permissions
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_TYP = "at+jwt"
 ROLE_RANK = {"member": 1, "agent": 2, "admin": 3, "owner": 4}
+# Staff access is read-only: any other method answers 403 in every service (``authenticate``).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 CLIENT_IP_HEADER = "X-Client-IP"
 
@@ -46,7 +48,10 @@ class Principal:
     staff: bool = False
 
     def has_role(self, minimum: str) -> bool:
-        return self.role is not None and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
+        """Holds every permission of the built-in role ``minimum``. For a built-in role's token
+        this is the role order (the sets are nested); a custom role or an API key passes when
+        its permissions cover that role's."""
+        return self.tenant_id is not None and self.permissions >= BUILTIN_ROLES[minimum]
 
     def has_permission(self, name: str) -> bool:
         return name in self.permissions
@@ -193,6 +198,9 @@ async def authenticate(request: web.Request) -> Principal:
     if principal is None:
         principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
         request[PRINCIPAL] = principal
+    if principal.staff and request.method not in READ_METHODS:
+        # Checked here, before any handler runs, so no route can forget it (the gateway too).
+        raise StaffReadOnly("Platform staff access is read-only.")
     return principal
 
 

@@ -26,3 +26,18 @@ def rate_user(user_id) -> str:
 def rate_client(client_ip: str) -> str:
     """The gateway's fixed-window request counter of one client address (routes without a token)."""
     return f"rl:ip:{client_ip}"
+
+
+def api_key_revoked(api_key_id) -> str:
+    """``1`` while every access token minted for this API key is revoked (the key was deleted)."""
+    return f"rv:ak:{api_key_id}"
+
+
+def staff_stale(user_id) -> str:
+    """Epoch ms: this user's staff-access tokens issued before it are stale (staff revoked)."""
+    return f"rv:st:{user_id}"
+
+
+def rate_api_key(api_key_id) -> str:
+    """The gateway's fixed-window request counter of one API key."""
+    return f"rl:ak:{api_key_id}"

@@ -8,6 +8,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import ROLE_RANK, client_ip, require_tenant
+from shared.messaging import Actor, actor_of
 from shared.web import SETTINGS, request_id_of
 
 
@@ -18,6 +19,7 @@ class Caller:
     role: str
     ip: str | None
     request_id: str | None
+    actor: Actor  # the envelope's actor of the events this caller causes (shared.messaging.actor_of)
 
     def at_least(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
@@ -30,5 +32,6 @@ class Caller:
 async def current_caller(request: web.Request, minimum_role: str = "member") -> Caller:
     """403 for a token without an organization or with too low a role (shared.auth)."""
     principal = await require_tenant(request, minimum_role)
+    ip = client_ip(request, request.app[SETTINGS])
     return Caller(user_id=principal.user_id, org_id=principal.tenant_id, role=principal.role or "member",
-                  ip=client_ip(request, request.app[SETTINGS]), request_id=request_id_of(request) or None)
+                  ip=ip, request_id=request_id_of(request) or None, actor=actor_of(principal, ip=ip))
