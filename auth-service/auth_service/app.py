@@ -71,7 +71,7 @@ def services_ctx(settings: Settings):
 def _membership_events(app: web.Application):
     # The services exist only once services_ctx ran; the consumer starts after it.
     async def handle(conn, event):
-        return await membership_handler(app[SESSIONS], app[REVOCATIONS])(conn, event)
+        return await membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])(conn, event)
     return handle
 
 

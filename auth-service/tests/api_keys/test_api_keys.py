@@ -10,7 +10,13 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
+from auth_service.api_keys.service import API_KEYS
+from auth_service.consumers.memberships import membership_handler
+from auth_service.revocation import REVOCATIONS
+from auth_service.sessions.service import SESSIONS
 from shared import redis_keys
+from shared.db import DB_POOL
+from shared.messaging import Event
 from shared.permissions import BUILTIN_ROLES
 
 MEMBER = sorted(BUILTIN_ROLES["member"])
@@ -151,3 +157,19 @@ async def test_last_used_at_moves_at_most_once_a_minute(client, signup, admin_db
     assert later > first
     assert (await client.post("/internal/api-keys/usage", json={"items": []})).status == 401
     assert (await client.post("/internal/api-keys/usage", headers=internal, json={"items": [{"id": "x"}]})).status == 422
+
+
+async def test_deleted_organization_revokes_its_keys(client, signup, redis, internal):
+    doomed, bystander = await owner(signup), await owner(signup)
+    keys = [await (await create(client, acct)).json() for acct in (doomed, doomed, bystander)]
+    app = client.server.app
+    handler = membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])
+    ev = Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(timezone.utc),
+               source="tenant-service", tenant_id=doomed.organization_id, actor={},
+               subject={"type": "organization", "id": doomed.organization_id}, data={})
+    async with app[DB_POOL].acquire() as conn, conn.transaction():
+        await handler(conn, ev)
+    for k, alive in zip(keys, (False, False, True)):
+        resp = await client.post("/internal/api-keys/resolve", headers=internal, json={"key": k["key"]})
+        assert resp.status == (200 if alive else 404)
+        assert (await redis.get(redis_keys.api_key_revoked(k["id"])) is None) == alive
