@@ -16,7 +16,7 @@ from aiohttp import web
 from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
 from shared.errors import ApiKeyNotAllowed, NotFound, PayloadTooLarge, StaffReadOnly, UnsupportedMediaType
 from shared.service import gunicorn_factory
-from shared.web import REQUEST_ID, add_ready_check, base_app, is_json_content_type
+from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_json_content_type
 
 from . import api_keys
 from .api_keys import ApiKeyResolver
@@ -79,6 +79,8 @@ def proxy_handler(pool_name: str):
         if (method, request.path) not in PUBLIC:
             token = bearer(request)
             if token.startswith(API_KEY_PREFIX):
+                # The key's first 12 characters name it in logs (API.md); never more of it.
+                request[LOG_CONTEXT] = {"api_key_prefix": token[:12]}
                 caller = await gw.keys.caller(token)
             else:
                 caller = await gw.tokens.caller(token)

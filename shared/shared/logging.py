@@ -13,6 +13,8 @@ REDACT_KEYS = {"authorization", "password", "new_password", "current_password", 
                "secret", "password_hash"}
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# An API key keeps its 12-character prefix (how it is named in logs), never the rest.
+_API_KEY = re.compile(r"(sk_[A-Za-z0-9_-]{9})[A-Za-z0-9_-]{20,}")
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -22,7 +24,7 @@ def scrub(value):
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value))
+        return _API_KEY.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value)))
     return value
 
 

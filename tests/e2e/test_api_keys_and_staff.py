@@ -149,7 +149,9 @@ async def test_api_key_lifecycle_scope_and_audit(http, stack, tap):
     assert created["id"] not in [i["id"] for i in listed["items"]]
     revoked = await audit_event(http, owner, "api_key.revoked", created["id"])
     assert revoked["actor"]["user_id"] == admin.id
-    assert key[12:] not in stack.log_path.read_text(errors="replace"), "an API key reached the logs"
+    log = stack.log_path.read_text(errors="replace")
+    assert key[12:] not in log, "an API key reached the logs"
+    assert f'"api_key_prefix": "{created["prefix"]}"' in log   # the prefix names the key in the logs
 
 
 async def _status(http, path, headers) -> int:
