@@ -27,7 +27,12 @@ async def _run(argv: list[str], settings: Settings) -> int:
     if cmd not in ("grant", "revoke", "list") or (cmd != "list" and len(argv) != 2) or (cmd == "list" and len(argv) > 1):
         print(USAGE, file=sys.stderr)
         return 2
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
+    try:
+        conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema},
+                                     timeout=10)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        print(f"staff: the database is unavailable ({type(exc).__name__}); nothing changed", file=sys.stderr)
+        return 1
     try:
         if cmd == "list":
             for email, granted_at in await repo.list_all(conn):
