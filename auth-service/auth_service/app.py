@@ -11,6 +11,7 @@ from shared.messaging.consumer import EventConsumer, consumer_ctx
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
+from .api_keys.service import API_KEYS, ApiKeyService
 from .config import Settings
 from .consumers.memberships import BINDINGS, membership_handler
 from .keys.ring import KEYRING, KEYRING_JWKS, load_keyring
@@ -18,6 +19,7 @@ from .revocation import REVOCATIONS, Revocations
 from .routes import setup_routes
 from .sessions.service import SESSIONS, SessionService
 from .sessions.throttle import LoginThrottle
+from .staff.service import STAFF, StaffService
 from .tenants.client import TENANT_CLIENT, TenantClient
 from .tokens.service import AccessTokenIssuer
 from .users.passwords import PasswordHasher
@@ -56,6 +58,8 @@ def services_ctx(settings: Settings):
         app[TENANT_CLIENT] = tenant
         app[REVOCATIONS] = revocations
         app[SESSIONS] = sessions
+        app[API_KEYS] = ApiKeyService(pool=app[DB_POOL], redis=app[REDIS], settings=settings, issuer=issuer)
+        app[STAFF] = StaffService(pool=app[DB_POOL], settings=settings, tenant=tenant, issuer=issuer)
         app[USERS] = UserService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
                                  tenant=tenant, sessions=sessions)
         yield
@@ -67,7 +71,7 @@ def services_ctx(settings: Settings):
 def _membership_events(app: web.Application):
     # The services exist only once services_ctx ran; the consumer starts after it.
     async def handle(conn, event):
-        return await membership_handler(app[SESSIONS], app[REVOCATIONS])(conn, event)
+        return await membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])(conn, event)
     return handle
 
 

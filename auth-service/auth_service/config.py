@@ -53,6 +53,12 @@ class Settings(BaseServiceSettings):
     login_max_failures_per_ip: int = Field(50, description="Failed logins per client address per window before 429.")
     login_failure_window_s: int = Field(900, description="Failed-login counting window.")
 
+    api_key_token_ttl_s: int = Field(300, description=(
+        "Lifetime of the access token the gateway gets for an API key (it re-resolves the key before it "
+        "expires; a deleted key is refused at once regardless, through the rv:ak mark)."))
+    api_key_usage_interval_s: int = Field(60, description="`last_used_at` of an API key moves at most this often.")
+    staff_access_ttl_s: int = Field(1800, description="Lifetime of platform staff's read-only access token.")
+
     membership_consumer_group: str = Field("auth-service.memberships",
                                            description="Queue of the consumer that writes revocation marks.")
     membership_consumer_enabled: bool = Field(True, description="Run that consumer in this process.")

@@ -33,8 +33,9 @@ REDIS_DOWN = Counter("gateway_redis_unavailable_total",
                      "Requests decided without Redis (rate limit and revocation unchecked)", ["decision"])
 REVOKED = Counter("gateway_revoked_tokens_total", "Requests refused because the token was revoked")
 
-# KEYS[1]: the rate counter; KEYS[2]: rv:sid; KEYS[3], KEYS[4]: rv:ut, rv:t (absent without an org);
-# KEYS[5]: rv:r (only for a token carrying a custom role)
+# KEYS[1]: the rate counter; KEYS[2]: a flag (rv:sid, or rv:ak for an API key); KEYS[3..]: epoch-ms
+# marks (rv:ut, rv:t; rv:r for a token carrying a custom role; rv:st for staff access; absent
+# without an org)
 # ARGV[1]: limit (0: no limit), ARGV[2]: window ms, ARGV[3]: the token's iat_ms
 # Returns {0, 0, 0} when revoked, else {1, count, ms until the window resets}.
 GUARD_LUA = """
@@ -94,12 +95,13 @@ class LocalWindow:
 
 class Guard:
     def __init__(self, redis: RedisPipe, *, window_s: int, public_limit: int, user_limit: int,
-                 retry_s: float = 1.0, down_writes: str = "closed"):
+                 api_key_limit: int | None = None, retry_s: float = 1.0, down_writes: str = "closed"):
         self.redis = redis
         self.script_sha = redis.script(GUARD_LUA)
         self.window_ms = int(window_s * 1000)
         self.window_s = window_s
         self.public_limit, self.user_limit = public_limit, user_limit
+        self.api_key_limit = user_limit if api_key_limit is None else api_key_limit
         self.retry_s, self.down_writes = retry_s, down_writes
         self.local = LocalWindow()
         self._skip_until = 0.0
@@ -116,7 +118,11 @@ class Guard:
             keys = [rate_key]
             iat_ms = 0
         else:
-            limit, rate_key, scope = self.user_limit, caller.rate_key, "user"
+            if caller.api_key_id is not None:
+                limit, scope = self.api_key_limit, "api_key"
+            else:
+                limit, scope = self.user_limit, "user"
+            rate_key = caller.rate_key
             keys = [rate_key, *caller.revocation_keys]
             iat_ms = caller.iat_ms
         if time.monotonic() >= self._skip_until:

@@ -17,6 +17,10 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # The request being handled (set by shared.web's edge middleware): every line logged while it
 # runs carries its id, not only the per-request line.
 REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+# An API key keeps its 12-character prefix (how it is named in logs), never the rest.
+_API_KEY = re.compile(r"(sk_[A-Za-z0-9_-]{9})[A-Za-z0-9_-]{20,}")
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -26,7 +30,7 @@ def scrub(value):
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value))
+        return _API_KEY.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value)))
     return value
 
 

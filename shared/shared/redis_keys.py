@@ -33,3 +33,18 @@ def role_stale(organization_id, role_name: str) -> str:
     claim) issued before it are stale; set when the role's permissions change, or it is
     renamed or deleted."""
     return f"rv:r:{organization_id}:{role_name}"
+
+
+def api_key_revoked(api_key_id) -> str:
+    """``1`` while every access token minted for this API key is revoked (the key was deleted)."""
+    return f"rv:ak:{api_key_id}"
+
+
+def staff_stale(user_id) -> str:
+    """Epoch ms: this user's staff-access tokens issued before it are stale (staff revoked)."""
+    return f"rv:st:{user_id}"
+
+
+def rate_api_key(api_key_id) -> str:
+    """The gateway's fixed-window request counter of one API key."""
+    return f"rl:ak:{api_key_id}"

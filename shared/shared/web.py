@@ -33,6 +33,8 @@ log = logging.getLogger("http")
 SETTINGS = web.AppKey("settings", BaseServiceSettings)
 READY_CHECKS = web.AppKey("ready_checks", list)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Extra fields for this request's log line (e.g. the gateway's ``api_key_prefix``): never a secret.
+LOG_CONTEXT = web.RequestKey("log_context", dict)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -155,7 +157,8 @@ def make_edge_middleware(service: str):
             if log.isEnabledFor(logging.INFO) and not route.startswith("/health") and route != "/metrics":
                 log.info("request", extra={
                     "request_id": rid, "method": request.method, "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
+                    "duration_ms": round(elapsed * 1000, 2), "remote": request.remote,
+                    **request.get(LOG_CONTEXT, {})})
             REQUEST_ID_VAR.reset(rid_token)
         if not resp.prepared:
             resp.headers[REQUEST_ID_HEADER] = rid

@@ -15,6 +15,7 @@ import asyncpg
 
 from shared.messaging import Event
 
+from ..api_keys.service import ApiKeyService
 from ..context import RequestInfo
 from ..revocation import Revocations
 from ..sessions.service import SessionService
@@ -25,7 +26,7 @@ GROUP = "auth-service.memberships"
 BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
 
 
-def membership_handler(sessions: SessionService, revocations: Revocations):
+def membership_handler(sessions: SessionService, revocations: Revocations, api_keys: ApiKeyService | None = None):
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
         mark_ms = int(time.time() * 1000)
         try:
@@ -59,6 +60,9 @@ def membership_handler(sessions: SessionService, revocations: Revocations):
             info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
                                                      now=sessions.now())
+            if api_keys is not None:
+                # A deleted organization's keys never resolve again (rv:ak stops cached ones).
+                await api_keys.revoke_organization(conn, organization_id)
         else:
             await revocations.mark_user_org(user_id, organization_id, mark_ms)
     return handle

@@ -27,6 +27,7 @@ from ..users.repository import User
 from ..users.schemas import normalize_email
 from . import repository as repo
 from .repository import Session
+from .devices import device_label
 from .schemas import LoginRequest, RefreshRequest, SessionOut
 from .throttle import LoginThrottle
 
@@ -312,7 +313,8 @@ class SessionService:
         more = len(rows) > query.limit
         rows = rows[:query.limit]
         items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
-                            ip=s.ip, current=s.id == principal.session_id) for s in rows]
+                            device=device_label(s.user_agent), ip=s.ip, current=s.id == principal.session_id)
+                 for s in rows]
         next_cursor = (self.cursors.encode({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)})
                        if more and rows else None)
         return items, next_cursor

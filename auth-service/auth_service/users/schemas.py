@@ -89,6 +89,7 @@ class MeOut(BaseModel):
     name: str
     organization_id: UUID | None
     role: str | None
+    permissions: list[str] = Field(description="What the token may do in its organization (empty without one)")
 
 
 class PasswordChangeRequest(RequestModel):

@@ -102,7 +102,8 @@ class UserService:
         if user is None:
             raise SessionEnded()
         return MeOut(id=user.id, email=user.email, name=user.name, organization_id=principal.tenant_id,
-                     role=principal.role if principal.tenant_id else None)
+                     role=principal.role if principal.tenant_id else None,
+                     permissions=sorted(principal.permissions))
 
     async def change_password(self, principal: Principal, body: PasswordChangeRequest, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn:
