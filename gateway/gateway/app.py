@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from shared.auth import JWKSCache, TokenVerifier
-from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.errors import NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from shared.service import gunicorn_factory
 from shared.web import REQUEST_ID, add_ready_check, base_app, is_json_content_type
 
@@ -69,9 +69,15 @@ def proxy_handler(pool_name: str):
             raise NotFound("No route matches this path.")
         method = request.method
         caller = None
-        if (method, request.path) not in PUBLIC:
-            caller = await gw.tokens.caller(bearer(request))
         client_ip = gw.proxies.client_ip(request)
+        if (method, request.path) not in PUBLIC:
+            token = bearer(request)  # no token at all is a plain 401, not counted
+            try:
+                caller = await gw.tokens.caller(token)
+            except Unauthorized:
+                # Forged, unknown-kid, expired or malformed tokens count against the address.
+                await gw.guard.bad_token(client_ip)
+                raise
         quota = await gw.guard.check(caller, client_ip, write=method not in READS)
         if request.body_exists:
             length = request.content_length
@@ -102,7 +108,8 @@ def clients_ctx(gw: Gateway):
                                              leeway_s=s.jwt_leeway_s), max_entries=s.token_cache_size)
         redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)
         gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
-                         user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes)
+                         user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes,
+                         bad_token_limit=s.rate_limit_bad_tokens)
         try:
             await jwks.refresh()  # warm the keys; an unknown kid refetches later anyway
         except Exception:

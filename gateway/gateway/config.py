@@ -46,6 +46,9 @@ class Settings(BaseServiceSettings):
         "Requests per window per client address on routes without a token (signup, login, refresh, "
         "JWKS); 0 disables."))
     rate_limit_user: int = Field(600, description="Requests per window per user on authenticated routes; 0 disables.")
+    rate_limit_bad_tokens: int = Field(30, description=(
+        "Requests with an access token that fails verification (forged, unknown kid, expired, malformed) "
+        "per window per client address before 429; 0 disables."))
     redis_timeout_s: float = Field(0.25, description="Connect and reply timeout of the gateway's Redis calls.")
     redis_retry_s: float = Field(1.0, description="After a Redis failure, how long requests are decided without it.")
     redis_down_writes: Literal["closed", "open"] = Field("closed", description=(

@@ -99,23 +99,28 @@ class UserService:
         if user is None:
             raise SessionEnded()
         # Guessing the current password with a stolen access token is throttled like logins.
-        await self.throttle.begin(user.email, None)
+        await self.throttle.begin(user.email, info.ip)
         if not await self.hasher.verify(user.password_hash, body.current_password):
             raise ValidationFailed("The current password is incorrect.",
                                    errors=[FieldError("current_password", "is incorrect")])
-        await self.throttle.succeeded(user.email, None)
+        await self.throttle.succeeded(user.email, info.ip)
         if body.new_password == body.current_password:
             raise ValidationFailed("The request has invalid fields.",
                                    errors=[FieldError("new_password", "must differ from the current password")])
         new_hash = await self.hasher.hash(body.new_password)
         async with self.pool.acquire() as conn, conn.transaction():
             now = self.sessions.now()
-            await repo.update_password_hash(conn, user_id=user.id, password_hash=new_hash, changed=True)
+            # Only over the hash the current password was just verified against: a change or
+            # reset that committed meanwhile wins, and this one is refused like a wrong password.
+            if not await self.sessions.replace_credentials(conn, info, user_id=user.id, new_password_hash=new_hash,
+                                                           expected_hash=user.password_hash,
+                                                           reason="password_changed", now=now,
+                                                           keep_session_id=principal.session_id):
+                raise ValidationFailed("The current password is incorrect.",
+                                       errors=[FieldError("current_password", "is incorrect")])
             await add_event(conn, source=self.settings.service_name, type="auth.password_changed", subject_type="user",
                             subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip, request_id=info.request_id,
                             data={})
-            await self.sessions.end_user_sessions(conn, info, user_id=user.id, reason="password_changed", now=now,
-                                                  keep_session_id=principal.session_id)
 
 
 USERS = web.AppKey("users", UserService)
