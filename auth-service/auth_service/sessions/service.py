@@ -257,22 +257,23 @@ class SessionService:
         return ids
 
     async def replace_credentials(self, conn, info: RequestInfo, *, user_id: UUID, new_password_hash: str,
-                                  reason: str, now: datetime, expected_hash: str | None = None,
+                                  reason: str, now: datetime, expected: User | None = None,
                                   keep_session_id: UUID | None = None) -> bool:
         """THE "credentials changed, end every session" step (password change, password reset):
         inside the caller's transaction, replace the user's password hash and end every session
         of the user (but ``keep_session_id``), with their revocation marks.
 
-        ``expected_hash``: replace only if the stored hash is still this one (the hash the caller
-        verified the current password against); False, with nothing changed, when it is not.
-        None replaces unconditionally (a reset proves the mailbox, not the old password).
+        ``expected``: the account as read when the caller verified its current password; the
+        hash is replaced only if the password was not changed since (False, nothing changed,
+        when it was). None replaces unconditionally (a reset proves the mailbox, not the old
+        password).
 
         Sign-ins serialize against this on the user row (``users_repo.credentials_unchanged``):
         a sign-in that verified the old password either committed its session before the
         change (and the change ends it here) or finds the password changed and opens nothing.
         """
         if not await users_repo.replace_password_hash(conn, user_id=user_id, password_hash=new_password_hash,
-                                                      expected_hash=expected_hash):
+                                                      expected=expected):
             return False
         await self.end_user_sessions(conn, info, user_id=user_id, reason=reason, now=now,
                                      keep_session_id=keep_session_id)

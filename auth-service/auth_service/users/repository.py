@@ -67,13 +67,15 @@ async def rehash_password(conn: asyncpg.Connection, *, user_id: UUID, verified_h
 
 
 async def replace_password_hash(conn: asyncpg.Connection, *, user_id: UUID, password_hash: str,
-                                expected_hash: str | None) -> bool:
-    """A new password (``password_changed_at`` set); with ``expected_hash`` only over that hash."""
+                                expected: User | None) -> bool:
+    """A new password (``password_changed_at`` set). With ``expected`` (the account as read when
+    its current password was verified) only if the password was not changed since; a re-hash of
+    the same password in between does not count as a change."""
     return bool(await conn.fetchval(
         "UPDATE user_account SET password_hash = $2, updated_at = clock_timestamp(), "
         "password_changed_at = clock_timestamp() "
-        "WHERE id = $1 AND ($3::text IS NULL OR password_hash = $3) RETURNING true",
-        user_id, password_hash, expected_hash))
+        "WHERE id = $1 AND (NOT $3 OR password_changed_at IS NOT DISTINCT FROM $4) RETURNING true",
+        user_id, password_hash, expected is not None, expected.password_changed_at if expected else None))
 
 
 async def credentials_unchanged(conn: asyncpg.Connection, *, user: User) -> bool:

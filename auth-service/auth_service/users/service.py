@@ -113,7 +113,7 @@ class UserService:
             # Only over the hash the current password was just verified against: a change or
             # reset that committed meanwhile wins, and this one is refused like a wrong password.
             if not await self.sessions.replace_credentials(conn, info, user_id=user.id, new_password_hash=new_hash,
-                                                           expected_hash=user.password_hash,
+                                                           expected=user,
                                                            reason="password_changed", now=now,
                                                            keep_session_id=principal.session_id):
                 raise ValidationFailed("The current password is incorrect.",
