@@ -94,6 +94,7 @@ class Stack:
             # suite itself (gateway/tests cover the limits).
             "GATEWAY_RATE_LIMIT_PUBLIC": "100000",
             "GATEWAY_RATE_LIMIT_USER": "100000",
+            "GATEWAY_RATE_LIMIT_BAD_TOKENS": "100000",
         }
         for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
             self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
