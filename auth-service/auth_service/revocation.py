@@ -53,8 +53,8 @@ for i = 1, #KEYS do
   local px = exp - now
   if px > 0 then
     if raise == '1' then
-      local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
-      if tonumber(value) > cur then
+      local cur = redis.call('GET', KEYS[i])
+      if not cur or tonumber(value) > tonumber(cur) then
         redis.call('SET', KEYS[i], value, 'PX', px)
       elseif redis.call('PTTL', KEYS[i]) < px then
         redis.call('PEXPIRE', KEYS[i], px)
