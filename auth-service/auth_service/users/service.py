@@ -14,6 +14,7 @@ from shared.messaging import add_event
 
 from ..config import Settings
 from ..context import RequestInfo
+from ..revocation import db_clock_ms
 from ..sessions.service import SessionEnded, SessionService
 from ..sessions.throttle import LoginThrottle
 from ..tenants.client import Organization, TenantClient
@@ -58,6 +59,9 @@ class UserService:
                                 subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
                                 request_id=info.request_id,
                                 data={"user_id": str(user.id), "email": user.email, "name": user.name})
+                # iat_ms on the revocation marks' clock, before the organization exists
+                # (auth_service.revocation).
+                as_of_ms = await db_clock_ms(conn)
                 if body.organization_name is not None:
                     organization = await self.tenant.create_organization(
                         name=body.organization_name, owner_user_id=user.id, owner_email=user.email,
@@ -73,7 +77,7 @@ class UserService:
             raise
         tokens = self.sessions.issuer.tokens(
             user_id=user.id, session_id=session.id, organization_id=organization.id if organization else None,
-            role="owner" if organization else None, refresh_token=refresh_token)
+            role="owner" if organization else None, refresh_token=refresh_token, as_of_ms=as_of_ms)
         return SignupResult(user=user, organization=organization, tokens=tokens)
 
     async def _compensate(self, organization_id: UUID, owner_user_id: UUID, info: RequestInfo) -> None:
