@@ -47,6 +47,12 @@ class ThreadedProxy:
     def restore(self) -> None:
         self._call(self.proxy.restore())
 
+    def retarget(self, host: str, port: int) -> None:
+        """From now on forward to another server (every current connection is dropped)."""
+        self.cut()
+        self.proxy.target = (host, port)
+        self.restore()
+
     def close(self) -> None:
         self._call(self.proxy.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -71,6 +77,7 @@ class Stack:
         # With proxied=True every process reaches PostgreSQL, Redis and RabbitMQ through a proxy
         # the fault drills can cut, without disturbing anything else on the machine.
         self.proxies = {}
+        self.redis_target = (REDIS_HOST, REDIS_PORT)
         if proxied:
             self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy(REDIS_HOST, REDIS_PORT),
                             "rabbitmq": ThreadedProxy(AMQP_HOST, AMQP_PORT)}
@@ -98,6 +105,7 @@ class Stack:
             # suite itself (gateway/tests cover the limits).
             "GATEWAY_RATE_LIMIT_PUBLIC": "100000",
             "GATEWAY_RATE_LIMIT_USER": "100000",
+            "GATEWAY_RATE_LIMIT_BAD_TOKENS": "100000",
         }
         for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
             self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{pg}/{database}"

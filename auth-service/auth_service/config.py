@@ -49,7 +49,11 @@ class Settings(BaseServiceSettings):
     tenant_url: str = Field("http://127.0.0.1:8082", description="tenant-service base URL for internal calls.")
     tenant_timeout_s: float = Field(2.0, description="Timeout of each call to tenant-service.")
 
-    login_max_failures_per_account: int = Field(5, description="Failed logins per account per window before 429.")
+    login_max_failures_per_account_address: int = Field(5, description=(
+        "Failed logins per account from one client address per window before 429 (for that address)."))
+    login_max_failures_per_account: int = Field(100, description=(
+        "Failed logins per account from all addresses together per window before 429 for everyone "
+        "(much higher than the per-address limit, so strangers cannot lock an owner out)."))
     login_max_failures_per_ip: int = Field(50, description="Failed logins per client address per window before 429.")
     login_failure_window_s: int = Field(900, description="Failed-login counting window.")
 
@@ -58,6 +62,9 @@ class Settings(BaseServiceSettings):
         "expires; a deleted key is refused at once regardless, through the rv:ak mark)."))
     api_key_usage_interval_s: int = Field(60, description="`last_used_at` of an API key moves at most this often.")
     staff_access_ttl_s: int = Field(1800, description="Lifetime of platform staff's read-only access token.")
+    revocation_check_interval_s: float = Field(0.5, description=(
+        "How often Redis is checked for a lost revocation state (`rv:ready` missing), which is then "
+        "rebuilt from PostgreSQL."))
 
     membership_consumer_group: str = Field("auth-service.memberships",
                                            description="Queue of the consumer that writes revocation marks.")

@@ -14,13 +14,13 @@ import aiohttp
 from aiohttp import web
 
 from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
-from shared.errors import ApiKeyNotAllowed, NotFound, PayloadTooLarge, StaffReadOnly, UnsupportedMediaType
+from shared.errors import ApiKeyNotAllowed, NotFound, PayloadTooLarge, StaffReadOnly, Unauthorized, UnsupportedMediaType
 from shared.service import gunicorn_factory
 from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
 
 from . import api_keys
 from .api_keys import ApiKeyResolver
-from .auth import API_KEY_PREFIX, TokenCache, bearer
+from .auth import API_KEY_PREFIX, TokenCache, bearer, check_api_key_shape
 from .config import Settings, split_list
 from .docs import add_docs_routes
 from .edge import Cors, security_headers
@@ -76,15 +76,21 @@ def proxy_handler(pool_name: str):
             raise NotFound("No route matches this path.")
         method = request.method
         caller = None
-        if (method, request.path) not in PUBLIC:
-            token = bearer(request)
-            if token.startswith(API_KEY_PREFIX):
-                # The key's first 12 characters name it in logs (API.md); never more of it.
-                request[LOG_CONTEXT] = {"api_key_prefix": token[:12]}
-                caller = await gw.keys.caller(token)
-            else:
-                caller = await gw.tokens.caller(token)
         client_ip = gw.proxies.client_ip(request)
+        if (method, request.path) not in PUBLIC:
+            token = bearer(request)  # no token at all is a plain 401, not counted
+            try:
+                if token.startswith(API_KEY_PREFIX):
+                    # The key's first 12 characters name it in logs (API.md); never more of it.
+                    request[LOG_CONTEXT] = {"api_key_prefix": token[:12]}
+                    check_api_key_shape(token)
+                    caller = await gw.keys.caller(token)
+                else:
+                    caller = await gw.tokens.caller(token)
+            except Unauthorized:
+                # Forged, unknown-kid, expired or malformed tokens count against the address.
+                await gw.guard.bad_token(client_ip)
+                raise
         quota = await gw.guard.check(caller, client_ip, write=method not in READS)
         if caller is not None:
             if caller.api_key_id is not None and request.path.startswith(USER_ONLY_PREFIX):
@@ -128,7 +134,7 @@ def clients_ctx(gw: Gateway):
         redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)
         gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
                          user_limit=s.rate_limit_user, api_key_limit=s.rate_limit_api_key, retry_s=s.redis_retry_s,
-                         down_writes=s.redis_down_writes)
+                         down_writes=s.redis_down_writes, bad_token_limit=s.rate_limit_bad_tokens)
         try:
             await jwks.refresh()  # warm the keys; an unknown kid refetches later anyway
         except Exception:

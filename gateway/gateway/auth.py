@@ -81,6 +81,7 @@ class TokenCache:
         return len(self._entries)
 
     async def caller(self, token: str) -> Caller:
+        check_shape(token)
         key = hashlib.sha256(token.encode()).digest()
         entry = self._entries.get(key)
         now = time.time()
@@ -108,12 +109,16 @@ def bearer(request: web.Request) -> str:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
-    if token.startswith(API_KEY_PREFIX):
-        if _API_KEY_SHAPE.fullmatch(token) is None:
-            raise InvalidApiKey("The API key is malformed.")
-        return token
-    # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused here
+    return token
+
+
+def check_api_key_shape(token: str) -> None:
+    if _API_KEY_SHAPE.fullmatch(token) is None:
+        raise InvalidApiKey("The API key is malformed.")
+
+
+def check_shape(token: str) -> None:
+    # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused
     # without touching the verifier.
     if token.count(".") != 2 or len(token) > 8192:
         raise Unauthorized("The access token is malformed.")
-    return token

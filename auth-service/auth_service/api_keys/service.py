@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from shared import permissions as perms
 from shared import redis_keys
 from shared.auth import Principal
-from shared.errors import FieldError, NotFound, PermissionNotHeld, ServiceUnavailable, ValidationFailed
+from shared.errors import FieldError, NotFound, PermissionNotHeld, ValidationFailed
 from shared.messaging import actor_of, add_event
 from shared.pagination import CursorCodec, PageQuery
 
 from ..config import Settings
 from ..context import RequestInfo
-from ..redis_errors import REDIS_ERRORS
+from ..revocation import Mark, Revocations
 from ..tokens.service import AccessTokenIssuer
 from . import repository as repo
 from .repository import ApiKey
@@ -47,9 +47,10 @@ def key_out(k: ApiKey) -> ApiKeyOut:
 
 
 class ApiKeyService:
-    def __init__(self, *, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, issuer: AccessTokenIssuer):
-        self.pool, self.redis, self.settings, self.issuer = pool, redis, settings, issuer
-        self.cursors = CursorCodec(settings.internal_api_token.get_secret_value(), "auth.api_keys")
+    def __init__(self, *, pool: asyncpg.Pool, revocations: Revocations, settings: Settings,
+                 issuer: AccessTokenIssuer):
+        self.pool, self.revocations, self.settings, self.issuer = pool, revocations, settings, issuer
+        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.api_keys")
         # The flag must outlive every token minted for the key before it was revoked (a
         # resolution racing the revocation may mint one just after the flag is written).
         self.revoked_ttl_s = settings.api_key_token_ttl_s + settings.jwt_leeway_s + 60
@@ -110,24 +111,21 @@ class ApiKeyService:
                             data={"api_key_id": str(row.id), "name": row.name, "prefix": row.prefix})
             # Written before the commit: if Redis does not answer, the key stays live (503)
             # rather than revoked in the database while the gateway still lets it through.
-            await self.mark_revoked([row.id])
+            await self.mark_revoked(conn, [row.id])
 
     async def revoke_organization(self, conn, organization_id: UUID) -> list[UUID]:
         """Every key of a deleted organization (in the caller's transaction)."""
         ids = await repo.revoke_organization(conn, organization_id=organization_id, now=self.now())
-        await self.mark_revoked(ids)
+        await self.mark_revoked(conn, ids)
         return ids
 
-    async def mark_revoked(self, ids: list[UUID]) -> None:
-        if not ids:
-            return
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key_id in ids:
-                    pipe.set(redis_keys.api_key_revoked(key_id), b"1", ex=self.revoked_ttl_s)
-                await pipe.execute()
-        except REDIS_ERRORS:
-            raise ServiceUnavailable("API keys cannot be revoked right now; try again shortly.") from None
+    async def mark_revoked(self, conn: asyncpg.Connection, ids: list[UUID]) -> None:
+        """Recorded in PostgreSQL with the revocation (rebuilt into a Redis that lost it) and
+        written to Redis before the commit: if Redis does not answer, the whole revocation rolls
+        back (503) rather than leaving the key revoked in the database but live at the gateway."""
+        expires_ms = int(time.time() * 1000) + self.revoked_ttl_s * 1000
+        await self.revocations.put(conn, [Mark(redis_keys.api_key_revoked(key_id), "1", expires_ms)
+                                          for key_id in ids])
 
     # ---------------------------------------------------------------- the gateway's side
 

@@ -10,7 +10,6 @@ next request.
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
@@ -20,33 +19,25 @@ from aiohttp import web
 
 from shared import redis_keys
 from shared.auth import Principal
-from shared.errors import NotFound, ServiceUnavailable, StaffOnly
+from shared.errors import NotFound, StaffOnly
 from shared.messaging import Actor, add_event
 from shared.permissions import STAFF_PERMISSIONS, STAFF_ROLE
 
 from ..config import Settings
 from ..context import RequestInfo
-from ..redis_errors import REDIS_ERRORS
+from ..revocation import Revocations, db_clock_ms
 from ..tenants.client import TenantClient
 from ..tokens.service import AccessTokenIssuer
 from ..users import repository as users_repo
 from . import repository as repo
 from .schemas import AdminOrganizationQuery, StaffAccessRequest, StaffTokensOut
 
-# Marks only move forward (the same rule as auth-service's other revocation marks).
-_RAISE_MARK = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > cur then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-return 0
-"""
-
-
-async def mark_staff_revoked(redis: aioredis.Redis, settings: Settings, user_id: UUID) -> None:
-    """Every staff token of this user issued until now is stale at the gateway."""
-    ttl_ms = (settings.staff_access_ttl_s + settings.jwt_leeway_s) * 1000
-    await redis.eval(_RAISE_MARK, 1, redis_keys.staff_stale(user_id), int(time.time() * 1000), ttl_ms)
+async def mark_staff_revoked(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Settings,
+                             user_id: UUID) -> None:
+    """Every staff token of this user issued until now is stale at the gateway. Recorded with
+    the other revocation marks (auth_service.revocation), so a Redis that lost it gets it back."""
+    revocations = Revocations(redis, ttl_s=settings.staff_access_ttl_s + settings.jwt_leeway_s)
+    await revocations.put(conn, [revocations.stale_mark(redis_keys.staff_stale(user_id), await db_clock_ms(conn))])
 
 
 class StaffService:
@@ -110,10 +101,7 @@ async def revoke(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Sett
         removed = await repo.revoke(conn, user_id=user.id)
         # Before the commit: if Redis does not answer, the grant stays (and the command fails)
         # rather than being gone while tokens already issued keep working.
-        try:
-            await mark_staff_revoked(redis, settings, user.id)
-        except REDIS_ERRORS:
-            raise ServiceUnavailable("Redis is unavailable; staff was not revoked.") from None
+        await mark_staff_revoked(conn, redis, settings, user.id)  # 503 (rolled back) without Redis
     return removed
 
 
