@@ -41,7 +41,9 @@ def keys_dir(tmp_path_factory):
 def base_env(prefix: str, schema: str | None, port: int, keys_dir: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_NAMES and k != "ENVIRONMENT"}
     env.update({
-        f"{prefix}_PORT": str(port), "REDIS_URL": redis_url(5), "AMQP_URL": AMQP_URL,
+        # The broker as a deployment names it: not the built-in guest@127.0.0.1 default, which
+        # production refuses (tested below).
+        f"{prefix}_PORT": str(port), "REDIS_URL": redis_url(5), "AMQP_URL": AMQP_URL.replace("@127.0.0.1:", "@localhost:"),
         "EVENTS_EXCHANGE": f"prod_check_{uuid.uuid4().hex[:8]}", "AUTH_SIGNING_KEYS_DIR": keys_dir,
         "RELAY_ENABLED": "false", "LOG_LEVEL": "WARNING", "DB_CONNECT_ATTEMPTS": "3",
         f"{prefix}_DB_CONNECT_ATTEMPTS": "3",
