@@ -28,7 +28,8 @@ PACKAGES = {"shared": ROOT / "shared" / "shared", "gateway": ROOT / "gateway" / 
 TOO_GENERIC = {errors.ProblemError, errors.BadRequest, errors.Unauthorized, errors.Forbidden, errors.NotFound,
                errors.Conflict, errors.PreconditionFailed, errors.PreconditionRequired}
 # Raised outside any public operation: internal routes, CORS preflights, unknown paths.
-NOT_AN_OPERATION = {"internal_token_required", "signup_rollback_refused", "cors_not_allowed", "route_not_found"}
+NOT_AN_OPERATION = {"internal_token_required", "signup_rollback_refused", "cors_not_allowed", "route_not_found",
+                    "user_not_found"}
 
 
 def _module_name(package: str, path: Path) -> str:

@@ -1,7 +1,9 @@
 from aiohttp import web
 
+from .api_keys import handlers as api_keys
 from .keys import handlers as keys
 from .sessions import handlers as sessions
+from .staff import handlers as staff
 from .users import handlers as users
 
 
@@ -17,3 +19,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/auth/sessions/{session_id}", sessions.delete_session)
     r.add_get("/v1/auth/me", users.me)
     r.add_post("/v1/auth/password", users.change_password)
+    r.add_get("/internal/users/{user_id}", users.internal_user)
+    r.add_post("/v1/organizations/{org_id}/api-keys", api_keys.create)
+    r.add_get("/v1/organizations/{org_id}/api-keys", api_keys.list_keys)
+    r.add_delete("/v1/organizations/{org_id}/api-keys/{key_id}", api_keys.revoke)
+    r.add_get("/v1/admin/organizations", staff.organizations)
+    r.add_post("/v1/admin/access", staff.access)
+    r.add_post("/internal/api-keys/resolve", api_keys.resolve)
+    r.add_post("/internal/api-keys/usage", api_keys.usage)

@@ -70,7 +70,9 @@ async def test_openapi_lists_every_route_of_the_contract(gateway):
 
 
 # Routes about the user's own memberships: an organization's API key has no user.
-USER_ONLY = {"/v1/organizations", "/v1/invitations/accept"}
+# Routes a signed-in user calls, never an API key: managing keys and platform staff's routes too.
+USER_ONLY = {"/v1/organizations", "/v1/invitations/accept", "/v1/organizations/{org_id}/api-keys",
+             "/v1/organizations/{org_id}/api-keys/{key_id}", "/v1/admin/organizations", "/v1/admin/access"}
 
 
 async def test_openapi_marks_public_and_protected_routes(gateway):

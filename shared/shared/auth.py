@@ -16,15 +16,16 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import (OrganizationScopeRequired, PermissionDenied, ServiceUnavailable, TokenExpired, TokenInvalid,
-                     TokenMissing)
+from .errors import (OrganizationScopeRequired, PermissionMissing, ServiceUnavailable, StaffReadOnly, TokenExpired,
+                     TokenInvalid, TokenMissing)
 from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_TYP = "at+jwt"
-ROLE_RANK = {"member": 1, "agent": 2, "admin": 3, "owner": 4}
+# Staff access is read-only: any other method answers 403 in every service (``authenticate``).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 CLIENT_IP_HEADER = "X-Client-IP"
 
@@ -45,9 +46,6 @@ class Principal:
     permissions: frozenset[str] = frozenset()
     api_key_id: UUID | None = None
     staff: bool = False
-
-    def has_role(self, minimum: str) -> bool:
-        return self.role is not None and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
 
     def has_permission(self, name: str) -> bool:
         return name in self.permissions
@@ -194,6 +192,9 @@ async def authenticate(request: web.Request) -> Principal:
     if principal is None:
         principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
         request[PRINCIPAL] = principal
+    if principal.staff and request.method not in READ_METHODS:
+        # Checked here, before any handler runs, so no route can forget it (the gateway too).
+        raise StaffReadOnly("Platform staff access is read-only.")
     return principal
 
 
@@ -203,16 +204,7 @@ async def require_permission(request: web.Request, permission: str) -> Principal
     if principal.tenant_id is None:
         raise OrganizationScopeRequired()
     if permission not in principal.permissions:
-        raise PermissionDenied(f"This action needs the permission '{permission}'.")
-    return principal
-
-
-async def require_tenant(request: web.Request, minimum_role: str = "member") -> Principal:
-    principal = await authenticate(request)
-    if principal.tenant_id is None:
-        raise OrganizationScopeRequired()
-    if not principal.has_role(minimum_role):
-        raise PermissionDenied()
+        raise PermissionMissing(f"This action needs the permission '{permission}'.")
     return principal
 
 

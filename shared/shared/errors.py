@@ -204,6 +204,33 @@ class GatewayTimeout(ProblemError):
     status, title, type_slug, code = 504, "Gateway Timeout", "gateway-timeout", "gateway_timeout"
 
 
+# ---------------------------------------------------------------- API keys and platform staff (issue 12)
+
+class InvalidApiKey(Unauthorized):
+    """An unknown, forged, expired or revoked API key (one answer for all: nothing leaks)."""
+    type_slug, code = "invalid-api-key", "invalid_api_key"
+
+
+class ApiKeyNotAllowed(Forbidden):
+    """An API key on a route only a signed-in user may use (/v1/auth/*, managing keys)."""
+    type_slug, code = "api-key-not-allowed", "api_key_not_allowed"
+
+
+class PermissionNotHeld(Forbidden):
+    """Asked to hand out a permission the caller does not hold itself."""
+    type_slug, code = "permission-not-held", "permission_not_held"
+
+
+class StaffOnly(Forbidden):
+    """A platform-staff route called by someone who is not staff."""
+    type_slug, code = "staff-only", "staff_only"
+
+
+class StaffReadOnly(Forbidden):
+    """A write attempted with platform staff's read-only access."""
+    type_slug, code = "staff-read-only", "staff_read_only"
+
+
 STATUS_CLASSES: dict[int, type[ProblemError]] = {
     c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
                           PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
@@ -215,8 +242,26 @@ STATUS_CLASSES: dict[int, type[ProblemError]] = {
 # ------------------------------------------------------------------ the edge (every process)
 
 class MalformedJson(BadRequest):
-    """The body is not valid JSON."""
+    """The body is not valid JSON (UTF-8, RFC 8259: no NaN or Infinity, integers within 64 bits)."""
     type_slug, code, default_detail = "malformed-json", "malformed_json", "The body is not valid JSON."
+
+
+class BodyUnreadable(BadRequest):
+    """The body could not be read (a malformed chunked or encoded transfer)."""
+    type_slug, code = "body-unreadable", "body_unreadable"
+    default_detail = "The body could not be read (malformed chunked or encoded transfer)."
+
+
+class JsonTooDeep(BadRequest):
+    """The JSON body is nested deeper than 32 levels."""
+    type_slug, code = "json-too-deep", "json_too_deep"
+    default_detail = "The JSON body is nested too deeply."
+
+
+class ContentEncodingNotAccepted(UnsupportedMediaType):
+    """The body was sent with a `Content-Encoding` (compressed bodies are not accepted)."""
+    type_slug, code = "content-encoding-not-accepted", "content_encoding_not_accepted"
+    default_detail = "Send the body without Content-Encoding (compressed bodies are not accepted)."
 
 
 class RouteNotFound(NotFound):
@@ -272,9 +317,10 @@ class OrganizationScopeRequired(Forbidden):
     default_detail = "This route needs a token scoped to an organization."
 
 
-class PermissionDenied(Forbidden):
-    """The caller's role (its permissions) does not allow this action."""
-    type_slug, code, default_detail = "permission-denied", "permission_denied", "Your role does not allow this action."
+class PermissionMissing(Forbidden):
+    """The caller's permissions (its role's, or the API key's) do not include the one the action needs."""
+    type_slug, code = "permission-missing", "permission_missing"
+    default_detail = "Your permissions do not allow this action."
 
 
 # ------------------------------------------------------------------ auth-service
@@ -327,9 +373,24 @@ class SessionNotFound(NotFound):
     type_slug, code, default_detail = "session-not-found", "session_not_found", "No such session."
 
 
+class BadTokenThrottled(RateLimited):
+    """Too many requests with an invalid access token or API key from this address; wait `Retry-After` seconds."""
+    type_slug, code = "bad-token-throttled", "bad_token_throttled"
+
+
 class LoginThrottled(RateLimited):
     """Too many failed sign-ins for this account or from this address; wait `Retry-After` seconds."""
     type_slug, code = "login-throttled", "login_throttled"
+
+
+class ApiKeyNotFound(NotFound):
+    """No such live API key in this organization."""
+    type_slug, code, default_detail = "api-key-not-found", "api_key_not_found", "No such API key."
+
+
+class UserNotFound(NotFound):
+    """Internal: no such account (auth-service's profile route for tenant-service)."""
+    type_slug, code, default_detail = "user-not-found", "user_not_found", "No such user."
 
 
 # ------------------------------------------------------------------ tenant-service
@@ -345,9 +406,9 @@ class MembershipEnded(Forbidden):
     default_detail = "You are no longer a member of this organization."
 
 
-class OwnerRequired(Forbidden):
-    """Only an owner may grant, revoke, invite to or remove the admin and owner roles."""
-    type_slug, code = "owner-required", "owner_required"
+class AccountGone(Unauthorized):
+    """The access token is valid but its account no longer exists."""
+    type_slug, code, default_detail = "account-gone", "account_gone", "This account no longer exists."
 
 
 class SlugTaken(Conflict):
@@ -413,7 +474,8 @@ class TicketNotFound(NotFound):
 
 
 class TicketFieldForbidden(Forbidden):
-    """The caller's role may not change these fields of the ticket (members: title and description only)."""
+    """The caller may not change these fields of the ticket (without `tickets:triage`: title and description of
+    one's own tickets only)."""
     type_slug, code = "ticket-field-forbidden", "ticket_field_forbidden"
 
     def __init__(self, fields: list[str]):
@@ -421,9 +483,9 @@ class TicketFieldForbidden(Forbidden):
 
 
 class InternalCommentForbidden(Forbidden):
-    """Only agents, admins and owners write internal comments."""
+    """Internal comments need the permission `comments:internal`."""
     type_slug, code = "internal-comment-forbidden", "internal_comment_forbidden"
-    default_detail = "Only agents, admins and owners may write internal comments."
+    default_detail = "Internal comments need the permission 'comments:internal'."
 
 
 class IfMatchRequired(PreconditionRequired):
@@ -456,7 +518,7 @@ class TicketNotDeleted(Conflict):
 
 
 class AssigneeNotAssignable(ValidationFailed):
-    """The assignee must be an agent, admin or owner of this organization."""
+    """The assignee must be a member of this organization holding `tickets:read_all`."""
     type_slug, code = "assignee-not-assignable", "assignee_not_assignable"
 
     def __init__(self):
@@ -482,9 +544,9 @@ class IdempotencyKeyInvalid(ValidationFailed):
                          errors=[FieldError("Idempotency-Key", "1 to 255 visible ASCII characters")])
 
 
-class AdminRequired(PermissionDenied):
-    """Deleting and restoring tickets needs admin or owner (same type as any missing permission)."""
-    default_detail = "Only admins and owners may delete or restore tickets."
+class AdminRequired(PermissionMissing):
+    """Deleting and restoring tickets needs `tickets:delete` (same type as any missing permission)."""
+    default_detail = "Deleting and restoring tickets needs the permission 'tickets:delete'."
 
 
 class IfMatchInvalid(ValidationFailed):
@@ -502,3 +564,35 @@ StatusMoveNotAllowed = StatusTransitionNotAllowed
 TicketChangeForbidden = TicketFieldForbidden
 InvalidIdempotencyKey = IdempotencyKeyInvalid
 InvalidRefreshToken = RefreshTokenInvalid
+
+
+# ---------------------------------------------------------------- permissions and custom roles (issue 12)
+
+class RoleNotFound(NotFound):
+    """No such role in the organization."""
+    type_slug, code, default_detail = "role-not-found", "role_not_found", "No such role."
+
+
+class RoleBeyondCaller(Forbidden):
+    """A role (to create, widen, grant, change or revoke) holds a permission the caller lacks,
+    or is admin level (shared.permissions.ADMIN_LEVEL) and the caller lacks admins:manage."""
+    type_slug = "role-beyond-caller"
+    code = "role_beyond_caller"
+
+
+class RoleNameTaken(Conflict):
+    """A custom role's name is already used in the organization, or is a built-in name."""
+    type_slug = "role-name-taken"
+    code = "role_name_taken"
+
+
+class BuiltinRoleImmutable(Conflict):
+    """Built-in roles cannot be renamed, changed or deleted."""
+    type_slug = "builtin-role-immutable"
+    code = "builtin_role_immutable"
+
+
+class RoleInUse(Conflict):
+    """A custom role cannot be deleted while a member, a pending invitation or an API key holds it."""
+    type_slug = "role-in-use"
+    code = "role_in_use"

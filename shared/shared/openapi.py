@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import (PROBLEM_TYPES, BadGateway, GatewayTimeout, STATUS_CLASSES, InvalidCursor, MalformedJson, PayloadTooLarge, ProblemError,
-                     RateLimited, ServiceUnavailable, TokenExpired, TokenInvalid, TokenMissing, TokenRevoked,
-                     UnsupportedMediaType, ValidationFailed)
+from .errors import (PROBLEM_TYPES, STATUS_CLASSES, ApiKeyNotAllowed, BadGateway, BadTokenThrottled, BodyUnreadable,
+                     ContentEncodingNotAccepted, GatewayTimeout, InvalidApiKey, InvalidCursor, JsonTooDeep,
+                     MalformedJson, PayloadTooLarge, ProblemError, RateLimited, ServiceUnavailable, StaffReadOnly, TokenExpired,
+                     TokenInvalid, TokenMissing, TokenRevoked, UnsupportedMediaType, ValidationFailed)
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -104,22 +105,30 @@ class Operation:
     request_example: dict[str, Any] | None = None
     rate_limited: bool = True      # proxied behind the gateway's rate limiter (RateLimit-*, 429, 502, 504)
     api_key: bool = True           # an API key may call it (False: user routes, /v1/auth/*)
-    content_type: str = "application/json"  # of the success answer
+    # Of the success answer; e.g. "application/x-ndjson": then ``response`` describes one line
+    # of the streamed body.
+    response_media_type: str = "application/json"
     other_responses: dict[int, type[BaseModel]] = field(default_factory=dict)  # non-problem answers, e.g. 503
 
     def problem_types(self) -> list[type[ProblemError]]:
         """Every problem type this operation can answer: its own, plus those of its kind."""
         found: list[type[ProblemError]] = [PROBLEM_TYPES[c.code].cls for c in self.problems]
         if self.request is not None:
-            found += [MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed]
+            found += [MalformedJson, JsonTooDeep, BodyUnreadable, PayloadTooLarge, UnsupportedMediaType,
+                      ContentEncodingNotAccepted, ValidationFailed]
         if self.query is not None or any(p.location in ("query", "header") for p in self.params):
             found.append(ValidationFailed)
         if self.query is not None and "cursor" in self.query.model_fields:
             found.append(InvalidCursor)
         if not self.public:
             found += [TokenMissing, TokenInvalid, TokenExpired, TokenRevoked]
+            found.append(InvalidApiKey if self.api_key else ApiKeyNotAllowed)
+            if self.method.upper() not in ("GET", "HEAD", "OPTIONS"):
+                found.append(StaffReadOnly)   # platform staff's tokens only read
         if self.rate_limited:   # proxied by the gateway: its limiter, and an upstream that fails
             found += [RateLimited, BadGateway, GatewayTimeout]
+            if not self.public:   # invalid tokens or keys counted per client address
+                found.append(BadTokenThrottled)
         found.append(ServiceUnavailable)
         covered = {c.status for c in found}
         found += [STATUS_CLASSES[s] for s in self.errors if s not in covered and s in STATUS_CLASSES]
@@ -297,9 +306,9 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                                         "description": "Opaque; send it as `cursor` for the next page; "
                                                        "null on the last page."}}})
                 schema = {"$ref": f"#/components/schemas/{page}"}
-            ok["content"] = {op.content_type: {"schema": schema}}
+            ok["content"] = {op.response_media_type: {"schema": schema}}
         elif op.status == 200:
-            ok["content"] = {op.content_type: {"schema": {}}}
+            ok["content"] = {op.response_media_type: {"schema": {}}}
         entry["responses"][str(op.status)] = ok
         entry["responses"].update(_problem_responses(op))
         for code, model in op.other_responses.items():

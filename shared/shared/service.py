@@ -7,7 +7,9 @@
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,17 +17,31 @@ from aiohttp import web
 
 from . import migrations
 from .config import BaseServiceSettings
-from .logging import setup_logging
+from .logging import JsonFormatter, setup_logging
 
 AppFactory = Callable[[BaseServiceSettings], web.Application]
 
 
-def warn_development_secrets(settings: BaseServiceSettings) -> None:
+class UnsafeConfiguration(SystemExit):
+    """The process refuses to start (non-zero exit); the message names the settings."""
+
+
+def check_start_up_settings(settings: BaseServiceSettings) -> None:
+    """Before a process serves anything. ENVIRONMENT=production (the default): any secret
+    problem ends the process with exit status 78 and a message naming each setting.
+    ENVIRONMENT=development: the same problems are logged as warnings."""
     import logging
-    for env in settings.development_secrets():
-        logging.getLogger("config").warning(
-            "secret setting left at its development default; set it for any real deployment",
-            extra={"setting": env})
+    problems = settings.secret_problems()
+    if not problems:
+        return
+    if settings.environment == "production":
+        message = (f"{settings.service_name}: refusing to start with ENVIRONMENT=production: "
+                   + "; ".join(problems) + " (or set ENVIRONMENT=development for a local run)")
+        print(message, file=sys.stderr, flush=True)
+        logging.getLogger("config").critical("refusing to start", extra={"problems": problems})
+        raise UnsafeConfiguration(78)
+    for problem in problems:
+        logging.getLogger("config").warning("development settings: " + problem)
 
 
 def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFactory):
@@ -33,9 +49,54 @@ def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFac
     async def gunicorn_app() -> web.Application:
         settings = settings_cls()
         setup_logging(settings.service_name, settings.log_level)
-        warn_development_secrets(settings)
+        check_start_up_settings(settings)
         return create_app(settings)
     return gunicorn_app
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir(settings: BaseServiceSettings) -> bool:
+    """Metrics of every gunicorn worker in one scrape: prometheus-client's multiprocess mode.
+
+    The directory (``PROMETHEUS_MULTIPROC_DIR``, else one per service and port under the temp
+    directory) is emptied at every start: files left by an earlier run would add their counts
+    to this one's. The variable must be set before prometheus_client is imported, which the
+    service's modules have done by now; so when it was not set, the caller re-executes the
+    process with it (returns True)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    reexec = not path
+    if not path:
+        path = os.path.join(tempfile.gettempdir(), f"prometheus-{settings.service_name}-{settings.port}")
+        os.environ[MULTIPROC_ENV] = path
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(path, name))
+    return reexec
+
+
+def _json_gunicorn_logger(service: str):
+    from gunicorn.glogging import Logger
+
+    class JsonLogger(Logger):
+        """gunicorn's own lines (boot, worker start and exit, timeouts) in the services' JSON."""
+
+        def setup(self, cfg):
+            super().setup(cfg)
+            formatter = JsonFormatter(service)
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    handler.setFormatter(formatter)
+    return JsonLogger
+
+
+def _mark_worker_dead(server, worker) -> None:
+    # The dead worker's live gauges (multiprocess_mode live*) leave the scrape with it.
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
@@ -53,6 +114,8 @@ def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
                 "keepalive": 75,
                 "accesslog": None,
                 "proc_name": settings.service_name,
+                "logger_class": _json_gunicorn_logger(settings.service_name),
+                "child_exit": _mark_worker_dead,
             }.items():
                 self.cfg.set(key, value)
 
@@ -69,6 +132,8 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     argv = sys.argv[1:] if argv is None else argv
     settings = settings_cls()
     if argv and argv[0] == "migrate":
+        if settings.migrations_dir:
+            migrations_dir = Path(settings.migrations_dir)
         if migrations_dir is None:
             print("this process has no migrations", file=sys.stderr)
             return 2
@@ -77,21 +142,28 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     if argv and argv[0] == "declare-queues":
         return declare_queues(settings, create_app, consumer_groups)
     setup_logging(settings.service_name, settings.log_level)
-    if not argv or argv[0] != "serve":
-        warn_development_secrets(settings)  # under gunicorn, each worker warns through gunicorn_app
-    if argv and argv[0] == "serve":
-        serve_gunicorn(settings, app_path)
-        return 0
-    if argv and argv[0] not in ("dev",):
+    if argv and argv[0] not in ("dev", "serve"):
         print(f"unknown command {argv[0]!r}; use dev, serve, migrate or declare-queues", file=sys.stderr)
         return 2
+    check_start_up_settings(settings)  # under gunicorn, each worker checks again in gunicorn_app
+    if argv and argv[0] == "serve":
+        if prepare_metrics_dir(settings):
+            # sys.orig_argv keeps "-m package" (sys.argv does not).
+            os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+        serve_gunicorn(settings, app_path)
+        return 0
     try:
         import uvloop
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    from .db import UnsafeDatabaseRole
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    except UnsafeDatabaseRole as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return 78
     return 0
 
 

@@ -10,13 +10,15 @@ from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
+from .accounts.client import ACCOUNTS, accounts_ctx
 from .audit_events.service import AuditEventService
 from .config import Settings
 from .consumers import users as users_consumer
 from .invitations.service import InvitationService
-from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, USERS_CONSUMER
+from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, ROLES, USERS_CONSUMER
 from .members.service import MemberService
 from .organizations.service import OrganizationService
+from .roles.service import RoleService
 from .routes import setup_routes
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -30,7 +32,8 @@ def services_ctx(settings: Settings):
         app[ORGANIZATIONS] = OrganizationService(pool, cursors=CursorCodec(secret, "organizations"))
         app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
         app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
-                                             ttl_s=settings.invitation_ttl_s)
+                                             ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS])
+        app[ROLES] = RoleService(pool, cursors=CursorCodec(secret, "roles"))
         app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
         yield
     return ctx
@@ -39,6 +42,7 @@ def services_ctx(settings: Settings):
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, use_redis=False)
     app.cleanup_ctx.append(jwks_verifier_ctx(settings))
+    app.cleanup_ctx.append(accounts_ctx(settings))
     app.cleanup_ctx.append(services_ctx(settings))
     if settings.users_consumer_enabled:
         app.cleanup_ctx.append(consumer_ctx(settings, group=settings.users_consumer_group,

@@ -2,7 +2,7 @@
 pydantic models the handlers validate and answer with."""
 from shared.errors import (AdminRequired, AssigneeNotAssignable, EtagMismatch, IdempotencyKeyInvalid, IfMatchInvalid,
                            IdempotencyKeyReused, IfMatchRequired, InternalCommentForbidden,
-                           OrganizationNotFound, OrganizationScopeRequired, StatusTransitionNotAllowed,
+                           OrganizationNotFound, OrganizationScopeRequired, PermissionMissing, StatusTransitionNotAllowed,
                            TicketFieldForbidden, TicketNotDeleted, TicketNotFound)
 from shared.openapi import Operation, Param
 
@@ -30,22 +30,26 @@ OPERATIONS: list[Operation] = [
     Operation(
         "POST", "/v1/tickets", "Create a ticket", TAG, status=201, request=TicketCreate, response=TicketOut,
         response_headers=("ETag", "Idempotent-Replayed"), params=[IDEMPOTENCY_KEY], operation_id="createTicket",
-        problems=SCOPE + (TicketFieldForbidden, AssigneeNotAssignable, IdempotencyKeyInvalid, IdempotencyKeyReused),
+        problems=SCOPE + (PermissionMissing, TicketFieldForbidden, AssigneeNotAssignable, IdempotencyKeyInvalid,
+                          IdempotencyKeyReused),
         request_example=TICKET_EXAMPLE,
-        description=("Needs a token scoped to an organization (403 otherwise). The caller becomes the requester; "
-                     "`assignee_id` needs agent or above (403) and must name an agent+ member (422). "
+        description=("Needs a token scoped to an organization and `tickets:create` (403 otherwise). The caller "
+                     "becomes the requester; `assignee_id` needs `tickets:triage` (403) and must name a member "
+                     "holding `tickets:read_all` (422). "
                      "`number` counts from 1 within the organization."),
     ),
     Operation(
         "GET", "/v1/tickets", "List and search tickets", TAG, response=TicketOut, response_is_list=True,
-        query=TicketListQuery, problems=SCOPE, operation_id="listTickets",
-        description=("Members see only tickets they requested. `q` is full-text (web search syntax) over title "
+        query=TicketListQuery, problems=SCOPE + (PermissionMissing,), operation_id="listTickets",
+        description=("`tickets:read_all` sees every ticket; `tickets:read_own` only those the caller requested "
+                     "(neither: 403). `q` is full-text (web search syntax) over title "
                      "and description. Keyset pagination: `next_cursor` is valid only with the same sort and "
                      "filters (422 otherwise). Priority order is low < normal < high < urgent; ties by "
                      "creation time."),
     ),
     Operation("GET", "/v1/tickets/{ticket_id}", "Read a ticket", TAG, response=TicketOut,
-              problems=SCOPE + (TicketNotFound,), response_headers=("ETag",), operation_id="getTicket"),
+              problems=SCOPE + (PermissionMissing, TicketNotFound), response_headers=("ETag",), operation_id="getTicket",
+              description="Another's ticket without `tickets:read_all` answers 404."),
     Operation(
         "PATCH", "/v1/tickets/{ticket_id}", "Change a ticket", TAG, request=TicketUpdate, response=TicketOut,
         problems=SCOPE + (TicketNotFound, TicketFieldForbidden, StatusTransitionNotAllowed, EtagMismatch,
@@ -53,24 +57,26 @@ OPERATIONS: list[Operation] = [
         params=[Param("If-Match", "header", ETAG_FORMAT, required=True, description=_IF_MATCH.description)],
         operation_id="updateTicket", request_example={"status": "in_progress", "priority": "urgent"},
         response_headers=("ETag",),
-        description=("`If-Match` is required (428 without it, 412 when stale). Members may change only title and "
-                     "description of their own tickets (403 for other fields). Status moves outside the "
-                     "contract's table: 409. The assignee must be an agent+ member (422); null unassigns."),
+        description=("`If-Match` is required (428 without it, 412 when stale). Without `tickets:triage` only title "
+                     "and description of one's own tickets may change (403 for other fields or another's "
+                     "ticket). Status moves outside the contract's table: 409. The assignee must be a member "
+                     "holding `tickets:read_all` (422); null unassigns."),
     ),
     Operation("DELETE", "/v1/tickets/{ticket_id}", "Delete a ticket (soft)", TAG, status=204,
               problems=SCOPE + (AdminRequired, TicketNotFound, EtagMismatch, IfMatchInvalid), params=[_IF_MATCH],
               operation_id="deleteTicket",
-              description="Admin or owner. The ticket answers 404 everywhere afterwards. `If-Match` is optional."),
+              description="`tickets:delete`. The ticket answers 404 everywhere afterwards. `If-Match` is optional."),
     Operation("POST", "/v1/tickets/{ticket_id}/restore", "Restore a deleted ticket", TAG, response=TicketOut,
               problems=SCOPE + (AdminRequired, TicketNotFound, TicketNotDeleted), response_headers=("ETag",),
               operation_id="restoreTicket",
-              description="Admin or owner; 409 when the ticket is not deleted."),
+              description="`tickets:delete`; 409 when the ticket is not deleted."),
     Operation("POST", "/v1/tickets/{ticket_id}/comments", "Comment on a ticket", TAG, status=201,
-              request=CommentCreate, response=CommentOut, problems=SCOPE + (TicketNotFound, InternalCommentForbidden),
+              request=CommentCreate, response=CommentOut,
+              problems=SCOPE + (PermissionMissing, TicketNotFound, InternalCommentForbidden),
               operation_id="createComment", request_example={"body": "Restarted it; please check.", "internal": False},
-              description="`internal: true` needs agent or above (403). Members may comment on their own tickets."),
+              description="`comments:create` on a ticket one can see; `internal: true` needs `comments:internal` (403)."),
     Operation("GET", "/v1/tickets/{ticket_id}/comments", "List a ticket's comments", TAG, response=CommentOut,
-              response_is_list=True, query=CommentListQuery, problems=SCOPE + (TicketNotFound,),
+              response_is_list=True, query=CommentListQuery, problems=SCOPE + (PermissionMissing, TicketNotFound),
               operation_id="listComments",
-              description="Oldest first. Members never see internal comments."),
+              description="Oldest first. Internal comments only with `comments:internal`."),
 ]

@@ -1,39 +1,52 @@
 """Membership and organization changes from tenant-service, turned into revocation marks.
 
-``rv:ut:{user}:{org}`` / ``rv:t:{org}`` hold the time (epoch ms) before which tokens are
-stale. The mark is the moment this consumer applies the event, not the event's own time: the
-event was published after tenant-service committed, so every token minted after the mark was
-minted from the new state, while a token minted shortly before it may still carry the old one.
+``rv:ut:{user}:{org}`` / ``rv:t:{org}`` / ``rv:r:{org}:{role name}`` (custom roles) hold the
+time (epoch ms) before which tokens are stale. The mark is PostgreSQL's clock when this consumer
+applies the event, not the event's own ``occurred_at`` (taken inside tenant-service's
+transaction, before its commit: a membership read between that moment and the commit still saw
+the old state). The event is published after tenant-service committed, so the mark is later than
+any read of the old membership, and every access token carries as ``iat_ms`` PostgreSQL's clock
+taken BEFORE its membership was read (auth_service.revocation): a token minted from the old state
+is always older than the mark.
 """
 from __future__ import annotations
 
 import logging
-import time
 from uuid import UUID
 
 import asyncpg
 
 from shared.messaging import Event
 
+from ..api_keys.service import ApiKeyService
 from ..context import RequestInfo
-from ..revocation import Revocations
+from ..revocation import Revocations, db_clock_ms
 from ..sessions.service import SessionService
 
 log = logging.getLogger(__name__)
 
 GROUP = "auth-service.memberships"
-BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted"]
+BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
 
 
-def membership_handler(sessions: SessionService, revocations: Revocations):
+def membership_handler(sessions: SessionService, revocations: Revocations, api_keys: ApiKeyService | None = None):
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
-        mark_ms = int(time.time() * 1000)
         try:
             if event.type in ("membership.role_changed", "membership.removed"):
                 user_id = UUID(str(event.data["user_id"]))
                 organization_id = UUID(str(event.data.get("organization_id") or event.tenant_id))
             elif event.type == "organization.deleted":
                 organization_id = event.tenant_id or UUID(event.subject.id)
+            elif event.type in ("role.updated", "role.deleted"):
+                # Tokens carry the role's name (``role``) and permissions (``perms``): a change of
+                # either makes every token of the old name stale; a description change does not.
+                organization_id = UUID(str(event.tenant_id))
+                changes = event.data.get("changes") or {}
+                if event.type == "role.updated" and not ({"name", "permissions"} & set(changes)):
+                    return
+                role_name = changes["name"][0] if "name" in changes else event.data["name"]
+                if not isinstance(role_name, str) or not role_name:
+                    raise ValueError("role name missing")
             else:
                 return
         except (KeyError, ValueError, TypeError):
@@ -41,12 +54,19 @@ def membership_handler(sessions: SessionService, revocations: Revocations):
             log.error("event without the ids it needs skipped", extra={"event_id": str(event.id),
                                                                        "event_type": event.type})
             return
-        # Redis is written inside the inbox transaction: if it fails, the event is retried.
-        if event.type == "organization.deleted":
-            await revocations.mark_org(organization_id, mark_ms)
+        # The mark is recorded and Redis written inside the inbox transaction: if either fails,
+        # the event is retried.
+        mark_ms = await db_clock_ms(conn)
+        if event.type in ("role.updated", "role.deleted"):
+            await revocations.mark_role(conn, organization_id, role_name, mark_ms)
+        elif event.type == "organization.deleted":
+            await revocations.mark_org(conn, organization_id, mark_ms)
             info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
                                                      now=sessions.now())
+            if api_keys is not None:
+                # A deleted organization's keys never resolve again (rv:ak stops cached ones).
+                await api_keys.revoke_organization(conn, organization_id)
         else:
-            await revocations.mark_user_org(user_id, organization_id, mark_ms)
+            await revocations.mark_user_org(conn, user_id, organization_id, mark_ms)
     return handle

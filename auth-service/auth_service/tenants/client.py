@@ -32,6 +32,9 @@ class Membership:
     organization_id: UUID
     role: str
     joined_at: datetime | None
+    # What the role grants now (tenant-service resolves built-in and custom roles); goes into
+    # the access token as ``perms``. None from a tenant-service that does not send it yet.
+    permissions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class TenantClient:
             raise TenantUnavailable()
         try:
             return [Membership(UUID(i["organization_id"]), i["role"],
-                               datetime.fromisoformat(i["joined_at"].replace("Z", "+00:00")) if i.get("joined_at") else None)
+                               _joined_at(i.get("joined_at")), _permissions(i.get("permissions")))
                     for i in body.get("items", [])]
         except (KeyError, ValueError, TypeError, AttributeError):
             raise TenantUnavailable() from None
@@ -108,6 +111,47 @@ class TenantClient:
                                   request_id: str | None = None) -> None:
         await self._call("DELETE", f"/internal/organizations/{organization_id}",
                          params={"owner_user_id": str(owner_user_id)}, request_id=request_id)
+
+    # ---------------------------------------------------------------- platform staff (admin/)
+
+    async def list_organizations(self, *, q: str | None, limit: int, cursor: str | None,
+                                 request_id: str | None = None) -> dict:
+        """Every organization (live and deleted), as tenant-service answers it: the list body
+        ``{items: [{id, name, slug, created_at, deleted_at, member_count}], next_cursor}``."""
+        params = {"limit": str(limit)}
+        if q:
+            params["q"] = q
+        if cursor:
+            params["cursor"] = cursor
+        status, body = await self._call("GET", "/internal/organizations", params=params, request_id=request_id)
+        if status == 422 and isinstance(body, dict):
+            errors = [FieldError(str(e.get("field", "cursor")), str(e.get("message", "is not valid")))
+                      for e in body.get("errors") or [] if isinstance(e, dict)]
+            raise ValidationFailed("The query has invalid parameters.", errors=errors)
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise TenantUnavailable()
+        return {"items": body["items"], "next_cursor": body.get("next_cursor")}
+
+    async def organization(self, organization_id: UUID, *, request_id: str | None = None) -> dict | None:
+        """``{id, name, slug, created_at, deleted_at, member_count}``, or None when there is none."""
+        status, body = await self._call("GET", f"/internal/organizations/{organization_id}", request_id=request_id)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise TenantUnavailable()
+        return body
+
+
+def _joined_at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _permissions(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError("permissions must be a list of names")
+    return tuple(value)
 
 
 TENANT_CLIENT = web.AppKey("tenant_client", TenantClient)

@@ -60,6 +60,13 @@ class SignupRequest(RequestModel):
         return value
 
 
+class InternalUserOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    created_at: datetime
+
+
 class UserOut(BaseModel):
     id: UUID
     email: str
@@ -86,6 +93,7 @@ class MeOut(BaseModel):
     name: str
     organization_id: UUID | None
     role: str | None
+    permissions: list[str] = Field(description="What the token may do in its organization (empty without one)")
 
 
 class PasswordChangeRequest(RequestModel):

@@ -10,18 +10,19 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import (AlreadyMember, InvitationEmailMismatch, InvitationExpired, InvitationNotFound,
-                           InvitationRevoked, InvitationUsed, OwnerRequired)
+from shared.errors import (AccountGone, AlreadyMember, InvitationEmailMismatch, InvitationExpired, InvitationNotFound,
+                           InvitationRevoked, InvitationUsed)
 from shared.pagination import CursorCodec
+from shared.permissions import MEMBERS_INVITE
 
 from .. import paging
-from ..access import authorize_write, require_live
+from ..accounts.client import AccountsClient
+from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members
 from ..members.repository import MembershipRecord
 from ..organizations import repository as organizations
-from ..roles import can_grant
 from ..users import repository as users
 from . import repository
 from .repository import InvitationRecord
@@ -32,16 +33,17 @@ def hash_token(token: str) -> bytes:
 
 
 class InvitationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int):
-        self.pool, self.cursors, self.ttl_s = pool, cursors, ttl_s
+    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient):
+        self.pool, self.cursors, self.ttl_s, self.accounts = pool, cursors, ttl_s, accounts
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
                      role: str) -> tuple[InvitationRecord, str]:
         token = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
-            if not can_grant(actor_role, role):
-                raise OwnerRequired("Only an owner may invite admins or owners.")
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
+            role, granted = await resolve_role(conn, org_id, role)
+            require_hand_out(mine, granted, "You may not invite with this role (it holds permissions you lack, "
+                                             "or is admin level and you lack admins:manage).")
             if await repository.email_is_member(conn, organization_id=org_id, email=email):
                 raise AlreadyMember("A member with this email already belongs to the organization.")
             inv = await repository.insert(conn, id=uuid.uuid4(), organization_id=org_id, email=email, role=role,
@@ -61,21 +63,44 @@ class InvitationService:
 
     async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
             inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
             if inv is None or inv.accepted_at or inv.revoked_at or inv.expired:
                 raise InvitationNotFound("No such pending invitation.")
-            if not can_grant(actor_role, inv.role):
-                raise OwnerRequired("Only an owner may revoke an invitation to an admin or owner role.")
+            require_hand_out(mine, await role_permissions(conn, org_id, inv.role) or frozenset(),
+                             "You may not revoke an invitation to this role (it holds permissions you lack, or "
+                             "is admin level and you lack admins:manage).")
             await repository.mark_revoked(conn, invitation_id=inv.id)
             await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": inv.email, "role": inv.role})
 
-    async def accept(self, actor: Actor, principal: Principal, *, token: str) -> MembershipRecord:
+    async def caller_profile(self, principal: Principal, *, request_id: str | None = None) -> users.ProfileRecord:
+        """The caller's profile: the local copy kept from ``user.registered``, or, while that
+        event is still in flight, auth-service's own (then stored, so the event finds it and
+        changes nothing). Fetched before any transaction: no connection waits on HTTP."""
+        async with self.pool.acquire() as conn:
+            profile = await users.get(conn, user_id=principal.user_id)
+        if profile is not None:
+            return profile
+        account = await self.accounts.get(principal.user_id, request_id=request_id)  # 503 if unreachable
+        if account is None:
+            # A valid token for an account auth-service no longer has: the caller is gone.
+            raise AccountGone()
+        async with self.pool.acquire() as conn:
+            await users.upsert(conn, user_id=account.id, email=account.email, name=account.name,
+                               changed_at=account.created_at)
+            return await users.get(conn, user_id=account.id)
+
+    async def accept(self, actor: Actor, principal: Principal, *, token: str,
+                     request_id: str | None = None) -> MembershipRecord:
         """Unknown, revoked and expired tokens are 404; a used one is 409; a token for another
         email than the caller's is 403 (its holder was sent it, so saying so leaks nothing);
-        a caller who already belongs to the organization is 409."""
+        a caller who already belongs to the organization is 409. The caller's email comes from
+        ``caller_profile``: it never depends on an event still in flight."""
         token_hash = hash_token(token)
+        if await self._find(token_hash) is None:
+            raise InvitationNotFound()
+        profile = await self.caller_profile(principal, request_id=request_id)
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repository.find_by_token_hash(conn, token_hash=token_hash)
             if found is None:
@@ -90,8 +115,7 @@ class InvitationService:
                 raise InvitationRevoked()
             if inv.expired:
                 raise InvitationExpired()
-            profile = await users.get(conn, user_id=principal.user_id)
-            if profile is None or profile.email != inv.email:
+            if profile.email != inv.email:
                 raise InvitationEmailMismatch()
             if await members.get(conn, organization_id=inv.organization_id, user_id=principal.user_id):
                 raise AlreadyMember("You already belong to this organization.")
@@ -105,5 +129,10 @@ class InvitationService:
                        subject_id=membership_subject(inv.organization_id, principal.user_id),
                        tenant_id=inv.organization_id,
                        data={"organization_id": str(inv.organization_id), "user_id": str(principal.user_id),
-                             "role": inv.role})
+                             "role": inv.role, "permissions": sorted(
+                                 await role_permissions(conn, inv.organization_id, inv.role) or ())})
         return membership
+
+    async def _find(self, token_hash: bytes) -> InvitationRecord | None:
+        async with self.pool.acquire() as conn:
+            return await repository.find_by_token_hash(conn, token_hash=token_hash)

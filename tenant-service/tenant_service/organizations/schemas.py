@@ -5,27 +5,19 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
-
-from shared.permissions import BUILTIN_ROLES
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from shared.pagination import PageQuery
 from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
 
-
-
-def _known_role(value: str) -> str:
-    if value not in BUILTIN_ROLES:
-        raise ValueError("is not a role of this organization")
-    return value
-
-
-# A role is named by a string: a built-in role or (API.md rev 2) an organization's custom role.
-# One named schema in the API document ("Role"), not an enum per field.
-Role = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_role),
-                 Field(json_schema_extra={"x-component": "Role", "examples": ["member", "agent", "admin", "owner"],
+# A role is named by a string: a built-in role (owner, admin, agent, member) or the name of a
+# custom role of the organization (shared.permissions; tenant_service.roles resolves it, 422 when
+# the organization has no such role). One named schema in the API document ("Role"), not an enum.
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+                 Field(json_schema_extra={"x-component": "Role", "pattern": r"\S",
+                                          "examples": ["member", "agent", "admin", "owner"],
                                           "description": "A role name: a built-in one (`owner`, `admin`, "
                                                          "`agent`, `member`) or a custom role of the "
                                                          "organization."})]
@@ -85,8 +77,23 @@ class InternalOrganization(BaseModel):
 class InternalMembership(BaseModel):
     organization_id: UUID
     role: Role
+    permissions: list[str]  # what the role grants now (auth-service puts it in tokens as ``perms``)
     joined_at: datetime
 
 
 class InternalMemberships(BaseModel):
     items: list[InternalMembership]
+
+
+class AdminOrganization(BaseModel):
+    """An organization as platform staff see it (GET /v1/admin/organizations, via auth-service)."""
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+    deleted_at: datetime | None
+    member_count: int
+
+
+class AdminOrganizationQuery(RequestModel, PageQuery):
+    q: str | None = Field(None, min_length=1, max_length=100, description="Matches the name or slug")

@@ -12,7 +12,11 @@ from shared.auth import Principal
 from shared.errors import OrganizationNotFound, SignupRollbackRefused, SlugTaken
 from shared.pagination import CursorCodec
 
+from shared.permissions import BUILTIN_ROLES, ORGANIZATION_DELETE, ORGANIZATION_MANAGE
+from shared.permissions import OWNER_ROLE as OWNER
+
 from .. import paging
+
 from ..access import authorize_write
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -47,12 +51,13 @@ class OrganizationService:
         raise SlugTaken(slug or slugs.derive(name))
 
     async def _created(self, conn: asyncpg.Connection, actor: Actor, org: OrganizationRecord, owner_id: UUID) -> None:
-        await members.insert(conn, organization_id=org.id, user_id=owner_id, role="owner")
+        await members.insert(conn, organization_id=org.id, user_id=owner_id, role=OWNER)
         await emit(conn, actor, type="organization.created", subject_type="organization", subject_id=org.id,
                    tenant_id=org.id, data={"name": org.name, "slug": org.slug})
         await emit(conn, actor, type="membership.created", subject_type="membership",
                    subject_id=membership_subject(org.id, owner_id), tenant_id=org.id,
-                   data={"organization_id": str(org.id), "user_id": str(owner_id), "role": "owner"})
+                   data={"organization_id": str(org.id), "user_id": str(owner_id), "role": OWNER,
+                         "permissions": sorted(BUILTIN_ROLES[OWNER])})
 
     async def create(self, actor: Actor, *, owner_id: UUID, name: str, slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -116,7 +121,22 @@ class OrganizationService:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
         return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.id))
 
-    async def memberships_of(self, *, user_id: UUID) -> list[members.MembershipRecord]:
+    async def list_all(self, *, q: str | None, limit: int, cursor: str | None
+                       ) -> tuple[list[repository.AdminOrganizationRecord], str | None]:
+        after = paging.decode_key(self.cursors, cursor)
+        async with self.pool.acquire() as conn:
+            rows = await repository.list_all(conn, q=q, after=after, limit=limit + 1)
+        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+
+    async def get_any(self, *, org_id: UUID) -> repository.AdminOrganizationRecord:
+        """An organization, live or deleted (its ``deleted_at`` says which)."""
+        async with self.pool.acquire() as conn:
+            org = await repository.get_any(conn, org_id=org_id)
+        if org is None:
+            raise OrganizationNotFound()
+        return org
+
+    async def memberships_of(self, *, user_id: UUID) -> list[members.MembershipPermissions]:
         async with self.pool.acquire() as conn:
             return await members.list_for_user(conn, user_id=user_id)
 
@@ -125,7 +145,7 @@ class OrganizationService:
     async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str | None,
                      slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
-            org, _ = await authorize_write(conn, principal, org_id, "admin")
+            org, _ = await authorize_write(conn, principal, org_id, ORGANIZATION_MANAGE)
             changes = {}
             if name is not None and name != org.name:
                 changes["name"] = [org.name, name]
@@ -149,7 +169,7 @@ class OrganizationService:
         """Soft delete: the organization disappears for everyone. auth-service ends the sessions
         scoped to it and ticket-service hides its tickets, both on organization.deleted."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await authorize_write(conn, principal, org_id, "owner")
+            await authorize_write(conn, principal, org_id, ORGANIZATION_DELETE)
             await repository.soft_delete(conn, org_id=org_id)
             await emit(conn, actor, type="organization.deleted", subject_type="organization", subject_id=org_id,
                        tenant_id=org_id, data={})
