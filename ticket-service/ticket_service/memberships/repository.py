@@ -35,6 +35,7 @@ async def apply_membership(conn: asyncpg.Connection, *, org_id: UUID, user_id: U
             WHERE membership.event_at < EXCLUDED.event_at
         RETURNING true
         """, org_id, user_id, role, permissions, active, event_at)
+    return bool(changed)
 
 
 async def apply_role_change(conn: asyncpg.Connection, *, old_name: str, name: str, permissions: list[str]) -> int:
@@ -43,7 +44,6 @@ async def apply_role_change(conn: asyncpg.Connection, *, old_name: str, name: st
     result = await conn.execute(
         "UPDATE membership SET role = $2, permissions = $3 WHERE role = $1", old_name, name, permissions)
     return int(result.split()[-1])
-    return bool(changed)
 
 
 async def mark_organization_deleted(conn: asyncpg.Connection, *, org_id: UUID, deleted_at: datetime) -> None:
