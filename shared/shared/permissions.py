@@ -51,6 +51,9 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission(ADMINS_MANAGE, "Grant or revoke roles that hold admins:manage (owner and admin level)."),
 )
 NAMES: frozenset[str] = frozenset(p.name for p in CATALOGUE)
+# For the API document: a permission name is one of the catalogue's (the services answer 422
+# naming the unknown ones; the document states the same as an enum).
+PERMISSION_NAME_SCHEMA: dict = {"enum": [p.name for p in CATALOGUE]}
 
 _MEMBER = frozenset({TICKETS_CREATE, TICKETS_READ_OWN, COMMENTS_CREATE, MEMBERS_READ})
 _AGENT = _MEMBER | {TICKETS_READ_ALL, TICKETS_TRIAGE, COMMENTS_INTERNAL}

@@ -1,19 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from shared.web import RequestModel
+from shared.permissions import PERMISSION_NAME_SCHEMA
+from shared.web import NOT_BLANK_SCHEMA, RequestModel
 
 API_KEY_PREFIX = "sk_"
 PREFIX_LENGTH = 12
 
 
 class ApiKeyCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    permissions: list[str] = Field(min_length=1, max_length=64,
+    name: str = Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA)
+    permissions: list[Annotated[str, Field(json_schema_extra=PERMISSION_NAME_SCHEMA)]] = Field(
+                                   min_length=1, max_length=64,
                                    description="Permission names from GET /v1/permissions; a subset of the caller's")
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Without it the key does not expire")
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator
 
 from shared.pagination import PageQuery
-from shared.web import RequestModel
+from shared.web import NOT_BLANK_SCHEMA, RequestModel
 
 
 class AdminOrganizationQuery(RequestModel, PageQuery):
@@ -25,7 +25,8 @@ class AdminOrganizationOut(BaseModel):
 
 class StaffAccessRequest(RequestModel):
     organization_id: UUID
-    reason: str = Field(min_length=1, max_length=500, description="Why; recorded in the organization's audit log")
+    reason: str = Field(min_length=1, max_length=500, description="Why; recorded in the organization's audit log",
+                        json_schema_extra=NOT_BLANK_SCHEMA)
 
     @field_validator("reason")
     @classmethod

@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from shared.pagination import PageQuery
-from shared.permissions import BUILTIN_ROLES, STAFF_ROLE, unknown
+from shared.permissions import BUILTIN_ROLES, PERMISSION_NAME_SCHEMA, STAFF_ROLE, unknown
 from shared.web import RequestModel
 
 
@@ -18,10 +18,14 @@ def _catalogue_names(names: list[str]) -> list[str]:
     return sorted(set(names))
 
 
+# Checked after stripping; the document states the same of the sent string (surrounding white
+# space allowed, at least one other character).
 RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
-                                            pattern=r"^[^\x00-\x1f\x7f:]+$")]
+                                            pattern=r"^[^\x00-\x1f\x7f:]+$"),
+                     Field(json_schema_extra={"pattern": r"^\s*[^\x00-\x1f\x7f:]*[^\x00-\x1f\x7f:\s][^\x00-\x1f\x7f:]*\s*$"})]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-PermissionNames = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=64),
+PermissionNames = Annotated[list[Annotated[str, StringConstraints(max_length=64),
+                                           Field(json_schema_extra=PERMISSION_NAME_SCHEMA)]], Field(max_length=64),
                             AfterValidator(_catalogue_names)]
 
 RESERVED_NAMES = frozenset(BUILTIN_ROLES) | {STAFF_ROLE}
