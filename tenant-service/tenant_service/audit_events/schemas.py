@@ -46,8 +46,8 @@ class AuditExportQuery(BaseModel):
     """The export's filters (no paging: the whole selection is streamed, oldest first)."""
     type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
         None, description="Exact event type, e.g. membership.role_changed")
-    since: AwareDatetime | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
-    until: AwareDatetime | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
+    since: Instant | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
+    until: Instant | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
 
     @model_validator(mode="after")
     def _window(self):

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from shared.pagination import PageQuery
 from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
@@ -15,7 +15,8 @@ from .slugs import SLUG_PATTERN
 # A role is named by a string: a built-in role (owner, admin, agent, member) or the name of a
 # custom role of the organization (shared.permissions; tenant_service.roles resolves it, 422 when
 # the organization has no such role). One named schema in the API document ("Role"), not an enum.
-Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+# At most 50 characters as sent (the document's maxLength), then stripped.
+Role = Annotated[str, StringConstraints(min_length=1, max_length=50), AfterValidator(str.strip),
                  Field(json_schema_extra={"x-component": "Role", "pattern": r"\S",
                                           "examples": ["member", "agent", "admin", "owner"],
                                           "description": "A role name: a built-in one (`owner`, `admin`, "

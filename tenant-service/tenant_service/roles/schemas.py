@@ -1,6 +1,8 @@
 """Request and response models of the role and permission routes (also used by api_spec)."""
 from __future__ import annotations
 
+import re
+
 from typing import Annotated
 from uuid import UUID
 
@@ -18,11 +20,21 @@ def _catalogue_names(names: list[str]) -> list[str]:
     return sorted(set(names))
 
 
-# Checked after stripping; the document states the same of the sent string (surrounding white
-# space allowed, at least one other character).
-RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
-                                            pattern=r"^[^\x00-\x1f\x7f:]+$"),
-                     Field(json_schema_extra={"pattern": r"^\s*[^\x00-\x1f\x7f:]*[^\x00-\x1f\x7f:\s][^\x00-\x1f\x7f:]*\s*$"})]
+_ROLE_NAME = re.compile(r"[^\x00-\x1f\x7f:]+")
+
+
+def _role_name(value: str) -> str:
+    value = value.strip()
+    if not value or not _ROLE_NAME.fullmatch(value):
+        raise ValueError("must hold a character other than white space, and no control character or ':'")
+    return value
+
+
+# At most 50 characters as sent (the document's maxLength), stored without surrounding white
+# space; the document's pattern states the same (surrounding white space allowed, at least one
+# other character, no control character or ':').
+RoleName = Annotated[str, Field(min_length=1, max_length=50, json_schema_extra={
+    "pattern": r"^\s*[^\x00-\x1f\x7f:]*[^\x00-\x1f\x7f:\s][^\x00-\x1f\x7f:]*\s*$"}), AfterValidator(_role_name)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 PermissionNames = Annotated[list[Annotated[str, StringConstraints(max_length=64),
                                            Field(json_schema_extra=PERMISSION_NAME_SCHEMA)]], Field(max_length=64),
