@@ -1,6 +1,8 @@
 from aiohttp import web
 
+from .account import handlers as account
 from .keys import handlers as keys
+from .security_log import handlers as security_log
 from .sessions import handlers as sessions
 from .users import handlers as users
 
@@ -17,3 +19,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/auth/sessions/{session_id}", sessions.delete_session)
     r.add_get("/v1/auth/me", users.me)
     r.add_post("/v1/auth/password", users.change_password)
+    r.add_post("/v1/auth/verify-email/request", account.request_verification)
+    r.add_post("/v1/auth/verify-email", account.verify_email)
+    r.add_post("/v1/auth/password-reset/request", account.request_password_reset)
+    r.add_post("/v1/auth/password-reset", account.reset_password)
+    r.add_get("/v1/auth/security-events", security_log.list_security_events)

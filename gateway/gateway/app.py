@@ -33,7 +33,10 @@ ROUTES = (("/v1/auth", "auth"), ("/v1/organizations", "tenant"), ("/v1/invitatio
 EXACT_ROUTES = (("/.well-known/jwks.json", "auth"),)
 # The only proxied routes that need no token.
 PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
-                    ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json")})
+                    ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json"),
+                    # The links in emails: the token in the body is the credential (issue 13).
+                    ("POST", "/v1/auth/verify-email"), ("POST", "/v1/auth/password-reset/request"),
+                    ("POST", "/v1/auth/password-reset")})
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

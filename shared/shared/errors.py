@@ -104,3 +104,12 @@ STATUS_CLASSES: dict[int, type[ProblemError]] = {
                           PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
                           PreconditionRequired, BadGateway, ServiceUnavailable, GatewayTimeout)
 }
+
+
+# --- Account lifecycle (issue 13): email verification and password reset -------------------
+
+class EmailTokenInvalid(ValidationFailed):
+    """A verification or password-reset token that is unknown, expired, already used or
+    replaced by a newer one (the causes are not told apart: the token is all the caller has)."""
+    type_slug = "invalid-email-token"
+    code = "invalid_email_token"

@@ -80,6 +80,7 @@ class MeOut(BaseModel):
     id: UUID
     email: str
     name: str
+    email_verified: bool
     organization_id: UUID | None
     role: str | None
 
