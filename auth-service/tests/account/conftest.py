@@ -90,7 +90,8 @@ def mail_settings(make_settings, tenant_server, smtp):
     def make(**overrides):
         values = dict(tenant_url=str(tenant_server.make_url("")).rstrip("/"), mailer_enabled=True,
                       smtp_url=smtp.url, public_app_url=PUBLIC_APP_URL, mail_poll_interval_s=0.2,
-                      mail_retry_max_delay_s=2.0, password_reset_request_floor_s=0.3)
+                      mail_retry_max_delay_s=2.0, password_reset_request_floor_s=0.3,
+                      password_reset_requests_per_ip=100_000)
         values.update(overrides)
         return make_settings(**values)
     return make
