@@ -33,6 +33,11 @@ async def test_emails_wait_out_an_smtp_outage_and_arrive_exactly_once(start_app,
     attempts = await admin_db.fetchval("SELECT max(attempts) FROM auth.mail_outbox WHERE recipient = ANY($1::text[])",
                                        list(expected))
     assert attempts >= 1
+    # readiness names the SMTP server without failing: requests keep being served
+    ready = await apps[0].get("/health/ready")
+    body = await ready.json()
+    assert ready.status == 200 and body["checks"]["smtp"]["ok"] is False
+    assert body["checks"]["smtp"]["required"] is False
 
     smtp.start()  # the same port again
     back_at = time.monotonic()
@@ -51,5 +56,7 @@ async def test_emails_wait_out_an_smtp_outage_and_arrive_exactly_once(start_app,
             ids[msg["Message-ID"]] += 1
     assert received == Counter(expected), "every email exactly once"
     assert set(ids.values()) == {1}
+    smtp_check = (await (await apps[1].get("/health/ready")).json())["checks"]["smtp"]
+    assert smtp_check["ok"] is True and smtp_check["smtp_reachable"] is True
     print(f"\n{sum(expected.values())} emails queued during a {OUTAGE_S:.0f} s SMTP outage, all delivered "
           f"{delivered_in:.1f} s after it ended")

@@ -222,8 +222,6 @@ class MailSender:
             await conn.execute(
                 "DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) "
                 "AND created_at < clock_timestamp() - make_interval(secs => $1)", float(self.retention_s))
-            MAIL_PENDING.labels(self.schema).set(await conn.fetchval(
-                "SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL"))
 
 
 async def _drop(smtp: aiosmtplib.SMTP | None, *, quit: bool = False) -> None:
@@ -237,12 +235,18 @@ async def _drop(smtp: aiosmtplib.SMTP | None, *, quit: bool = False) -> None:
     return None
 
 
-async def mail_backlog(pool: asyncpg.Pool) -> tuple[int, float]:
+async def mail_backlog(pool: asyncpg.Pool, schema: str) -> tuple[int, float]:
+    """Emails waiting and the age in seconds of the oldest one (also sets the gauge)."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0) AS age "
             "FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+    MAIL_PENDING.labels(schema).set(int(row["n"]))
     return int(row["n"]), float(row["age"])
+
+
+class SmtpUnreachable(Exception):
+    pass
 
 
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
@@ -269,8 +273,8 @@ def mail_sender_ctx(settings: MailSettings):
 async def check_mail(app: web.Application) -> dict:
     """Reported in the readiness body, never required: emails wait while SMTP is away."""
     sender = app[MAIL_SENDER]
-    pending, oldest = await mail_backlog(app[DB_POOL])
+    pending, oldest = await mail_backlog(app[DB_POOL], sender.schema)
     state = {"smtp_reachable": sender.smtp_reachable, "pending": pending, "oldest_age_s": round(oldest, 3)}
     if sender.smtp_reachable is False:
-        raise ConnectionError(state)
+        raise SmtpUnreachable(state)
     return state
