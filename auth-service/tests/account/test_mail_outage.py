@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 
 from .conftest import eventually
@@ -60,3 +61,19 @@ async def test_emails_wait_out_an_smtp_outage_and_arrive_exactly_once(start_app,
     assert smtp_check["ok"] is True and smtp_check["smtp_reachable"] is True
     print(f"\n{sum(expected.values())} emails queued during a {OUTAGE_S:.0f} s SMTP outage, all delivered "
           f"{delivered_in:.1f} s after it ended")
+
+
+async def test_a_message_that_cannot_be_built_is_parked_and_the_others_still_go(mail_client, signup, smtp,
+                                                                                 admin_db):
+    poison = uuid.uuid4()
+    await admin_db.execute(
+        "INSERT INTO auth.mail_outbox (id, template, recipient, message_id, subject, text_body, html_body) "
+        "VALUES ($1, 'verify_email', $2, $3, 'Subject', 'text', '<p>html</p>')",
+        poison, "broken\r\nBcc: someone@example.com", f"<{poison}@test>")
+    account = await signup(c=mail_client)
+    await smtp.inbox.wait_for(account.email)
+    row = await eventually(lambda: admin_db.fetchrow(
+        "SELECT failed_at, text_body, last_error FROM auth.mail_outbox WHERE id = $1 AND failed_at IS NOT NULL",
+        poison))
+    assert row["text_body"] is None and row["last_error"]
+    assert smtp.inbox.to("someone@example.com") == []

@@ -44,7 +44,8 @@ class Mailer:
 
     def render(self, template: str, context: dict[str, Any]) -> tuple[str, str, str]:
         values = {"app_url": self.public_app_url, **context}
-        subject = SUBJECTS[template].format(**values)
+        # A header never carries a line break (a name with one would otherwise break the message).
+        subject = " ".join(SUBJECTS[template].format(**values).split())
         text = self._text.get_template(f"{template}.txt").render(values)
         html = self._html.get_template(f"{template}.html").render(values)
         return subject, text, html

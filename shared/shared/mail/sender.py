@@ -167,10 +167,16 @@ class MailSender:
                     if row is None:
                         return sent, False
                     try:
+                        message = build_message(row, self.mail_from)
+                    except (ValueError, TypeError) as exc:
+                        # A message that cannot be built never will be: park it, never loop on it.
+                        await self._failed(conn, row, exc, permanent=True)
+                        continue
+                    try:
                         if smtp is None:
                             smtp = self.target.client(self.timeout_s)
                             await smtp.connect()
-                        await smtp.send_message(build_message(row, self.mail_from))
+                        await smtp.send_message(message)
                     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
                         smtp = await _drop(smtp)
                         await self._failed(conn, row, exc)
@@ -193,8 +199,8 @@ class MailSender:
         finally:
             await _drop(smtp, quit=True)
 
-    async def _failed(self, conn, row, exc: Exception) -> None:
-        kind = "refused" if _permanent(exc) else "transient"
+    async def _failed(self, conn, row, exc: Exception, *, permanent: bool = False) -> None:
+        kind = "refused" if permanent or _permanent(exc) else "transient"
         MAIL_FAILURES.labels(self.schema, kind).inc()
         error = type(exc).__name__
         if kind == "refused":
