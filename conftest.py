@@ -1,8 +1,14 @@
 """Session-wide test setup shared by every suite: the test database (created, its roles set up
 and every service's migrations applied once, before any test runs), a token factory with a
 real JWKS endpoint, and a superuser pool to look at rows behind a service's back."""
+import os
+
 import asyncpg
 import pytest
+
+# The suites run with the shipped development secrets: say so, as `make run` does (production,
+# the default, refuses them). Tests of the production check set ENVIRONMENT themselves.
+os.environ["ENVIRONMENT"] = "development"
 
 from shared.testing import TokenFactory, admin_dsn, prepare_test_database
 

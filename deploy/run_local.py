@@ -112,7 +112,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    specs = plan(dict(os.environ))
+    # A local run is development unless the caller says otherwise: the shipped dev-* secrets are
+    # then accepted with a warning (README "Configuration"). ENVIRONMENT=production make run
+    # checks the secrets as a deployment does.
+    specs = plan({"ENVIRONMENT": "development", **os.environ})
     colors = {name: COLORS[i % len(COLORS)] for i, (name, _, _) in enumerate(specs)}
     procs = [(name, spawn(name, cmd, env, colors[name])) for name, cmd, env in specs]
 

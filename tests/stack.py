@@ -77,11 +77,13 @@ class Stack:
         amqp_url = amqp_url_via(self.proxies["rabbitmq"].port) if proxied else AMQP_URL
         self.env = {
             **os.environ,
+            "ENVIRONMENT": "development",  # the shipped dev-* secrets; production refuses them
             "GATEWAY_PORT": str(p), "AUTH_PORT": str(p + 1), "TENANT_PORT": str(p + 2),
             "TICKET_PORT": str(p + 3), "AUDIT_PORT": str(p + 4),
             "TICKET_REPLICAS": str(ticket_replicas),
             "JWKS_URL": f"http://127.0.0.1:{p + 1}/.well-known/jwks.json",
             "AUTH_TENANT_URL": f"http://127.0.0.1:{p + 2}",
+            "TENANT_AUTH_URL": f"http://127.0.0.1:{p + 1}",
             "REDIS_URL": redis_url(redis_db, redis_port),
             "AMQP_URL": amqp_url,
             "EVENTS_EXCHANGE": self.exchange,

@@ -66,3 +66,15 @@ def test_images_build_from_the_repo_dockerfile():
     assert (ROOT / "deploy" / "Dockerfile").exists()
     for name in PROCESSES:
         assert SERVICES[name]["build"]["dockerfile"] == "deploy/Dockerfile"
+
+
+def test_secrets_are_required_and_production_is_the_default():
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "dev-internal-token-change-me" not in text and "change-me" not in text
+    env = SERVICES["auth-service"]["environment"]
+    assert env["ENVIRONMENT"] == "${ENVIRONMENT:-production}"
+    for name in ("INTERNAL_API_TOKEN", "AUTH_CURSOR_SECRET", "TENANT_CURSOR_SECRET", "TICKET_CURSOR_SECRET"):
+        # `${NAME:?message}`: compose refuses to start while the secret is unset.
+        assert env[name].startswith("${" + name + ":?"), (name, env[name])
+    for name in PROCESSES:
+        assert SERVICES[name]["environment"]["INTERNAL_API_TOKEN"] == env["INTERNAL_API_TOKEN"]

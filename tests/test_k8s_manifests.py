@@ -42,3 +42,28 @@ def test_committed_manifests_match_the_generator():
     spec.loader.exec_module(render)
     for fname, text in render.render().items():
         assert (K8S / fname).read_text() == text, f"{fname} is stale: run python deploy/k8s/render.py"
+
+
+def test_every_secret_comes_from_the_secret_and_production_is_explicit():
+    """Production mode refuses development secrets, so each process gets every secret it checks
+    from the Secret (a separate key per purpose), never a literal value."""
+    docs = [d for _, d in load_all()]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert config["data"]["ENVIRONMENT"] == "production"
+    assert not any("SECRET" in k or "TOKEN" in k or "PASSWORD" in k for k in config["data"])
+    wanted = {"gateway": {"INTERNAL_API_TOKEN"}, "audit-consumer": {"INTERNAL_API_TOKEN"},
+              "auth-service": {"INTERNAL_API_TOKEN", "AUTH_CURSOR_SECRET"},
+              "tenant-service": {"INTERNAL_API_TOKEN", "TENANT_CURSOR_SECRET"},
+              "ticket-service": {"INTERNAL_API_TOKEN", "TICKET_CURSOR_SECRET"}}
+    keys = {}
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+        for name in wanted[d["metadata"]["name"]] | {"AMQP_URL"}:
+            ref = env[name]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "saas-secrets" and "value" not in env[name]
+            keys.setdefault(name, set()).add(ref["key"])
+    cursor_keys = [keys[n] for n in ("AUTH_CURSOR_SECRET", "TENANT_CURSOR_SECRET", "TICKET_CURSOR_SECRET")]
+    flat = [k for ks in cursor_keys for k in ks] + list(keys["INTERNAL_API_TOKEN"])
+    assert len(flat) == len(set(flat)) == 4, keys

@@ -24,3 +24,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/auth/password-reset/request", account.request_password_reset)
     r.add_post("/v1/auth/password-reset", account.reset_password)
     r.add_get("/v1/auth/security-events", security_log.list_security_events)
+    r.add_get("/internal/users/{user_id}", users.internal_user)

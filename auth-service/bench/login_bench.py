@@ -162,7 +162,7 @@ async def main() -> None:
     auth_port, tenant_port = free_port(), free_port()
     keys = Path(tempfile.mkdtemp(prefix="auth-bench-keys-"))
     write_new_key(keys)
-    common = {**os.environ, "PYTHONPATH": f"{REPO / 'shared'}:{REPO / 'auth-service'}:{REPO / 'tenant-service'}",
+    common = {**os.environ, "ENVIRONMENT": "development", "PYTHONPATH": f"{REPO / 'shared'}:{REPO / 'auth-service'}:{REPO / 'tenant-service'}",
               "REDIS_URL": "redis://127.0.0.1:6379/1", "EVENTS_EXCHANGE": exchange, "INTERNAL_API_TOKEN": internal,
               "JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json", "LOG_LEVEL": "WARNING"}
     auth_env = {**common, "AUTH_PORT": str(auth_port), "AUTH_DATABASE_URL": app_dsn("auth"),

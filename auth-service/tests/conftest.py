@@ -48,7 +48,8 @@ def auth_port() -> int:
 async def tenant_server(auth_port, exchange):
     settings = test_settings(TenantSettings, "tenant", internal_api_token=INTERNAL_TOKEN, events_exchange=exchange,
                              jwks_url=f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
-                             relay_enabled=False, users_consumer_enabled=False, mailer_enabled=False, db_pool_max=4)
+                             relay_enabled=False, users_consumer_enabled=False, mailer_enabled=False, db_pool_max=4,
+                             auth_url=f"http://127.0.0.1:{auth_port}")
     server = TestServer(create_tenant_app(settings))
     await server.start_server()
     yield server

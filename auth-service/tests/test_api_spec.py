@@ -7,11 +7,13 @@ def test_operations_match_the_routes(client):
     routed = set()
     for route in client.server.app.router.routes():
         path = route.resource.canonical
-        if route.method == "HEAD" or path.startswith(("/health", "/metrics")):
+        # /internal/* is for the platform's own services: never public, never declared.
+        if route.method == "HEAD" or path.startswith(("/health", "/metrics", "/internal/")):
             continue
         routed.add((route.method, path))
     declared = {(op.method, op.path) for op in OPERATIONS}
     assert declared == routed
+    assert not any(p.startswith("/internal") for _, p in declared)
     doc = build_document(OPERATIONS, title="auth", version="1")
     assert doc["paths"]["/.well-known/jwks.json"]["get"]["security"] == []
     assert doc["paths"]["/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]

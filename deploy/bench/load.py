@@ -32,9 +32,11 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from shared.testing import DB_PREFIX, PG_HOSTPORT, cpu_model  # noqa: E402
+from shared.testing import DB_PREFIX, PG_HOSTPORT, REDIS_PORT, cpu_model, redis_url  # noqa: E402
 from tests.e2e.api import PASSWORD, expect, join, scope, signup  # noqa: E402
 from tests.stack import Stack  # noqa: E402
+
+from bare_chain import bare_chain  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 TICKETS = int(os.environ.get("BENCH_TICKETS", "5000"))
@@ -121,7 +123,7 @@ def floor_bare_aiohttp() -> dict:
         proc.wait()
 
 
-async def floor_pk_query(ids: list[str]) -> dict:
+async def floor_pk_query(org_id: str, ids: list[str]) -> dict:
     pool = await asyncpg.create_pool(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}", min_size=CONNECTIONS,
                                      max_size=CONNECTIONS)
     latencies: list[float] = []
@@ -131,7 +133,8 @@ async def floor_pk_query(ids: list[str]) -> dict:
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             async with pool.acquire() as conn:
-                await conn.fetchrow("SELECT * FROM ticket.ticket WHERE id = $1", uuid.UUID(random.choice(ids)))
+                await conn.fetchrow("SELECT * FROM ticket.ticket WHERE org_id = $1 AND id = $2", uuid.UUID(org_id),
+                                    uuid.UUID(random.choice(ids)))
             latencies.append((time.perf_counter() - t0) * 1000)
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
@@ -169,10 +172,12 @@ def floor_argon2() -> dict:
             latencies.append((time.perf_counter() - t0) * 1000)
             done += 1
     started = time.monotonic()
+    cpu0 = time.process_time()
     with ThreadPoolExecutor(os.cpu_count()) as ex:
         for f in [ex.submit(worker) for _ in range(os.cpu_count())]:
             f.result()
-    return {"rps": done / (time.monotonic() - started), "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
+    return {"rps": done / (time.monotonic() - started), "p50": pct(latencies, 50), "p99": pct(latencies, 99),
+            "cpu_us_per_hash": (time.process_time() - cpu0) / max(1, done) * 1e6}
 
 
 # ------------------------------------------------------------------ seeding and scenarios
@@ -253,6 +258,75 @@ def stack_memory(root_pid: int) -> dict[str, tuple[int, float]]:
     return out
 
 
+def process_groups(root_pid: int) -> dict[str, list[int]]:
+    """PIDs by process name: the stack's processes (as in stack_memory), every PostgreSQL
+    backend, and the Redis server the stack uses."""
+    children: dict[int, list[int]] = {}
+    cmds: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmds[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    names = {"auth_service": "auth-service", "tenant_service.audit": "audit consumer",
+             "tenant_service": "tenant-service", "ticket_service": "ticket-service", "gateway": "gateway"}
+    out: dict[str, list[int]] = {}
+    stack = list(children.get(root_pid, []))
+    while stack:
+        pid = stack.pop()
+        stack += children.get(pid, [])
+        name = next((label for module, label in names.items() if f"-m {module} " in cmds.get(pid, "") + " "), None)
+        if name:
+            out.setdefault(name, []).append(pid)
+    out["postgresql"] = [pid for pid, cmd in cmds.items() if cmd.startswith("postgres")]
+    out["redis"] = [pid for pid, cmd in cmds.items() if cmd.startswith("redis-server") and f":{REDIS_PORT}" in cmd]
+    return out
+
+
+def tree(root: int) -> list[int]:
+    """A process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
+
+
+def wrk_with_cpu(groups: dict[str, list[int]], url: str, **kw) -> dict:
+    """wrk, plus the CPU time each process group spent per request during the run (µs).
+    PostgreSQL backends are listed afresh (a pool may have opened connections since)."""
+    groups = {**groups, "postgresql": process_groups(0)["postgresql"]}
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    result = wrk(url, **kw)
+    result["cpu_us"] = {name: (cpu_seconds(pids) - before[name]) / max(1, result["requests"]) * 1e6
+                        for name, pids in groups.items()}
+    return result
+
+
 async def event_lag(since: float) -> dict:
     conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}")
     try:
@@ -265,6 +339,16 @@ async def event_lag(since: float) -> dict:
     return {"events": len(lags), "p50": pct(lags, 50), "p99": pct(lags, 99)}
 
 
+# Goals of issue 16, each a ratio measured in one run: (label, numerator, denominator, minimum).
+GOALS = [
+    ("GET by id through the gateway / the bare chain", "GET /v1/tickets/{id}", "bare chain", 0.9),
+    ("list first page / GET by id", "GET /v1/tickets (first page)", "GET /v1/tickets/{id}", 0.8),
+    ("search / GET by id", "GET /v1/tickets?q=…&status=open (search)", "GET /v1/tickets/{id}", 0.8),
+    ("create / GET by id", "POST /v1/tickets", "GET /v1/tickets/{id}", 0.5),
+    ("login / raw argon2id hash rate", "POST /v1/auth/login", "argon2id hash", 0.75),
+]
+
+
 def main() -> int:
     if not shutil.which("wrk"):
         print("bench: wrk is needed: apt-get install -y wrk", file=sys.stderr)
@@ -275,20 +359,39 @@ def main() -> int:
     asyncio.run(stack.prepare())
     stack.start()
     results: dict[str, dict] = {}
+    load: dict[str, float] = {}
+
+    def run(name: str, groups: dict[str, list[int]], url: str, **kw) -> dict:
+        load[name] = os.getloadavg()[0]
+        return wrk_with_cpu(groups, url, **kw)
     try:
         data = asyncio.run(seed(stack.url))
         owner, ids = data["owner"], data["ids"]
         token = owner.access
-        results["GET /v1/tickets/{id}"] = wrk(stack.url, lua=lua_request("GET", [f"/v1/tickets/{i}" for i in ids[:2000]], token))
-        results["GET /v1/tickets (first page)"] = wrk(stack.url, lua=lua_request("GET", ["/v1/tickets?limit=20"], token))
-        results["GET /v1/tickets?q=…&status=open (search)"] = wrk(stack.url, lua=lua_request(
+        groups = process_groups(stack.proc.pid)
+        asyncio.run(settle())
+        # The GET and its floor, the same hops built bare, take turns twice; each keeps its best.
+        with bare_chain(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}", redis_url(5)) as (bare_url, bare_token, pids):
+            bare_groups = {"bare gateway": tree(pids[1]), "bare service": tree(pids[0]),
+                           "postgresql": groups["postgresql"], "redis": groups["redis"]}
+            gets, bares = [], []
+            for _ in range(2):
+                gets.append(run("GET /v1/tickets/{id}", groups, stack.url,
+                                lua=lua_request("GET", [f"/v1/tickets/{i}" for i in ids[:2000]], token)))
+                bares.append(run("bare chain", bare_groups, bare_url,
+                                 lua=lua_request("GET", [f"/t/{owner.org_id}/{i}" for i in ids[:2000]], bare_token)))
+        results["GET /v1/tickets/{id}"] = max(gets, key=lambda r: r["rps"])
+        bare = max(bares, key=lambda r: r["rps"])
+        results["GET /v1/tickets (first page)"] = run("first page", groups, stack.url,
+                                                      lua=lua_request("GET", ["/v1/tickets?limit=20"], token))
+        results["GET /v1/tickets?q=…&status=open (search)"] = run("search", groups, stack.url, lua=lua_request(
             "GET", [f"/v1/tickets?q={w}&status=open&limit=20" for w in WORDS], token))
         since = time.time()
-        results["POST /v1/tickets"] = wrk(stack.url, lua=lua_request(
+        results["POST /v1/tickets"] = run("create", groups, stack.url, lua=lua_request(
             "POST", ["/v1/tickets"], token, [json.dumps({"title": "load test ticket", "description": "created by wrk"})]))
         time.sleep(3)
         lag = asyncio.run(event_lag(since))
-        results["POST /v1/auth/login"] = wrk(stack.url, lua=lua_request(
+        results["POST /v1/auth/login"] = run("login", groups, stack.url, lua=lua_request(
             "POST", ["/v1/auth/login"], None, [json.dumps({"email": u.email, "password": PASSWORD})
                                                for u in data["users"]]))
 
@@ -306,20 +409,34 @@ def main() -> int:
     finally:
         stack.stop()
     asyncio.run(settle())
-    floors = {"bare aiohttp handler": floor_bare_aiohttp(), "asyncpg primary-key query": asyncio.run(floor_pk_query(ids)),
+    load["floors"] = os.getloadavg()[0]
+    floors = {"bare chain": bare, "bare aiohttp handler": floor_bare_aiohttp(),
+              "asyncpg primary-key query": asyncio.run(floor_pk_query(owner.org_id, ids)),
               "argon2id hash": floor_argon2()}
-    floor_of = {"GET /v1/tickets/{id}": "asyncpg primary-key query", "GET /v1/tickets (first page)": "bare aiohttp handler",
+    floor_of = {"GET /v1/tickets/{id}": "bare chain", "GET /v1/tickets (first page)": "bare aiohttp handler",
                 "GET /v1/tickets?q=…&status=open (search)": "bare aiohttp handler", "POST /v1/tickets": "bare aiohttp handler",
                 "POST /v1/auth/login": "argon2id hash", "POST /v1/auth/refresh": "bare aiohttp handler"}
+    rate = {**{k: v["rps"] for k, v in results.items()}, **{k: v["rps"] for k, v in floors.items()}}
     cpu = cpu_model()
     lines = [
         "# Load benchmark", "",
         f"`make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, one gunicorn worker per process, load generator on the same machine "
         f"(wrk -t1 -c{CONNECTIONS}, {SECONDS} s per scenario; refresh by a Python client with {CONNECTIONS} chained sessions). "
-        f"Data set: {len(ids)} tickets seeded through the API; logins spread over {len(data['users'])} accounts.", "",
-        "| scenario | req/s | p50 ms | p99 ms | non-2xx | floor | floor req/s | ratio to floor |",
-        "|---|---|---|---|---|---|---|---|"]
+        f"Data set: {len(ids)} tickets seeded through the API; logins spread over {len(data['users'])} accounts. "
+        "The GET and the bare chain ran interleaved, twice each; the best run of each is shown.", "",
+        "Machine load (1-minute load average) when each scenario started: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in load.items()) + ".", "",
+        "## Goals", "", "| goal | measured | aim | met |", "|---|---|---|---|"]
+    for label, num, den, aim in GOALS:
+        ratio = rate[num] / rate[den]
+        lines.append(f"| {label} | {ratio:.2f} | ≥ {aim} | {'yes' if ratio >= aim else 'no'} |")
+    svc, bare_svc = results["GET /v1/tickets/{id}"]["cpu_us"]["ticket-service"], bare["cpu_us"]["bare service"]
+    lines.append(f"| ticket-service CPU per GET / the bare service's | {svc / bare_svc:.2f} | ≤ 1.5 | "
+                 f"{'yes' if svc / bare_svc <= 1.5 else 'no'} |")
+    lines += ["", "## Scenarios", "",
+              "| scenario | req/s | p50 ms | p99 ms | non-2xx | floor | floor req/s | ratio to floor |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         f = floors[floor_of[name]]
         lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r.get('errors', 0)} | "
@@ -327,6 +444,18 @@ def main() -> int:
     lines += ["", "| floor | ops/s | p50 ms | p99 ms |", "|---|---|---|---|"]
     for name, f in floors.items():
         lines.append(f"| {name} | {f['rps']:.0f} | {f['p50']:.2f} | {f['p99']:.2f} |")
+    lines += ["", "## CPU per request by process (µs, all cores)", "",
+              "| scenario | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for name, r in results.items():
+        if "cpu_us" in r:
+            lines.append(f"| {name} | " + " | ".join(f"{r['cpu_us'][g]:.0f}" for g in groups) + " |")
+    lines += ["", "The bare chain, same run: " + ", ".join(f"{g} {us:.0f} µs" for g, us in bare["cpu_us"].items()) + "."]
+    hash_us = floors["argon2id hash"]["cpu_us_per_hash"]
+    login_cpu = results["POST /v1/auth/login"]["cpu_us"]
+    lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run); the non-hash CPU of a "
+                  "login, by process: " + ", ".join(
+                      f"{g} {(login_cpu[g] - (hash_us if g == 'auth-service' else 0)) / 1000:.1f} ms"
+                      for g in groups if login_cpu[g] >= 50) + "."]
     lines += ["", "Memory after the run (resident set, gunicorn master + one worker per process):", "",
               "| process | OS processes | RSS MiB |", "|---|---|---|"]
     for name, (n, mib) in sorted(memory.items()):

@@ -40,7 +40,9 @@ def config_map() -> dict:
         "JWT_ISSUER": "saas-auth",
         "JWT_AUDIENCE": "saas-api",
         "LOG_LEVEL": "INFO",
+        "ENVIRONMENT": "production",  # the processes refuse development or short secrets
         "AUTH_TENANT_URL": "http://tenant-service:8082",
+        "TENANT_AUTH_URL": "http://auth-service:8081",
         "AUTH_SIGNING_KEYS_DIR": "/var/run/saas/signing-keys",
         "GATEWAY_AUTH_UPSTREAMS": "http://auth-service:8081",
         "GATEWAY_TENANT_UPSTREAMS": "http://tenant-service:8082",
@@ -54,8 +56,14 @@ def config_map() -> dict:
             "data": data}
 
 
+# A separate secret per purpose: each cursor signer has its own key in the Secret.
+CURSOR_SECRETS = {"AUTH": "auth-cursor-secret", "TENANT": "tenant-cursor-secret", "TICKET": "ticket-cursor-secret"}
+
+
 def common_env(prefix: str, schema: str | None) -> list[dict]:
     env = [secret_env("AMQP_URL", "amqp-url"), secret_env("INTERNAL_API_TOKEN", "internal-api-token")]
+    if prefix in CURSOR_SECRETS:
+        env.append(secret_env(f"{prefix}_CURSOR_SECRET", CURSOR_SECRETS[prefix]))
     if schema:
         env.append(secret_env(f"{prefix}_DATABASE_URL", f"{schema}-app-database-url"))
     return env

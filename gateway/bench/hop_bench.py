@@ -185,7 +185,7 @@ def main() -> int:
         lua = Path(tmp, "auth.lua")
         lua.write_text(WRK_LUA)
         up_port, gw_port = free_port(), free_port()
-        base_env = {**os.environ, "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1"}
+        base_env = {**os.environ, "ENVIRONMENT": "development", "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1"}
         try:
             procs.append(subprocess.Popen(
                 [PYTHON, __file__, "upstream", "--port", str(up_port), "--jwks-file", str(jwks_file)],

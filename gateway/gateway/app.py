@@ -16,7 +16,7 @@ from aiohttp import web
 from shared.auth import JWKSCache, TokenVerifier
 from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from shared.service import gunicorn_factory
-from shared.web import REQUEST_ID, add_ready_check, base_app, is_json_content_type
+from shared.web import REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
 
 from .auth import TokenCache, bearer
 from .config import Settings, split_list
@@ -82,6 +82,8 @@ def proxy_handler(pool_name: str):
                 raise PayloadTooLarge(f"The body may be at most {settings.max_body_bytes} bytes.")
             if not is_json_content_type(request.headers.get("Content-Type", "")):
                 raise UnsupportedMediaType("Send the body as application/json.")
+            if not is_identity_encoding(request.headers.get("Content-Encoding", "")):
+                raise UnsupportedMediaType("Send the body without Content-Encoding (compressed bodies are not accepted).")
         headers = upstream_headers(request, request_id=request[REQUEST_ID], client_ip=client_ip,
                                    internal_token=gw.internal_token)
         return await forward(request, gw.pools[pool_name], gw.session, headers=headers,

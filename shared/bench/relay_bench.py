@@ -116,7 +116,7 @@ async def wait_for(predicate, timeout: float, what: str):
 
 
 def spawn(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(args, cwd=REPO, env={**os.environ, "ENVIRONMENT": "development", **env}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
 

@@ -33,9 +33,12 @@ class BrokerDown(Exception):
 
 
 def create_service_app(settings: BaseServiceSettings, *, use_redis: bool = False, use_relay: bool = True,
-                       middlewares=()) -> web.Application:
+                       middlewares=(), check_role: bool = True) -> web.Application:
+    """``check_role``: refuse to start when the database role can bypass row-level security
+    (shared.db.check_least_privilege). Every service keeps it; only the shared library's own
+    tests of the skeleton, on scratch schemas, turn it off."""
     app = base_app(settings, middlewares=middlewares)
-    app.cleanup_ctx.append(pool_ctx(settings))
+    app.cleanup_ctx.append(pool_ctx(settings, check_role=check_role))
     add_ready_check(app, "postgres", check_db)
     if use_redis:
         app.cleanup_ctx.append(redis_ctx(settings))

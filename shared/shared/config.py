@@ -7,6 +7,8 @@ description: the README's environment table is generated from them (deploy/envdo
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,8 +18,19 @@ def shared_field(name: str, default, description: str = "", **kw):
     return Field(default, validation_alias=AliasChoices(name), description=description, **kw)
 
 
+# The least length of every secret key in production (HMAC keys, the internal-call token).
+MIN_SECRET_BYTES = 32
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
 class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    environment: Literal["production", "development"] = shared_field(
+        "ENVIRONMENT", "production",
+        "`production` (the default) refuses to start while a secret is at its development default, "
+        "shorter than 32 bytes or reused for another purpose; `development` (make run, the tests) "
+        "only warns.")
 
     service_name: str = Field("service", description="Name in logs, metrics and event `source`.")
     host: str = Field("127.0.0.1", description="Interface to bind (0.0.0.0 in containers).")
@@ -36,7 +49,7 @@ class BaseServiceSettings(BaseSettings):
     db_connect_attempts: int = Field(30, description="Connection attempts at start-up (exponential backoff).")
 
     redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL.")
-    amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+    amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr(DEFAULT_AMQP_URL),
                                        "RabbitMQ URL (secret: carries the password).")
     events_exchange: str = shared_field("EVENTS_EXCHANGE", "events", "Topic exchange events are published to.")
 
@@ -47,7 +60,8 @@ class BaseServiceSettings(BaseSettings):
     jwt_leeway_s: int = shared_field("JWT_LEEWAY_S", 10, "Clock leeway for exp/nbf/iat checks.")
     internal_api_token: SecretStr = shared_field(
         "INTERNAL_API_TOKEN", SecretStr("dev-internal-token-change-me"),
-        "Shared secret on internal calls and gateway-set headers. Set a long random value in production.")
+        "Secret on internal calls and gateway-set headers (X-Internal-Token); only that purpose. "
+        "Production: 32+ random bytes.")
 
     log_level: str = shared_field("LOG_LEVEL", "INFO", "Log level (JSON logs on stdout).")
     max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
@@ -70,15 +84,42 @@ class BaseServiceSettings(BaseSettings):
     inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,
                                           "How long consumers remember applied event ids.")
 
+    def _env_name(self, name: str) -> str:
+        alias = type(self).model_fields[name].validation_alias
+        if isinstance(alias, AliasChoices):
+            return str(alias.choices[0])
+        return (self.model_config.get("env_prefix") or "") + name.upper()
+
+    def secret_keys(self) -> dict[str, str]:
+        """Environment name -> value of every secret key of this process: the SecretStr settings
+        shipped with a development default (``dev-...``)."""
+        out = {}
+        for name, field in type(self).model_fields.items():
+            default = field.default
+            if isinstance(default, SecretStr) and default.get_secret_value().startswith("dev-"):
+                out[self._env_name(name)] = getattr(self, name).get_secret_value()
+        return out
+
     def development_secrets(self) -> list[str]:
         """Secret settings still at their shipped development value (``dev-...``): fine for
-        `make run`, never for production. Logged as a warning at start-up."""
-        out = []
-        for name, field in type(self).model_fields.items():
-            value = getattr(self, name)
-            if isinstance(value, SecretStr) and value.get_secret_value().startswith("dev-"):
-                alias = field.validation_alias
-                env = alias.choices[0] if isinstance(alias, AliasChoices) else (
-                    (self.model_config.get("env_prefix") or "") + name.upper())
-                out.append(str(env))
-        return out
+        `make run`, never for production."""
+        return [env for env, value in self.secret_keys().items() if value.startswith("dev-")]
+
+    def secret_problems(self) -> list[str]:
+        """Why this configuration must not run in production, one line per setting: a secret key
+        at its development default, shorter than MIN_SECRET_BYTES or shared with another
+        purpose, or the RabbitMQ URL with its built-in guest credentials."""
+        problems = []
+        seen: dict[str, str] = {}
+        for env, value in self.secret_keys().items():
+            if value.startswith("dev-"):
+                problems.append(f"{env} has its development default; set a random value of at least "
+                                f"{MIN_SECRET_BYTES} bytes")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{env} is shorter than {MIN_SECRET_BYTES} bytes")
+            elif value in seen:
+                problems.append(f"{env} has the same value as {seen[value]}; use a separate secret per purpose")
+            seen.setdefault(value, env)
+        if self.amqp_url.get_secret_value() == DEFAULT_AMQP_URL:
+            problems.append("AMQP_URL has its development default (guest credentials on 127.0.0.1)")
+        return problems

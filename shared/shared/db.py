@@ -54,9 +54,56 @@ async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
     )
 
 
-def pool_ctx(settings: BaseServiceSettings):
+class UnsafeDatabaseRole(RuntimeError):
+    """The service's database role could bypass row-level security: the process must not start."""
+
+
+async def role_problems(conn: asyncpg.Connection, schema: str) -> list[str]:
+    """Why the connected role could bypass row-level security in ``schema``: superuser,
+    BYPASSRLS, or owner (itself or through a role it belongs to) of the schema or of one of its
+    tables, views or sequences (an owner is exempt from RLS unless FORCE is set, and can drop it)."""
+    row = await conn.fetchrow(
+        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, "
+        "  pg_has_role(current_user, n.nspowner, 'MEMBER') AS owns_schema, "
+        "  (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c "
+        "    WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
+        "      AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owned "
+        "FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = $1 "
+        "WHERE r.rolname = current_user", schema)
+    problems = []
+    if row["rolsuper"]:
+        problems.append(f"role {row['rolname']} is a superuser")
+    if row["rolbypassrls"]:
+        problems.append(f"role {row['rolname']} has BYPASSRLS")
+    if row["owns_schema"]:
+        problems.append(f"role {row['rolname']} owns schema {schema}")
+    if row["owned"]:
+        names = ", ".join(row["owned"][:5]) + (", ..." if len(row["owned"]) > 5 else "")
+        problems.append(f"role {row['rolname']} owns tables of schema {schema} ({names})")
+    return problems
+
+
+async def check_least_privilege(pool: asyncpg.Pool, settings: BaseServiceSettings) -> None:
+    """Refuse to run as a role that row-level security would not hold (README "Database roles")."""
+    async with pool.acquire() as conn:
+        problems = await role_problems(conn, settings.db_schema)
+    if problems:
+        message = (f"{settings.service_name}: refusing to start: the database role of "
+                   f"{(settings.model_config.get('env_prefix') or '')}DATABASE_URL can bypass row-level security: "
+                   + "; ".join(problems) + " (run `python -m shared.dbsetup` and connect as <schema>_app)")
+        log.critical(message)
+        raise UnsafeDatabaseRole(message)
+
+
+def pool_ctx(settings: BaseServiceSettings, *, check_role: bool = True):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings)
+        if check_role:
+            try:
+                await check_least_privilege(pool, settings)
+            except BaseException:
+                await pool.close()
+                raise
         app[DB_POOL] = pool
         yield
         with contextlib.suppress(Exception):

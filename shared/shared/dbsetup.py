@@ -1,9 +1,16 @@
 """Idempotent database setup, run as a PostgreSQL superuser before migrations.
 
-For every service schema it creates two login roles and the schema:
+For every service schema it creates the schema and three roles:
 - ``<schema>_owner`` owns the schema and runs the migrations;
 - ``<schema>_app`` is what the service connects as: USAGE on its own schema only, DML on
-  its tables through default privileges, nothing on any other schema, no BYPASSRLS.
+  its tables through default privileges, nothing on any other schema, no BYPASSRLS;
+- ``<schema>_definer`` (no login, no BYPASSRLS) owns the few SECURITY DEFINER functions a
+  migration creates, with only the grants and policies that migration gives it (for example
+  ticket full-text search, which cannot use its index under the tenant policy).
+Every role is (re)set to NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION (and
+LOGIN or NOLOGIN) on every run, so a role that already existed with other attributes is
+corrected, and the app role is made a member of no other role (it must never act as the owner
+of its tables).
 Passwords come from ``<SCHEMA>_OWNER_DB_PASSWORD`` / ``<SCHEMA>_APP_DB_PASSWORD`` when set
 (local development on a trust-auth server needs none).
 
@@ -28,14 +35,29 @@ def _check(name: str) -> str:
     return name
 
 
-async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
+ROLE_ATTRIBUTES = "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
+
+
+async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None, login: bool = True) -> None:
+    attributes = ("LOGIN " if login else "NOLOGIN ") + ROLE_ATTRIBUTES
     try:
-        await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS', $1::text)", role))
+        await conn.execute(await conn.fetchval(f"SELECT format('CREATE ROLE %I {attributes}', $1::text)", role))
     except asyncpg.DuplicateObjectError:
         pass
+    # An existing role keeps whatever it was given by hand: set every attribute again.
+    await conn.execute(await conn.fetchval(f"SELECT format('ALTER ROLE %I {attributes}', $1::text)", role))
     if password:
         await conn.execute(await conn.fetchval("SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)",
                                                role, password))
+
+
+async def _drop_memberships(conn: asyncpg.Connection, role: str) -> None:
+    """The role belongs to no other role (a member of the owner role could act as the owner)."""
+    for (granted,) in await conn.fetch(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1", role):
+        await conn.execute(await conn.fetchval("SELECT format('REVOKE %I FROM %I', $1::text, $2::text)",
+                                               granted, role))
 
 
 async def ensure_database(admin_dsn: str, database: str) -> None:
@@ -63,15 +85,24 @@ async def setup(admin_dsn: str, database: str, schemas=SCHEMAS) -> None:
         await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
         await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         for schema in map(_check, schemas):
-            owner, app = f"{schema}_owner", f"{schema}_app"
+            owner, app, definer = f"{schema}_owner", f"{schema}_app", f"{schema}_definer"
             await _ensure_role(conn, owner, os.environ.get(f"{schema.upper()}_OWNER_DB_PASSWORD"))
             await _ensure_role(conn, app, os.environ.get(f"{schema.upper()}_APP_DB_PASSWORD"))
+            await _ensure_role(conn, definer, None, login=False)
+            await _drop_memberships(conn, app)
             for role in (owner, app):
                 await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{owner}"')
             await conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{owner}"')
             await conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC')
             await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{app}"')
+            # The owner hands functions to the definer role (ALTER FUNCTION ... OWNER TO needs
+            # membership, and CREATE on the schema for the new owner); nobody logs in as it.
+            # NOINHERIT: the owner is a member of the definer role without holding what it holds,
+            # so a policy written for the definer never applies to the owner's own queries.
+            await conn.execute(f'GRANT CREATE, USAGE ON SCHEMA "{schema}" TO "{definer}"')
+            await conn.execute(f'ALTER ROLE "{owner}" NOINHERIT')
+            await conn.execute(f'GRANT "{definer}" TO "{owner}"')
             await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '
                                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app}"')
             await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '

@@ -49,6 +49,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def _client_fault(record: logging.LogRecord) -> bool:
+    """aiohttp logs a body the client sent broken (bad gzip, bad chunking) as an "Unhandled
+    exception" with a trace while draining it after our answer (a 4xx already sent): keep one
+    line with the error type, without the trace."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None and type(exc).__name__ in ("RequestPayloadError", "ContentEncodingError",
+                                                  "TransferEncodingError", "ContentLengthError"):
+        record.msg, record.args = "malformed request body from the client", ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        record.error = type(exc).__name__
+    return True
+
+
 def setup_logging(service: str, level: str = "INFO", stream=None) -> None:
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
@@ -57,5 +71,8 @@ def setup_logging(service: str, level: str = "INFO", stream=None) -> None:
     root.setLevel(level.upper())
     # aiohttp's own access log is replaced by shared.web's one line per request.
     logging.getLogger("aiohttp.access").disabled = True
+    server_log = logging.getLogger("aiohttp.server")
+    if _client_fault not in server_log.filters:
+        server_log.addFilter(_client_fault)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)

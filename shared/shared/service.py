@@ -20,12 +20,26 @@ from .logging import setup_logging
 AppFactory = Callable[[BaseServiceSettings], web.Application]
 
 
-def warn_development_secrets(settings: BaseServiceSettings) -> None:
+class UnsafeConfiguration(SystemExit):
+    """The process refuses to start (non-zero exit); the message names the settings."""
+
+
+def check_start_up_settings(settings: BaseServiceSettings) -> None:
+    """Before a process serves anything. ENVIRONMENT=production (the default): any secret
+    problem ends the process with exit status 78 and a message naming each setting.
+    ENVIRONMENT=development: the same problems are logged as warnings."""
     import logging
-    for env in settings.development_secrets():
-        logging.getLogger("config").warning(
-            "secret setting left at its development default; set it for any real deployment",
-            extra={"setting": env})
+    problems = settings.secret_problems()
+    if not problems:
+        return
+    if settings.environment == "production":
+        message = (f"{settings.service_name}: refusing to start with ENVIRONMENT=production: "
+                   + "; ".join(problems) + " (or set ENVIRONMENT=development for a local run)")
+        print(message, file=sys.stderr, flush=True)
+        logging.getLogger("config").critical("refusing to start", extra={"problems": problems})
+        raise UnsafeConfiguration(78)
+    for problem in problems:
+        logging.getLogger("config").warning("development settings: " + problem)
 
 
 def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFactory):
@@ -33,7 +47,7 @@ def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFac
     async def gunicorn_app() -> web.Application:
         settings = settings_cls()
         setup_logging(settings.service_name, settings.log_level)
-        warn_development_secrets(settings)
+        check_start_up_settings(settings)
         return create_app(settings)
     return gunicorn_app
 
@@ -77,21 +91,25 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     if argv and argv[0] == "declare-queues":
         return declare_queues(settings, create_app, consumer_groups)
     setup_logging(settings.service_name, settings.log_level)
-    if not argv or argv[0] != "serve":
-        warn_development_secrets(settings)  # under gunicorn, each worker warns through gunicorn_app
+    if argv and argv[0] not in ("dev", "serve"):
+        print(f"unknown command {argv[0]!r}; use dev, serve, migrate or declare-queues", file=sys.stderr)
+        return 2
+    check_start_up_settings(settings)  # under gunicorn, each worker checks again in gunicorn_app
     if argv and argv[0] == "serve":
         serve_gunicorn(settings, app_path)
         return 0
-    if argv and argv[0] not in ("dev",):
-        print(f"unknown command {argv[0]!r}; use dev, serve, migrate or declare-queues", file=sys.stderr)
-        return 2
     try:
         import uvloop
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    from .db import UnsafeDatabaseRole
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    shutdown_timeout=settings.shutdown_timeout_s, access_log=None, print=None)
+    except UnsafeDatabaseRole as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return 78
     return 0
 
 

@@ -71,7 +71,8 @@ test_settings.__test__ = False  # a helper, not a test, wherever it is imported
 
 class TcpProxy:
     """Forwards a local port to a real server; ``cut()`` drops every connection and refuses
-    new ones until ``restore()``, as if the server had become unreachable."""
+    new ones until ``restore()``, as if the server had become unreachable. ``delay_s`` holds
+    every chunk that long before passing it on, in both directions (a slow network or server)."""
 
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
@@ -79,6 +80,7 @@ class TcpProxy:
         self.port = 0
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.delay_s = 0.0
 
     async def start(self, port: int = 0) -> "TcpProxy":
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port or self.port)
@@ -96,6 +98,8 @@ class TcpProxy:
         async def pipe(src, dst):
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
+                    if self.delay_s:
+                        await asyncio.sleep(self.delay_s)
                     dst.write(data)
                     await dst.drain()
             with contextlib.suppress(Exception):

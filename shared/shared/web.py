@@ -3,6 +3,7 @@ per request, Prometheus metrics, health routes, and request parsing with pydanti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.exceptions as redis_errors
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -182,6 +185,11 @@ def validate(model: type[M], data: Any) -> M:
         raise ValidationFailed("The request has invalid fields.", errors=_field_errors(exc)) from None
 
 
+def is_identity_encoding(content_encoding: str) -> bool:
+    """Request bodies are accepted uncompressed only: no decompression bombs, one code path."""
+    return content_encoding.strip().lower() in ("", "identity")
+
+
 def is_json_content_type(content_type: str) -> bool:
     ct = content_type.split(";", 1)[0].strip().lower()
     return ct == "application/json" or (ct.startswith("application/") and ct.endswith("+json"))
@@ -190,6 +198,12 @@ def is_json_content_type(content_type: str) -> bool:
 async def read_json(request: web.Request) -> Any:
     if not is_json_content_type(request.headers.get("Content-Type", "")):
         raise UnsupportedMediaType("Send the body as application/json.")
+    if not is_identity_encoding(request.headers.get("Content-Encoding", "")):
+        # Drained first (within the size limit), so a body that fails to decode is not left for
+        # the server to trip over after the answer.
+        with contextlib.suppress(web.HTTPRequestEntityTooLarge, RequestPayloadError, HttpProcessingError):
+            await request.read()
+        raise UnsupportedMediaType("Send the body without Content-Encoding (compressed bodies are not accepted).")
     limit = request.app[SETTINGS].max_body_bytes if SETTINGS in request.app else 1024 * 1024
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
@@ -197,10 +211,108 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.") from None
+    except (RequestPayloadError, HttpProcessingError):
+        raise BadRequest("The body could not be read (malformed chunked or encoded transfer).") from None
+    return decode_json_body(raw)
+
+
+# Limits on what a JSON body may contain (README "Request bodies"). Anything past them is a 400
+# before any handler sees it, whatever the bytes: never a RecursionError turned into a 500.
+MAX_JSON_DEPTH = 32          # nested arrays/objects; the deepest real body (a ticket) uses 2
+MAX_JSON_INT_DIGITS = 19     # integers must fit a signed 64-bit column
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ValueError("integer too large")
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError("integer too large")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_strings(data: Any) -> None:
+    """Iterative walk (no recursion): every string and key free of NUL and of unpaired
+    surrogates, which PostgreSQL text cannot hold; 422 naming the field otherwise."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, path or "body")
+        elif isinstance(node, (dict, list)):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                if isinstance(key, str):
+                    _check_text(key, path or "body")
+                stack.append((value, f"{path}.{key}" if path else str(key)))
+
+
+def _check_text(value: str, field: str) -> None:
+    if "\x00" in value:
+        raise ValidationFailed("The request has invalid fields.",
+                               errors=[FieldError(field, "must not contain a NUL character")])
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed("The request has invalid fields.",
+                               errors=[FieldError(field, "must not contain an unpaired surrogate")]) from None
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """Bytes to a JSON value. BadRequest (400) unless the body is UTF-8 JSON (RFC 8259) at most
+    MAX_JSON_DEPTH levels deep, without NaN/Infinity, with integers within 64 bits and finite
+    floats; ValidationFailed (422, naming the field) for a NUL or an unpaired surrogate in a
+    string. Never raises anything else."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not valid UTF-8.") from None
+    # A body can only be too deep if it has that many brackets: the C-speed count keeps the walk
+    # off the common path, and refusing before json.loads avoids deep recursion altogether.
+    brackets = text.count("[") + text.count("{")
+    if brackets > MAX_JSON_DEPTH and _max_bracket_depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise BadRequest("The body is not valid JSON.") from None
+    if _SUSPECT_ESCAPE.search(raw):
+        _check_strings(data)
+    return data
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _max_bracket_depth(text: str) -> int:
+    """The deepest bracket nesting in ``text``, skipping string literals (an upper bound for
+    malformed text, which json.loads refuses anyway)."""
+    depth = deepest = 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if tok in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif tok in ("]", "}"):
+            depth -= 1
+    return deepest
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -12,6 +12,7 @@ from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
+from .accounts.client import ACCOUNTS, accounts_ctx
 from .audit_events.service import AuditEventService
 from .config import Settings
 from .consumers import users as users_consumer
@@ -32,7 +33,7 @@ def services_ctx(settings: Settings):
         app[ORGANIZATIONS] = OrganizationService(pool, cursors=CursorCodec(secret, "organizations"))
         app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
         app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
-                                             ttl_s=settings.invitation_ttl_s,
+                                             ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS],
                                              mailer=Mailer(mail_from=settings.mail_from,
                                                            public_app_url=settings.public_app_url))
         app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
@@ -43,6 +44,7 @@ def services_ctx(settings: Settings):
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, use_redis=False)
     app.cleanup_ctx.append(jwks_verifier_ctx(settings))
+    app.cleanup_ctx.append(accounts_ctx(settings))
     app.cleanup_ctx.append(services_ctx(settings))
     if settings.users_consumer_enabled:
         app.cleanup_ctx.append(consumer_ctx(settings, group=settings.users_consumer_group,

@@ -17,6 +17,10 @@ class Settings(MailSettings):
     # keys); rotating it invalidates cursors in flight.
     cursor_secret: SecretStr = Field(SecretStr("dev-tenant-cursor-secret-change-me"),
                                      description="HMAC key of the list cursors (secret).")
+    auth_url: str = Field("http://127.0.0.1:8081", description="auth-service base URL for internal calls (the "
+                                                             "profile of a user whose user.registered is still "
+                                                             "in flight, when accepting an invitation).")
+    auth_timeout_s: float = Field(2.0, description="Timeout of each call to auth-service.")
     invitation_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of an invitation token in seconds.")
     users_consumer_enabled: bool = Field(True, description="Consume user.registered to keep user profiles "
                                                            "(email, name) in step with auth-service.")

@@ -177,7 +177,7 @@ def free_port() -> int:
 
 
 def start_service(port: int, jwks_url: str) -> subprocess.Popen:
-    env = dict(os.environ, TICKET_PORT=str(port), TICKET_HOST="127.0.0.1", TICKET_DATABASE_URL=APP_DSN,
+    env = dict(os.environ, ENVIRONMENT="development", TICKET_PORT=str(port), TICKET_HOST="127.0.0.1", TICKET_DATABASE_URL=APP_DSN,
                TICKET_MIGRATE_DATABASE_URL=OWNER_DSN, TICKET_CONSUMERS_ENABLED="false", RELAY_ENABLED="false",
                TICKET_DB_POOL_MAX="10", JWKS_URL=jwks_url, LOG_LEVEL="WARNING", EVENTS_EXCHANGE="events_bench_unused")
     proc = subprocess.Popen([sys.executable, "-m", "ticket_service"], env=env, cwd=str(REPO))

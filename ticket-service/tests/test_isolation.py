@@ -166,3 +166,45 @@ async def test_a_thousand_interleaved_operations_of_two_organizations(api, org, 
                 break
         assert {t["id"] for t in seen} == owned[org_id]
         assert sorted(t["number"] for t in seen) == list(range(1, len(seen) + 1))
+
+
+async def test_indexed_search_function_never_returns_another_organizations_rows(api, org, other_org, settings,
+                                                                                 admin_db):
+    """ticket_search_ids runs as the no-login definer role, outside the tenant policy, so that
+    the GIN index can serve a search: it must apply the organization itself."""
+    mine = await api.create_ticket(await org.user("owner"), title="zebracorn migration")
+    theirs = await api.create_ticket(await other_org.user("owner"), title="zebracorn outage")
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        # No organization set (or an empty one): nothing.
+        assert await conn.fetch("SELECT ticket_search_ids('zebracorn', 100)") == []
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+            assert await conn.fetch("SELECT ticket_search_ids('zebracorn', 100)") == []
+        for org_id, own, foreign in ((org.id, mine, theirs), (other_org.id, theirs, mine)):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id))
+                ids = {str(r[0]) for r in await conn.fetch("SELECT ticket_search_ids('zebracorn', 100)")}
+                assert ids == {own["id"]}
+                assert foreign["id"] not in ids
+        # A deleted organization's tickets are hidden from the function as from the policies.
+        await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                               other_org.id)
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(other_org.id))
+            assert await conn.fetch("SELECT ticket_search_ids('zebracorn', 100)") == []
+        # The definer role is no way around the policies for anybody else: ticket_app cannot
+        # become it, and the owner (a member without its privileges) still sees nothing.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("SET ROLE ticket_definer")
+    finally:
+        await conn.close()
+    owner = await asyncpg.connect(owner_dsn("ticket"), server_settings={"search_path": "ticket"})
+    try:
+        assert await owner.fetchval("SELECT count(*) FROM ticket") == 0
+    finally:
+        await owner.close()
+    flags = await admin_db.fetchrow("SELECT rolcanlogin, rolbypassrls, rolsuper FROM pg_roles "
+                                    "WHERE rolname = 'ticket_definer'")
+    assert not flags["rolcanlogin"] and not flags["rolbypassrls"] and not flags["rolsuper"]

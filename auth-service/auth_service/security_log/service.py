@@ -27,7 +27,7 @@ PURGE_INTERVAL_S = 3600.0
 class SecurityLogService:
     def __init__(self, *, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
-        self.cursors = CursorCodec(settings.internal_api_token.get_secret_value(), "auth.security-events")
+        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.security-events")
 
     async def list(self, principal: Principal, query: PageQuery) -> tuple[list[SecurityEventOut], str | None]:
         after = None

@@ -91,7 +91,7 @@ class SessionService:
         self.grace = timedelta(seconds=settings.refresh_grace_s)
         self.idle = timedelta(seconds=settings.session_idle_ttl_s)
         self.absolute = timedelta(seconds=settings.session_absolute_ttl_s)
-        self.cursors = CursorCodec(settings.internal_api_token.get_secret_value(), "auth.sessions")
+        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.sessions")
 
     @staticmethod
     def now() -> datetime:

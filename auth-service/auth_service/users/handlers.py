@@ -1,10 +1,14 @@
+from uuid import UUID
+
 from aiohttp import web
 
-from shared.web import json_response, parse_body
+from shared.auth import is_internal
+from shared.errors import NotFound, Unauthorized
+from shared.web import SETTINGS, json_response, parse_body
 
 from ..context import request_info
 from ..sessions.handlers import NO_STORE, current_principal
-from .schemas import OrganizationOut, PasswordChangeRequest, SignupRequest, SignupResponse, UserOut
+from .schemas import InternalUserOut, OrganizationOut, PasswordChangeRequest, SignupRequest, SignupResponse, UserOut
 from .service import USERS
 
 
@@ -30,3 +34,18 @@ async def change_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordChangeRequest)
     await request.app[USERS].change_password(principal, body, request_info(request))
     return web.Response(status=204)
+
+
+async def internal_user(request: web.Request) -> web.Response:
+    """``GET /internal/users/{user_id}`` (shared/README.md "Internal routes"): the account's
+    profile, for a service that has not yet received its ``user.registered``."""
+    if not is_internal(request, request.app[SETTINGS]):
+        raise Unauthorized("This route is for the platform's own services.")
+    try:
+        user_id = UUID(request.match_info["user_id"])
+    except ValueError:
+        raise NotFound("No such user.") from None
+    user = await request.app[USERS].profile(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return json_response(InternalUserOut(id=user.id, email=user.email, name=user.name, created_at=user.created_at))

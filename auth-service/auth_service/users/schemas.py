@@ -56,6 +56,13 @@ class SignupRequest(RequestModel):
         return value
 
 
+class InternalUserOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    created_at: datetime
+
+
 class UserOut(BaseModel):
     id: UUID
     email: str

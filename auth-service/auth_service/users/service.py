@@ -35,6 +35,11 @@ class SignupResult:
     tokens: TokensOut
 
 
+def _email_taken() -> Conflict:
+    return Conflict("An account with this email already exists.",
+                    errors=[FieldError("email", "is already registered")])
+
+
 class UserService:
     def __init__(self, *, pool: asyncpg.Pool, settings: Settings, hasher: PasswordHasher, throttle: LoginThrottle,
                  tenant: TenantClient, sessions: SessionService, accounts=None):
@@ -46,34 +51,36 @@ class UserService:
         password_hash = await self.hasher.hash(body.password)
         user_id = uuid4()
         organization: Organization | None = None
+        # No pooled connection and no transaction is held across the call to tenant-service
+        # (a slow tenant-service must not drain this pool): a taken email is refused first,
+        # the organization is created next, and only then the account, its first session and
+        # its events commit together. A failure after the organization exists deletes it again
+        # (compensation), so no half-made signup remains and a retry starts afresh.
+        async with self.pool.acquire() as conn:
+            if await repo.get_by_email(conn, email=body.email) is not None:
+                raise _email_taken()
         try:
-            # The account, its first session and its events commit together, and only after
-            # the organization exists: a failure at tenant-service rolls everything back (503),
-            # and a retry starts afresh.
+            if body.organization_name is not None:
+                organization = await self.tenant.create_organization(
+                    name=body.organization_name, owner_user_id=user_id, owner_email=body.email,
+                    owner_name=body.name, request_id=info.request_id)
             async with self.pool.acquire() as conn, conn.transaction():
                 try:
                     user = await repo.insert_user(conn, user_id=user_id, email=body.email, name=body.name,
                                                   password_hash=password_hash)
-                except EmailTaken:
-                    raise Conflict("An account with this email already exists.",
-                                   errors=[FieldError("email", "is already registered")]) from None
+                except EmailTaken:  # taken meanwhile by a concurrent signup
+                    raise _email_taken() from None
                 await add_event(conn, source=self.settings.service_name, type="user.registered", subject_type="user",
                                 subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
                                 request_id=info.request_id,
                                 data={"user_id": str(user.id), "email": user.email, "name": user.name})
                 if self.accounts is not None:
                     await self.accounts.send_verification(conn, user_id=user.id, email=user.email, name=user.name)
-                if body.organization_name is not None:
-                    organization = await self.tenant.create_organization(
-                        name=body.organization_name, owner_user_id=user.id, owner_email=user.email,
-                        owner_name=user.name, request_id=info.request_id)
                 session, refresh_token = await self.sessions.open_session(
                     conn, user_id=user.id, organization_id=organization.id if organization else None, info=info,
                     now=self.sessions.now())
         except BaseException:
             if organization is not None:
-                # The organization exists but the account did not commit: undo it, so that no
-                # half-made signup remains and a retry can succeed.
                 await self._compensate(organization.id, user_id, info)
             raise
         tokens = self.sessions.issuer.tokens(
@@ -89,6 +96,10 @@ class UserService:
             log.error("signup compensation failed: organization left without its owner account",
                       extra={"organization_id": str(organization_id), "owner_user_id": str(owner_user_id),
                              "error": type(exc).__name__})
+
+    async def profile(self, user_id: UUID) -> User | None:
+        async with self.pool.acquire() as conn:
+            return await repo.get_by_id(conn, user_id=user_id)
 
     async def me(self, principal: Principal) -> MeOut:
         async with self.pool.acquire() as conn:

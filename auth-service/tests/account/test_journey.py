@@ -78,7 +78,8 @@ async def test_invitation_verification_and_reset_journey_leaks_no_token(
                                          invitation_consumer_group=groups[0]))
     tenant_settings = test_settings(
         TenantSettings, "tenant", internal_api_token=INTERNAL_TOKEN, events_exchange=exchange,
-        jwks_url=f"http://127.0.0.1:{auth_port}/.well-known/jwks.json", relay_enabled=True,
+        jwks_url=f"http://127.0.0.1:{auth_port}/.well-known/jwks.json", auth_url=f"http://127.0.0.1:{auth_port}",
+        relay_enabled=True,
         users_consumer_enabled=True, users_consumer_group=groups[1], mailer_enabled=True, smtp_url=smtp.url,
         public_app_url=PUBLIC_APP_URL, mail_poll_interval_s=0.2, mail_retry_max_delay_s=2.0, db_pool_max=4)
     tenant = TestClient(TestServer(create_tenant_app(tenant_settings)))

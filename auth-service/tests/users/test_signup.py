@@ -121,3 +121,52 @@ async def test_local_failure_after_the_organization_exists_is_compensated(make_s
     assert await admin_db.fetchval("SELECT count(*) FROM tenant.outbox WHERE routing_key = 'organization.created' "
                                    "AND payload->'data'->>'name' = $1", name) == 1
     assert await admin_db.fetchval("SELECT count(*) FROM tenant.organization WHERE name = $1", name) == 0
+
+
+async def test_a_slow_tenant_service_holds_no_connection_or_transaction(make_settings, settings, start_app, signup,
+                                                                       admin_db, new_email):
+    """Signups waiting on a slow tenant-service (a real one, behind a proxy that delays every
+    chunk) hold no pooled connection and no open transaction: other requests on a 2-connection
+    pool still answer at once, and PostgreSQL shows no auth connection idle in a transaction."""
+    import asyncio
+    import time
+    from urllib.parse import urlsplit
+
+    from shared.testing import TEST_DATABASE, TcpProxy
+    target = urlsplit(settings.tenant_url)
+    proxy = await TcpProxy(target.hostname, target.port).start()
+    proxy.delay_s = 1.5
+    try:
+        slow = await start_app(make_settings(tenant_url=f"http://127.0.0.1:{proxy.port}", tenant_timeout_s=20,
+                                             db_pool_min=1, db_pool_max=2))
+        me = await signup(c=slow)
+        signups = [asyncio.create_task(slow.post("/v1/auth/signup", json={
+            "email": new_email(), "password": "correct horse battery", "name": "Slow",
+            "organization_name": f"Slow {uuid.uuid4().hex[:6]}"})) for _ in range(4)]
+        await asyncio.sleep(1.0)
+        assert not any(t.done() for t in signups)
+        in_tx = await admin_db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = 'auth_app' "
+            "AND state LIKE 'idle in transaction%'", TEST_DATABASE)
+        assert in_tx == 0, f"{in_tx} auth connections sat in a transaction while tenant-service was slow"
+        started = time.monotonic()
+        for _ in range(5):
+            resp = await asyncio.wait_for(slow.get("/v1/auth/me", headers=me.auth), timeout=10)
+            assert resp.status == 200
+        elapsed = time.monotonic() - started
+        assert not any(t.done() for t in signups), "the probe must run while the signups wait"
+        assert elapsed < 1.0, f"5 reads took {elapsed:.2f}s while signups waited on tenant-service"
+        for resp in await asyncio.gather(*signups):
+            assert resp.status == 201, await resp.text()
+    finally:
+        await proxy.close()
+
+
+async def test_a_taken_email_never_reaches_tenant_service(client, signup, admin_db):
+    acct = await signup()
+    name = f"Dup {uuid.uuid4().hex[:6]}"
+    resp = await client.post("/v1/auth/signup", json={"email": acct.email, "password": "correct horse battery",
+                                                      "name": "Dup", "organization_name": name})
+    assert resp.status == 409
+    assert await admin_db.fetchval("SELECT count(*) FROM tenant.outbox WHERE routing_key = 'organization.created' "
+                                   "AND payload->'data'->>'name' = $1", name) == 0

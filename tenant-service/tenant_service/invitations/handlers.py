@@ -5,7 +5,7 @@ from aiohttp import web
 
 from shared.auth import authenticate
 from shared.pagination import page
-from shared.web import json_response, parse_body, parse_query
+from shared.web import json_response, parse_body, parse_query, request_id_of
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import INVITATIONS
@@ -41,6 +41,7 @@ async def revoke_invitation(request: web.Request) -> web.Response:
 async def accept_invitation(request: web.Request) -> web.Response:
     principal = await authenticate(request)  # any signed-in user; the token need not be scoped
     body = await parse_body(request, InvitationAccept)
-    m = await request.app[INVITATIONS].accept(actor_of(request, principal.user_id), principal, token=body.token)
+    m = await request.app[INVITATIONS].accept(actor_of(request, principal.user_id), principal, token=body.token,
+                                              request_id=request_id_of(request))
     return json_response(Membership(organization_id=m.organization_id, user_id=m.user_id, role=m.role,
                                     joined_at=m.joined_at))

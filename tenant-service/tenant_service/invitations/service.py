@@ -10,11 +10,12 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.mail import Mailer
 from shared.pagination import CursorCodec
 
 from .. import paging
+from ..accounts.client import AccountsClient
 from ..access import authorize_write, require_live
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -32,8 +33,9 @@ def hash_token(token: str) -> bytes:
 
 
 class InvitationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, mailer: Mailer | None = None):
-        self.pool, self.cursors, self.ttl_s = pool, cursors, ttl_s
+    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient,
+                 mailer: Mailer | None = None):
+        self.pool, self.cursors, self.ttl_s, self.accounts = pool, cursors, ttl_s, accounts
         self.mailer = mailer
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
@@ -79,11 +81,33 @@ class InvitationService:
             await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": inv.email, "role": inv.role})
 
-    async def accept(self, actor: Actor, principal: Principal, *, token: str) -> MembershipRecord:
+    async def caller_profile(self, principal: Principal, *, request_id: str | None = None) -> users.ProfileRecord:
+        """The caller's profile: the local copy kept from ``user.registered``, or, while that
+        event is still in flight, auth-service's own (then stored, so the event finds it and
+        changes nothing). Fetched before any transaction: no connection waits on HTTP."""
+        async with self.pool.acquire() as conn:
+            profile = await users.get(conn, user_id=principal.user_id)
+        if profile is not None:
+            return profile
+        account = await self.accounts.get(principal.user_id, request_id=request_id)  # 503 if unreachable
+        if account is None:
+            # A valid token for an account auth-service no longer has: the caller is gone.
+            raise Unauthorized("This account no longer exists.")
+        async with self.pool.acquire() as conn:
+            await users.upsert(conn, user_id=account.id, email=account.email, name=account.name,
+                               changed_at=account.created_at)
+            return await users.get(conn, user_id=account.id)
+
+    async def accept(self, actor: Actor, principal: Principal, *, token: str,
+                     request_id: str | None = None) -> MembershipRecord:
         """Unknown, revoked and expired tokens are 404; a used one is 409; a token for another
         email than the caller's is 403 (its holder was sent it, so saying so leaks nothing);
-        a caller who already belongs to the organization is 409."""
+        a caller who already belongs to the organization is 409. The caller's email comes from
+        ``caller_profile``: it never depends on an event still in flight."""
         token_hash = hash_token(token)
+        if await self._find(token_hash) is None:
+            raise NotFound("No such invitation.")
+        profile = await self.caller_profile(principal, request_id=request_id)
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repository.find_by_token_hash(conn, token_hash=token_hash)
             if found is None:
@@ -98,8 +122,7 @@ class InvitationService:
                 raise NotFound("This invitation has been revoked.")
             if inv.expired:
                 raise NotFound("This invitation has expired.")
-            profile = await users.get(conn, user_id=principal.user_id)
-            if profile is None or profile.email != inv.email:
+            if profile.email != inv.email:
                 raise Forbidden("This invitation was sent to another email address.")
             if await members.get(conn, organization_id=inv.organization_id, user_id=principal.user_id):
                 raise Conflict("You already belong to this organization.")
@@ -115,3 +138,7 @@ class InvitationService:
                        data={"organization_id": str(inv.organization_id), "user_id": str(principal.user_id),
                              "role": inv.role})
         return membership
+
+    async def _find(self, token_hash: bytes) -> InvitationRecord | None:
+        async with self.pool.acquire() as conn:
+            return await repository.find_by_token_hash(conn, token_hash=token_hash)

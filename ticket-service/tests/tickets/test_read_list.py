@@ -140,3 +140,31 @@ async def test_list_under_concurrent_reads(api, org):
     await asyncio.gather(*(api.create_ticket(agent) for _ in range(5)))
     bodies = await asyncio.gather(*(api.list(agent) for _ in range(10)))
     assert all(len(b["items"]) == 5 for b in bodies)
+
+
+async def test_search_answers_the_same_through_the_index_and_the_scan(api, org, monkeypatch):
+    """A rare term is resolved through the full-text index (ticket_search_ids), a common one by
+    filtering in sort order; the two paths give the same pages."""
+    from ticket_service.tickets import repository
+    agent = await org.user("agent")
+    made = [await api.create_ticket(agent, title=f"quokka report {i}", priority=p)
+            for i, p in enumerate(["low", "high", "urgent", "normal", "high"])]
+    await api.create_ticket(agent, title="unrelated words")
+
+    async def walk(**query):
+        seen, cursor = [], None
+        while True:
+            body = await api.list(agent, limit=2, **query, **({"cursor": cursor} if cursor else {}))
+            seen += [t["id"] for t in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return seen
+
+    for sort in ("-created_at", "priority", "-updated_at"):
+        indexed = await walk(q="quokka", sort=sort)
+        monkeypatch.setattr(repository, "SEARCH_INDEX_MAX_MATCHES", 2)   # 5 matches: "common"
+        scanned = await walk(q="quokka", sort=sort)
+        monkeypatch.undo()
+        assert indexed == scanned and sorted(indexed) == sorted(t["id"] for t in made)
+    high = {t["id"] for t in made if t["priority"] == "high"}
+    assert set(await walk(q="quokka", priority="high")) == high
