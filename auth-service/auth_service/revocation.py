@@ -64,5 +64,8 @@ class Revocations:
     async def mark_org(self, organization_id: UUID, mark_ms: int) -> None:
         await self._mark(org_key(organization_id), mark_ms)
 
+    async def mark_role(self, organization_id: UUID, role_name: str, mark_ms: int) -> None:
+        await self._mark(redis_keys.role_stale(organization_id, role_name), mark_ms)
+
 
 REVOCATIONS = web.AppKey("revocations", Revocations)

@@ -42,4 +42,7 @@ OPERATIONS: list[Operation] = [
               response=JsonWebKeySet, public=True,
               description="During a key rotation both keys are listed. Served by auth-service."),
     Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "operations", public=True),
+    Operation("GET", "/asyncapi.json", "The events exchange (AsyncAPI 3.0)", "operations", public=True,
+              description="One channel per routing key of the topic exchange `events`, one message per event "
+                          "type: the envelope and a JSON Schema of its `data`."),
 ]

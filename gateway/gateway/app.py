@@ -30,7 +30,7 @@ from .upstreams import UpstreamPool, resolve_forever
 # Path prefix -> pool. "/internal/*" is never routed: it matches nothing here.
 ROUTES = (("/v1/auth", "auth"), ("/v1/organizations", "tenant"), ("/v1/invitations", "tenant"),
           ("/v1/tickets", "ticket"))
-EXACT_ROUTES = (("/.well-known/jwks.json", "auth"),)
+EXACT_ROUTES = (("/.well-known/jwks.json", "auth"), ("/v1/permissions", "tenant"))
 # The only proxied routes that need no token.
 PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
                     ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json"),

@@ -12,6 +12,7 @@ from aiohttp import web
 from shared import redis_keys
 from shared.auth import Principal, TokenVerifier
 from shared.errors import Unauthorized
+from shared.permissions import builtin_permissions
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,8 @@ class Caller:
     iat_ms: int
     exp: int
     rate_key: str
-    revocation_keys: tuple[str, ...]   # rv:sid, then rv:ut and rv:t when the token has an org
+    # rv:sid, then rv:ut and rv:t when the token has an org, then rv:r when its role is a custom one
+    revocation_keys: tuple[str, ...]
 
     @classmethod
     def of(cls, principal: Principal) -> "Caller":
@@ -36,6 +38,10 @@ class Caller:
         keys: tuple[str, ...] = (redis_keys.session_revoked(sid),)
         if tid:
             keys += (redis_keys.user_org_stale(user, tid), redis_keys.org_stale(tid))
+            # A custom role's permissions can change (built-in ones never do): its mark, raised
+            # on role.updated / role.deleted, makes every token carrying it stale at once.
+            if principal.role and builtin_permissions(principal.role) is None:
+                keys += (redis_keys.role_stale(tid, principal.role),)
         return cls(user_id=user, session_id=sid, tenant_id=tid, iat_ms=iat_ms, exp=principal.exp,
                    rate_key=redis_keys.rate_user(user), revocation_keys=keys)
 

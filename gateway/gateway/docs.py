@@ -11,6 +11,7 @@ from pathlib import Path
 import swagger_ui
 from aiohttp import web
 
+from shared.messaging.asyncapi import build_document as build_asyncapi
 from shared.openapi import Operation, build_document
 
 from . import api_spec
@@ -25,6 +26,7 @@ SWAGGER_UI = Path(swagger_ui.__file__).resolve().parent / "static"
 SWAGGER_FILES = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
                  "favicon-32x32.png": "image/png"}
 OPENAPI = web.AppKey("openapi_document", bytes)
+ASYNCAPI = web.AppKey("asyncapi_document", bytes)
 
 DESCRIPTION = """\
 The public API of the SaaS backend, served through the gateway (the only public entry point).
@@ -74,6 +76,10 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
+async def asyncapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[ASYNCAPI], content_type="application/json")
+
+
 @functools.cache
 def _file(path: Path) -> bytes:
     """Docs files are read once per process, not on every request."""
@@ -91,6 +97,9 @@ async def docs_init(request: web.Request) -> web.Response:
 def add_docs_routes(app: web.Application, settings: Settings) -> None:
     app[OPENAPI] = json.dumps(build_openapi(settings), separators=(",", ":")).encode()
     app.router.add_get("/openapi.json", openapi_json)
+    # The events exchange (AsyncAPI 3), generated from shared.messaging.catalog like shared/asyncapi.json.
+    app[ASYNCAPI] = json.dumps(build_asyncapi(), separators=(",", ":")).encode()
+    app.router.add_get("/asyncapi.json", asyncapi_json)
     app.router.add_get("/docs", docs_page)
     app.router.add_get("/docs/init.js", docs_init)
     app.router.add_get("/docs/static/{name}", docs_asset)

@@ -33,7 +33,8 @@ REDIS_DOWN = Counter("gateway_redis_unavailable_total",
                      "Requests decided without Redis (rate limit and revocation unchecked)", ["decision"])
 REVOKED = Counter("gateway_revoked_tokens_total", "Requests refused because the token was revoked")
 
-# KEYS[1]: the rate counter; KEYS[2]: rv:sid; KEYS[3], KEYS[4]: rv:ut, rv:t (absent without an org)
+# KEYS[1]: the rate counter; KEYS[2]: rv:sid; KEYS[3], KEYS[4]: rv:ut, rv:t (absent without an org);
+# KEYS[5]: rv:r (only for a token carrying a custom role)
 # ARGV[1]: limit (0: no limit), ARGV[2]: window ms, ARGV[3]: the token's iat_ms
 # Returns {0, 0, 0} when revoked, else {1, count, ms until the window resets}.
 GUARD_LUA = """

@@ -35,6 +35,27 @@ async def test_role_change_makes_older_tokens_of_that_user_and_org_stale(gateway
     assert (await gateway.get("/v1/tickets", headers=fresh)).status == 200
 
 
+async def test_a_changed_custom_role_makes_every_older_token_carrying_it_stale(gateway, tokens, redis_db):
+    org = uuid.uuid4()
+    perms = ["tickets:read_all", "tickets:triage"]
+    a = auth(tokens, tenant_id=org, role="Triage", perms=perms)
+    b = auth(tokens, tenant_id=org, role="Triage", perms=perms)
+    other_role = auth(tokens, tenant_id=org, role="Billing", perms=perms)
+    other_org = auth(tokens, tenant_id=uuid.uuid4(), role="Triage", perms=perms)
+    builtin = auth(tokens, tenant_id=org, role="agent")
+    assert (await gateway.get("/v1/tickets", headers=a)).status == 200
+    time.sleep(0.002)
+    await redis_db.set(f"rv:r:{org}:Triage", int(time.time() * 1000), ex=60)
+    time.sleep(0.002)
+    assert (await gateway.get("/v1/tickets", headers=a)).status == 401
+    assert (await gateway.get("/v1/tickets", headers=b)).status == 401
+    for headers in (other_role, other_org, builtin, auth(tokens, tenant_id=org, role="Triage", perms=perms)):
+        assert (await gateway.get("/v1/tickets", headers=headers)).status == 200
+    # built-in roles never change, so their tokens are not checked against a role mark at all
+    await redis_db.set(f"rv:r:{org}:agent", int(time.time() * 1000) + 60_000, ex=60)
+    assert (await gateway.get("/v1/tickets", headers=auth(tokens, tenant_id=org, role="agent"))).status == 200
+
+
 async def test_deleted_organization_makes_every_older_token_for_it_stale(gateway, tokens, redis_db):
     org = uuid.uuid4()
     a, b = auth(tokens, tenant_id=org, role="owner"), auth(tokens, tenant_id=org, role="member")

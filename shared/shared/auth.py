@@ -16,14 +16,13 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .errors import Forbidden, PermissionMissing, ServiceUnavailable, Unauthorized
 from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_TYP = "at+jwt"
-ROLE_RANK = {"member": 1, "agent": 2, "admin": 3, "owner": 4}
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 CLIENT_IP_HEADER = "X-Client-IP"
 
@@ -44,9 +43,6 @@ class Principal:
     permissions: frozenset[str] = frozenset()
     api_key_id: UUID | None = None
     staff: bool = False
-
-    def has_role(self, minimum: str) -> bool:
-        return self.role is not None and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
 
     def has_permission(self, name: str) -> bool:
         return name in self.permissions
@@ -202,16 +198,7 @@ async def require_permission(request: web.Request, permission: str) -> Principal
     if principal.tenant_id is None:
         raise Forbidden("This route needs a token scoped to an organization.")
     if permission not in principal.permissions:
-        raise Forbidden(f"This action needs the permission '{permission}'.")
-    return principal
-
-
-async def require_tenant(request: web.Request, minimum_role: str = "member") -> Principal:
-    principal = await authenticate(request)
-    if principal.tenant_id is None:
-        raise Forbidden("This route needs a token scoped to an organization.")
-    if not principal.has_role(minimum_role):
-        raise Forbidden("Your role does not allow this action.")
+        raise PermissionMissing(f"This action needs the permission '{permission}'.")
     return principal
 
 

@@ -106,6 +106,39 @@ STATUS_CLASSES: dict[int, type[ProblemError]] = {
 }
 
 
+# ---------------------------------------------------------------- permissions and custom roles (issue 12)
+
+class PermissionMissing(Forbidden):
+    """The caller's permissions do not include the one the action needs."""
+    type_slug = "permission-missing"
+    code = "permission_missing"
+
+
+class RoleBeyondCaller(Forbidden):
+    """A role (to create, widen, grant, change or revoke) holds a permission the caller lacks,
+    or is admin level (shared.permissions.ADMIN_LEVEL) and the caller lacks admins:manage."""
+    type_slug = "role-beyond-caller"
+    code = "role_beyond_caller"
+
+
+class RoleNameTaken(Conflict):
+    """A custom role's name is already used in the organization, or is a built-in name."""
+    type_slug = "role-name-taken"
+    code = "role_name_taken"
+
+
+class BuiltinRoleImmutable(Conflict):
+    """Built-in roles cannot be renamed, changed or deleted."""
+    type_slug = "builtin-role-immutable"
+    code = "builtin_role_immutable"
+
+
+class RoleInUse(Conflict):
+    """A custom role cannot be deleted while a member, a pending invitation or an API key holds it."""
+    type_slug = "role-in-use"
+    code = "role_in_use"
+
+
 # --- Account lifecycle (issue 13): email verification and password reset -------------------
 
 class EmailTokenInvalid(ValidationFailed):

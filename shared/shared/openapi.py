@@ -53,6 +53,8 @@ class Operation:
     public: bool = False           # True: no bearer token needed
     response_headers: tuple[str, ...] = ()
     description: str = ""
+    # e.g. "application/x-ndjson": then ``response`` describes one line of the streamed body.
+    response_media_type: str = "application/json"
 
 
 def _ref(model: type[BaseModel], components: dict, mode: str) -> dict:
@@ -98,7 +100,7 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                 schema = {"type": "object", "required": ["items", "next_cursor"], "properties": {
                     "items": {"type": "array", "items": schema},
                     "next_cursor": {"type": ["string", "null"]}}}
-            ok["content"] = {"application/json": {"schema": schema}}
+            ok["content"] = {op.response_media_type: {"schema": schema}}
         entry["responses"][str(op.status)] = ok
         codes = set(op.errors) | {429, 503}
         if op.request is not None:

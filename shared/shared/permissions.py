@@ -77,3 +77,28 @@ def builtin_permissions(role: str) -> frozenset[str] | None:
 def unknown(names: set[str] | frozenset[str] | list[str]) -> list[str]:
     """Names that are not in the catalogue, sorted (for a 422 naming them)."""
     return sorted(set(names) - NAMES)
+
+
+# Permissions that manage the organization or the access of its people. A role holding any of
+# them is "admin level": granting it, changing a holder's role, or removing a holder needs
+# admins:manage (the contract's role table: admins hand out roles up to agent and manage
+# members below admin; only owners grant or revoke admin and owner).
+ADMIN_LEVEL: frozenset[str] = frozenset({MEMBERS_INVITE, MEMBERS_MANAGE, ROLES_MANAGE, API_KEYS_MANAGE,
+                                         ORGANIZATION_MANAGE, ORGANIZATION_DELETE, ADMINS_MANAGE})
+
+
+def is_admin_level(permissions: frozenset[str] | set[str]) -> bool:
+    return not ADMIN_LEVEL.isdisjoint(permissions)
+
+
+def may_hand_out(actor: frozenset[str], role: frozenset[str]) -> bool:
+    """May a caller holding ``actor`` grant, revoke or otherwise act on a role holding ``role``?
+    Never beyond one's own permissions, and admin-level roles only with admins:manage."""
+    if not role <= actor:
+        return False
+    return ADMINS_MANAGE in actor or not is_admin_level(role)
+
+
+# An organization's creator gets it, and an organization always keeps at least one holder of
+# it (the last-owner rule: an invariant of the organization, not an authorization check).
+OWNER_ROLE = "owner"

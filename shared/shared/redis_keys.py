@@ -26,3 +26,10 @@ def rate_user(user_id) -> str:
 def rate_client(client_ip: str) -> str:
     """The gateway's fixed-window request counter of one client address (routes without a token)."""
     return f"rl:ip:{client_ip}"
+
+
+def role_stale(organization_id, role_name: str) -> str:
+    """Epoch ms: tokens of this organization carrying this custom role (the token's ``role``
+    claim) issued before it are stale; set when the role's permissions change, or it is
+    renamed or deleted."""
+    return f"rv:r:{organization_id}:{role_name}"

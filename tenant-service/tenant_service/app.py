@@ -17,9 +17,10 @@ from .audit_events.service import AuditEventService
 from .config import Settings
 from .consumers import users as users_consumer
 from .invitations.service import InvitationService
-from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, USERS_CONSUMER
+from .keys import AUDIT_EVENTS, INVITATIONS, MEMBERS, ORGANIZATIONS, ROLES, USERS_CONSUMER
 from .members.service import MemberService
 from .organizations.service import OrganizationService
+from .roles.service import RoleService
 from .routes import setup_routes
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,6 +37,7 @@ def services_ctx(settings: Settings):
                                              ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS],
                                              mailer=Mailer(mail_from=settings.mail_from,
                                                            public_app_url=settings.public_app_url))
+        app[ROLES] = RoleService(pool, cursors=CursorCodec(secret, "roles"))
         app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
         yield
     return ctx

@@ -8,7 +8,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate, client_ip, is_internal
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import NotFound, PermissionMissing, Unauthorized
 from shared.web import SETTINGS, request_id_of
 
 
@@ -33,12 +33,12 @@ def path_uuid(request: web.Request, name: str) -> UUID:
         raise NotFound("No such resource.") from None
 
 
-async def org_principal(request: web.Request, minimum_role: str = "member") -> tuple[Principal, UUID]:
+async def org_principal(request: web.Request, permission: str | None = None) -> tuple[Principal, UUID]:
     """The caller of an ``/v1/organizations/{org_id}/...`` route.
 
     The token must be scoped (``tid``) to that organization. Any other organization id, or a
-    token without ``tid``, answers 404 so that existence never leaks; only then is the role
-    checked (403)."""
+    token without ``tid``, answers 404 so that existence never leaks; only then is the permission
+    checked: the token's permissions must include ``permission`` (403)."""
     principal = await authenticate(request)
     try:
         org_id = UUID(request.match_info["org_id"])
@@ -46,8 +46,8 @@ async def org_principal(request: web.Request, minimum_role: str = "member") -> t
         raise NotFound("No such organization.") from None
     if principal.tenant_id != org_id:
         raise NotFound("No such organization.")
-    if not principal.has_role(minimum_role):
-        raise Forbidden("Your role does not allow this action.")
+    if permission is not None and not principal.has_permission(permission):
+        raise PermissionMissing(f"This action needs the permission '{permission}'.")
     return principal, org_id
 
 

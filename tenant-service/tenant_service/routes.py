@@ -8,6 +8,7 @@ from .internal import handlers as internal
 from .invitations import handlers as invitations
 from .members import handlers as members
 from .organizations import handlers as organizations
+from .roles import handlers as roles
 
 ORG = "/v1/organizations/{org_id}"
 
@@ -29,7 +30,15 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete(f"{ORG}/invitations/{{invitation_id}}", invitations.revoke_invitation)
     r.add_post("/v1/invitations/accept", invitations.accept_invitation)
 
+    r.add_get("/v1/permissions", roles.list_permissions)
+    r.add_get(f"{ORG}/roles", roles.list_roles)
+    r.add_post(f"{ORG}/roles", roles.create_role)
+    r.add_patch(f"{ORG}/roles/{{role_id}}", roles.update_role)
+    r.add_delete(f"{ORG}/roles/{{role_id}}", roles.delete_role)
+
     r.add_get(f"{ORG}/audit-events", audit_events.list_audit_events)
+    r.add_get(f"{ORG}/audit-events/export", audit_events.export_audit_events)
+    r.add_get(f"{ORG}/audit-events/verify", audit_events.verify_audit_events)
 
     r.add_get("/internal/users/{user_id}/memberships", internal.user_memberships)
     r.add_post("/internal/organizations", internal.create_signup_organization)

@@ -92,8 +92,9 @@ class World:
     def __init__(self, client, tf: TokenFactory, admin_db):
         self.client, self.tf, self.admin_db = client, tf, admin_db
 
-    def token(self, user_id, org_id=None, role=None) -> str:
-        return self.tf.mint(user_id=user_id, tenant_id=org_id, role=role)
+    def token(self, user_id, org_id=None, role=None, perms=None) -> str:
+        extra = {"perms": sorted(perms)} if perms is not None else {}
+        return self.tf.mint(user_id=user_id, tenant_id=org_id, role=role, **extra)
 
     async def profile(self, user_id, email: str, name: str = "Test User") -> None:
         await self.admin_db.execute(
@@ -126,6 +127,23 @@ class World:
         await self.admin_db.execute(
             "INSERT INTO tenant.membership (organization_id, user_id, role) VALUES ($1, $2, $3)", org.id, uid, role)
         return Member(uid, email, role, self.token(uid, org.id, role))
+
+    async def custom_role(self, org: Org, perms, name: str | None = None) -> dict:
+        """A custom role of ``org`` written straight to the table (the routes are tested apart)."""
+        row = await self.admin_db.fetchrow(
+            "INSERT INTO tenant.custom_role (id, organization_id, name, permissions) VALUES ($1, $2, $3, $4) "
+            "RETURNING id, name, permissions", uuid.uuid4(), org.id, name or f"role-{uuid.uuid4().hex[:8]}",
+            sorted(perms))
+        return dict(row)
+
+    async def custom_member(self, org: Org, perms) -> Member:
+        """A member holding a new custom role with ``perms``, with a token as auth-service mints it."""
+        role = await self.custom_role(org, perms)
+        uid, email = await self.user()
+        await self.admin_db.execute(
+            "INSERT INTO tenant.membership (organization_id, user_id, role) VALUES ($1, $2, $3)",
+            org.id, uid, role["name"])
+        return Member(uid, email, role["name"], self.token(uid, org.id, role["name"], perms))
 
 
 @pytest.fixture(scope="session")

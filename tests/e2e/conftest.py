@@ -5,6 +5,7 @@ import re
 import aiohttp
 import pytest
 
+from shared.messaging.asyncapi import EventValidator
 from tests.e2e.api import PASSWORD
 from tests.e2e.events import EventTap
 from tests.stack import Stack
@@ -28,11 +29,24 @@ async def stack():
     assert "Bearer " not in log and PASSWORD not in log
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 async def tap(stack):
+    """Records every event of the whole end-to-end session; at the end each one must validate
+    against the gateway's /asyncapi.json (an unknown type fails too)."""
     t = await EventTap(stack.exchange).start()
     yield t
     await t.close()
+    validator = EventValidator(await asyncapi_document(stack))
+    assert t.messages, "no event reached the tap"
+    problems = t.invalid_events(validator)
+    assert not problems, "events that break /asyncapi.json:\n" + "\n".join(problems[:50])
+
+
+async def asyncapi_document(stack) -> dict:
+    async with aiohttp.ClientSession(base_url=stack.url) as session:
+        async with session.get("/asyncapi.json") as resp:
+            assert resp.status == 200
+            return await resp.json()
 
 
 @pytest.fixture

@@ -38,6 +38,20 @@ class EventTap:
             await asyncio.sleep(0.05)
         raise AssertionError(f"no matching event within {timeout}s; saw {[b.get('type') for _, b in self.messages]}")
 
+    def invalid_events(self, validator) -> list[str]:
+        """Every recorded event that breaks the AsyncAPI document (``shared.messaging.asyncapi.
+        EventValidator``), an unknown type included, or whose routing key or message id is not the
+        event's own."""
+        problems = []
+        for message, event in list(self.messages):
+            errors = validator.errors(event)
+            if message.routing_key != event.get("type"):
+                errors.append(f"routing key {message.routing_key!r} is not the type")
+            if message.message_id != event.get("id"):
+                errors.append("message_id is not the event id")
+            problems += [f"{event.get('type')} {event.get('id')}: {e}" for e in errors]
+        return problems
+
     def message_of(self, event_id: str):
         return next(m for m, b in self.messages if b["id"] == event_id)
 

@@ -60,11 +60,14 @@ def membership_consumer(pool, settings) -> EventConsumer:
                          group=settings.membership_consumer_group, bindings=[], handler=handle_event)
 
 
-def membership_event(type_: str, org_id, user_id, role: str, *, occurred_at: datetime | None = None) -> Event:
+def membership_event(type_: str, org_id, user_id, role: str, *, occurred_at: datetime | None = None,
+                     permissions: list[str] | None = None) -> Event:
+    data = {"organization_id": str(org_id), "user_id": str(user_id), "role": role}
+    if permissions is not None:
+        data["permissions"] = sorted(permissions)
     return Event(id=uuid.uuid4(), type=type_, occurred_at=occurred_at or datetime.now(timezone.utc),
                  source="tenant-service", tenant_id=org_id, actor={"user_id": None, "ip": None},
-                 subject={"type": "membership", "id": f"{org_id}:{user_id}"}, request_id="test",
-                 data={"organization_id": str(org_id), "user_id": str(user_id), "role": role})
+                 subject={"type": "membership", "id": f"{org_id}:{user_id}"}, request_id="test", data=data)
 
 
 @dataclass
@@ -91,6 +94,14 @@ class Org:
         if member_event:
             assert await self.consumer.process(membership_event("membership.created", self.id, user_id, role))
         return User(user_id, self.id, role, self.tokens.mint(user_id=user_id, tenant_id=self.id, role=role))
+
+    async def custom(self, permissions, name: str | None = None) -> User:
+        """A holder of a custom role, known to the read model, with a token as auth-service mints it."""
+        user_id, name = uuid.uuid4(), name or f"custom-{uuid.uuid4().hex[:6]}"
+        assert await self.consumer.process(membership_event("membership.created", self.id, user_id, name,
+                                                            permissions=sorted(permissions)))
+        return User(user_id, self.id, name, self.tokens.mint(user_id=user_id, tenant_id=self.id, role=name,
+                                                             perms=sorted(permissions)))
 
 
 ORG_IDS: list[uuid.UUID] = []

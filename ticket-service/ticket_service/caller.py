@@ -1,5 +1,5 @@
-"""Who is calling, as the services need it: the verified principal plus the request's
-address and id for the events it causes."""
+"""Who is calling, as the services need it: the verified principal (with its permissions,
+shared.permissions) plus the request's address and id for the events it causes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,9 @@ from uuid import UUID
 
 from aiohttp import web
 
-from shared.auth import ROLE_RANK, client_ip, require_tenant
+from shared.auth import Principal, authenticate, client_ip, require_permission
+from shared.errors import Forbidden
+from shared.permissions import TICKETS_READ_ALL, TICKETS_READ_OWN
 from shared.web import SETTINGS, request_id_of
 
 
@@ -18,17 +20,26 @@ class Caller:
     role: str
     ip: str | None
     request_id: str | None
+    permissions: frozenset[str] = frozenset()
 
-    def at_least(self, role: str) -> bool:
-        return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
-    @property
-    def is_agent(self) -> bool:
-        return self.at_least("agent")
+    def sees(self, requester_id: UUID) -> bool:
+        """Every ticket with tickets:read_all; one's own with tickets:read_own."""
+        return self.can(TICKETS_READ_ALL) or (self.can(TICKETS_READ_OWN) and requester_id == self.user_id)
 
 
-async def current_caller(request: web.Request, minimum_role: str = "member") -> Caller:
-    """403 for a token without an organization or with too low a role (shared.auth)."""
-    principal = await require_tenant(request, minimum_role)
-    return Caller(user_id=principal.user_id, org_id=principal.tenant_id, role=principal.role or "member",
-                  ip=client_ip(request, request.app[SETTINGS]), request_id=request_id_of(request) or None)
+async def current_caller(request: web.Request, permission: str | None = None) -> Caller:
+    """403 for a token without an organization or without ``permission`` (shared.auth)."""
+    principal = await require_permission(request, permission) if permission else await _scoped(request)
+    return Caller(user_id=principal.user_id, org_id=principal.tenant_id, role=principal.role or "",
+                  ip=client_ip(request, request.app[SETTINGS]), request_id=request_id_of(request) or None,
+                  permissions=principal.permissions)
+
+
+async def _scoped(request: web.Request) -> Principal:
+    principal = await authenticate(request)
+    if principal.tenant_id is None:
+        raise Forbidden("This route needs a token scoped to an organization.")
+    return principal

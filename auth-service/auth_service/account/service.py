@@ -56,7 +56,7 @@ class AccountService:
     async def _event(self, conn, info: RequestInfo, *, type: str, user_id: UUID, data: dict | None = None) -> Event:
         event = await add_event(conn, source=self.settings.service_name, type=type, subject_type="user",
                                 subject_id=user_id, actor_user_id=user_id, actor_ip=info.ip,
-                                request_id=info.request_id, data=data or {})
+                                request_id=info.request_id, data={"user_id": str(user_id), **(data or {})})
         await record_event(conn, event, info.user_agent)
         return event
 

@@ -1,7 +1,7 @@
 """Membership and organization changes from tenant-service, turned into revocation marks.
 
-``rv:ut:{user}:{org}`` / ``rv:t:{org}`` hold the time (epoch ms) before which tokens are
-stale. The mark is the moment this consumer applies the event, not the event's own time: the
+``rv:ut:{user}:{org}`` / ``rv:t:{org}`` / ``rv:r:{org}:{role name}`` (custom roles) hold the
+time (epoch ms) before which tokens are stale. The mark is the moment this consumer applies the event, not the event's own time: the
 event was published after tenant-service committed, so every token minted after the mark was
 minted from the new state, while a token minted shortly before it may still carry the old one.
 """
@@ -22,7 +22,7 @@ from ..sessions.service import SessionService
 log = logging.getLogger(__name__)
 
 GROUP = "auth-service.memberships"
-BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted"]
+BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
 
 
 def membership_handler(sessions: SessionService, revocations: Revocations):
@@ -34,6 +34,16 @@ def membership_handler(sessions: SessionService, revocations: Revocations):
                 organization_id = UUID(str(event.data.get("organization_id") or event.tenant_id))
             elif event.type == "organization.deleted":
                 organization_id = event.tenant_id or UUID(event.subject.id)
+            elif event.type in ("role.updated", "role.deleted"):
+                # Tokens carry the role's name (``role``) and permissions (``perms``): a change of
+                # either makes every token of the old name stale; a description change does not.
+                organization_id = UUID(str(event.tenant_id))
+                changes = event.data.get("changes") or {}
+                if event.type == "role.updated" and not ({"name", "permissions"} & set(changes)):
+                    return
+                role_name = changes["name"][0] if "name" in changes else event.data["name"]
+                if not isinstance(role_name, str) or not role_name:
+                    raise ValueError("role name missing")
             else:
                 return
         except (KeyError, ValueError, TypeError):
@@ -42,7 +52,9 @@ def membership_handler(sessions: SessionService, revocations: Revocations):
                                                                        "event_type": event.type})
             return
         # Redis is written inside the inbox transaction: if it fails, the event is retried.
-        if event.type == "organization.deleted":
+        if event.type in ("role.updated", "role.deleted"):
+            await revocations.mark_role(organization_id, role_name, mark_ms)
+        elif event.type == "organization.deleted":
             await revocations.mark_org(organization_id, mark_ms)
             info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,

@@ -83,6 +83,15 @@ def choose_scope(memberships: list[Membership], requested: UUID | None,
     return None, None
 
 
+def scope_permissions(memberships: list[Membership], organization_id: UUID | None) -> tuple[str, ...] | None:
+    """The permissions tenant-service says the chosen membership's role grants (the token's
+    ``perms``); None without an organization or when tenant-service did not say."""
+    for m in memberships:
+        if m.organization_id == organization_id:
+            return m.permissions
+    return None
+
+
 class SessionService:
     def __init__(self, *, pool: asyncpg.Pool, settings: Settings, hasher: PasswordHasher, throttle: LoginThrottle,
                  tenant: TenantClient, issuer: AccessTokenIssuer, revocations: Revocations):
@@ -152,7 +161,8 @@ class SessionService:
             await self._event(conn, info, type="auth.login_succeeded", subject_type="user", subject_id=user.id,
                               actor_user_id=user.id, tenant_id=organization_id, data={"session_id": str(session.id)})
         tokens = self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
-                                    role=role, refresh_token=refresh_token)
+                                    role=role, refresh_token=refresh_token,
+                                    permissions=scope_permissions(memberships, organization_id))
         return LoginResult(user=user, tokens=tokens)
 
     # ------------------------------------------------------------------ rotation
@@ -207,7 +217,8 @@ class SessionService:
         if reused:
             raise InvalidRefreshToken()
         return self.issuer.tokens(user_id=session.user_id, session_id=session.id, organization_id=organization_id,
-                                  role=role, refresh_token=successor)
+                                  role=role, refresh_token=successor,
+                                  permissions=scope_permissions(memberships, organization_id))
 
     async def _grace_successor(self, conn, presented: str, token: repo.RefreshToken, now: datetime) -> str | None:
         """The successor of a token spent moments ago, while that successor is still the

@@ -32,6 +32,9 @@ class Membership:
     organization_id: UUID
     role: str
     joined_at: datetime | None
+    # What the role grants now (tenant-service resolves built-in and custom roles); goes into
+    # the access token as ``perms``. None from a tenant-service that does not send it yet.
+    permissions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class TenantClient:
             raise TenantUnavailable()
         try:
             return [Membership(UUID(i["organization_id"]), i["role"],
-                               datetime.fromisoformat(i["joined_at"].replace("Z", "+00:00")) if i.get("joined_at") else None)
+                               _joined_at(i.get("joined_at")), _permissions(i.get("permissions")))
                     for i in body.get("items", [])]
         except (KeyError, ValueError, TypeError, AttributeError):
             raise TenantUnavailable() from None
@@ -108,6 +111,18 @@ class TenantClient:
                                   request_id: str | None = None) -> None:
         await self._call("DELETE", f"/internal/organizations/{organization_id}",
                          params={"owner_user_id": str(owner_user_id)}, request_id=request_id)
+
+
+def _joined_at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _permissions(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError("permissions must be a list of names")
+    return tuple(value)
 
 
 TENANT_CLIENT = web.AppKey("tenant_client", TenantClient)

@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -22,7 +23,8 @@ class AccessTokenIssuer:
     def __init__(self, keyring: KeyRing, *, issuer: str, audience: str, ttl_s: int):
         self.keyring, self.issuer, self.audience, self.ttl_s = keyring, issuer, audience, ttl_s
 
-    def mint(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None) -> str:
+    def mint(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None,
+             permissions: Iterable[str] | None = None) -> str:
         now = time.time()
         iat = int(now)
         claims = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id), "sid": str(session_id),
@@ -30,12 +32,16 @@ class AccessTokenIssuer:
         if organization_id is not None:
             claims["tid"] = str(organization_id)
             claims["role"] = role
+            if permissions is not None:
+                # shared.auth.principal_from_claims: without it, the built-in role's set applies.
+                claims["perms"] = sorted(permissions)
         return self.keyring.sign(claims)
 
     def tokens(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None,
-               refresh_token: str) -> TokensOut:
+               refresh_token: str, permissions: Iterable[str] | None = None) -> TokensOut:
         return TokensOut(access_token=self.mint(user_id=user_id, session_id=session_id,
-                                                organization_id=organization_id, role=role),
+                                                organization_id=organization_id, role=role,
+                                                permissions=permissions),
                          refresh_token=refresh_token, token_type="Bearer", expires_in=self.ttl_s)
 
 

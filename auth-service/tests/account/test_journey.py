@@ -155,7 +155,8 @@ async def test_invitation_verification_and_reset_journey_leaks_no_token(
             return wanted <= seen
         await eventually(published, timeout=20, interval=0.2)
         verified_events = [json.loads(m) for m in bus if json.loads(m)["type"] == "auth.email_verified"]
-        assert {"email": invitee_email, "method": "invitation"} in [e["data"] for e in verified_events]
+        assert {"user_id": invitee.id, "email": invitee_email, "method": "invitation"} in [
+            e["data"] for e in verified_events]
         await asyncio.sleep(1)
     finally:
         await tenant.close()

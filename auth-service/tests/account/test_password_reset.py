@@ -109,7 +109,7 @@ async def test_reset_sets_the_password_ends_every_session_and_only_the_newest_to
     resp = await c.post("/v1/auth/password-reset", json={"token": newer, "new_password": "yet another passphrase 9"})
     assert resp.status == 422
     [reset] = await events("auth.password_reset", account.id)
-    assert reset["data"] == {} and reset["actor"]["user_id"] == account.id
+    assert reset["data"] == {"user_id": account.id} and reset["actor"]["user_id"] == account.id
     assert len(await events("auth.password_reset_requested", account.id)) == 2
     revoked = [e for e in await admin_db.fetch(
         "SELECT payload->'data' AS d FROM auth.outbox WHERE routing_key = 'auth.session_revoked' "

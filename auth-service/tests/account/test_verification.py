@@ -38,7 +38,7 @@ async def test_signup_sends_a_verification_email_whose_link_verifies_once(mail_c
     assert resp.status == 204
     assert (await me(mail_client, account))["email_verified"] is True
     [event] = await events("auth.email_verified", account.id)
-    assert event["data"] == {"email": account.email, "method": "link"}
+    assert event["data"] == {"user_id": account.id, "email": account.email, "method": "link"}
     assert event["actor"]["user_id"] == account.id
 
     again = await mail_client.post("/v1/auth/verify-email", json={"token": token})

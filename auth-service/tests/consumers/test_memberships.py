@@ -54,6 +54,36 @@ async def test_role_change_and_removal_set_the_user_org_mark(consumer_app, redis
     assert int(await redis.get(key)) > mark
 
 
+async def test_role_changes_mark_tokens_carrying_the_role(consumer_app, redis):
+    consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
+    org_id, role_id = uuid.uuid4(), str(uuid.uuid4())
+
+    def role_event(type_, **data):
+        return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(timezone.utc), source="tenant-service",
+                     tenant_id=org_id, actor={"user_id": None, "ip": None}, subject={"type": "role", "id": role_id},
+                     request_id="req-test-0002", data={"role_id": role_id, "description": "", **data})
+
+    # a description change leaves tokens alone
+    assert await consumer.process(role_event("role.updated", name="Triage", permissions=["tickets:read_all"],
+                                             changes={"description": ["", "x"]})) is True
+    assert await redis.get(f"rv:r:{org_id}:Triage") is None
+    before = int(time.time() * 1000)
+    assert await consumer.process(role_event("role.updated", name="Triage", permissions=["tickets:read_all"],
+                                             changes={"permissions": [["tickets:read_all", "tickets:triage"],
+                                                                      ["tickets:read_all"]]})) is True
+    mark = int(await redis.get(f"rv:r:{org_id}:Triage"))
+    assert before <= mark <= int(time.time() * 1000) and 0 < await redis.ttl(f"rv:r:{org_id}:Triage") <= 910
+    # a rename marks the old name (the one live tokens carry)
+    assert await consumer.process(role_event("role.updated", name="Sorters", permissions=["tickets:read_all"],
+                                             changes={"name": ["Old Name", "Sorters"]})) is True
+    assert await redis.get(f"rv:r:{org_id}:Old Name") is not None
+    assert await redis.get(f"rv:r:{org_id}:Sorters") is None
+    assert await consumer.process(role_event("role.deleted", name="Gone", permissions=[])) is True
+    assert await redis.get(f"rv:r:{org_id}:Gone") is not None
+    # malformed: handled (not retried forever), no mark
+    assert await consumer.process(role_event("role.deleted", name=None, permissions=[])) is True
+
+
 async def test_organization_deleted_marks_the_org_and_ends_its_sessions(consumer_app, client, signup, redis, events,
                                                                         bearer):
     consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]

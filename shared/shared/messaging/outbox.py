@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from .catalog import CATALOG, check_data
 from .envelope import Actor, Event, Subject
 
 # Keys that must never travel in an event's data (API.md: no password, token or token hash).
@@ -32,6 +33,10 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
         raise RuntimeError("add_event must run inside the transaction of the state change")
     data = data or {}
     _check_data(data)
+    if type in CATALOG:
+        # The contract's types must match the published document (shared.messaging.catalog);
+        # only the library's own tests use types outside it.
+        check_data(type, data)
     event = Event(
         id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(timezone.utc), source=source,
         tenant_id=tenant_id, actor=Actor(user_id=actor_user_id, ip=actor_ip),

@@ -18,7 +18,8 @@ class AuditRecord:
 
 async def list_events(conn: asyncpg.Connection, *, tenant_id: UUID, type: str | None, actor_id: UUID | None,
                       subject_id: str | None, since: datetime | None, until: datetime | None,
-                      after: tuple[datetime, UUID] | None, limit: int) -> list[AuditRecord]:
+                      after: tuple[datetime, UUID] | None, limit: int,
+                      oldest_first: bool = False) -> list[AuditRecord]:
     # Only the filters in use go into the statement (each a fixed fragment with a $n value):
     # one catch-all statement with "$n IS NULL OR ..." gets a generic plan that reads and sorts
     # every event of the organization, where this shape walks an index in order and stops at
@@ -40,9 +41,10 @@ async def list_events(conn: asyncpg.Connection, *, tenant_id: UUID, type: str | 
     if until is not None:
         add("occurred_at < {}", until)
     if after is not None:
-        add("(occurred_at, id) < ({}, {})", after[0], after[1])
+        add("(occurred_at, id) > ({}, {})" if oldest_first else "(occurred_at, id) < ({}, {})", after[0], after[1])
     args.append(limit)
+    order = "occurred_at, id" if oldest_first else "occurred_at DESC, id DESC"
     rows = await conn.fetch(
         "SELECT id, occurred_at, envelope::text AS envelope FROM audit_event WHERE " + " AND ".join(where)
-        + f" ORDER BY occurred_at DESC, id DESC LIMIT ${len(args)}", *args)
+        + f" ORDER BY {order} LIMIT ${len(args)}", *args)
     return [AuditRecord(**dict(r)) for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from shared.pagination import PageQuery
 
@@ -26,3 +26,25 @@ class AuditEventQuery(PageQuery):
         if self.since and self.until and self.since > self.until:
             raise ValueError("since must not be after until")
         return self
+
+
+class AuditExportQuery(BaseModel):
+    """The export's filters (no paging: the whole selection is streamed, oldest first)."""
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="Exact event type, e.g. membership.role_changed")
+    since: AwareDatetime | None = Field(None, description="occurred_at >= since (RFC 3339 with offset)")
+    until: AwareDatetime | None = Field(None, description="occurred_at < until (RFC 3339 with offset)")
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since must not be after until")
+        return self
+
+
+class AuditChainVerification(BaseModel):
+    checked: int = Field(description="Events examined, from the retention checkpoint on")
+    first_broken_id: UUID | None = Field(
+        description="The first event that does not follow from the one before it (altered, out of place, or "
+                    "the one after a removed event; the last one recorded when the newest were removed); "
+                    "null when the chain is intact")

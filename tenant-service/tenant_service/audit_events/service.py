@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from uuid import UUID
 
 import asyncpg
@@ -11,8 +12,12 @@ from shared.pagination import CursorCodec
 
 from .. import paging
 from ..access import require_live
+from ..audit.chain import Verification
+from ..audit.service import verify_chain
 from . import repository
-from .schemas import AuditEventQuery
+from .schemas import AuditEventQuery, AuditExportQuery
+
+EXPORT_BATCH = 1000
 
 
 class AuditEventService:
@@ -28,3 +33,32 @@ class AuditEventService:
                 since=query.since, until=query.until, after=after, limit=query.limit + 1)
         rows, cursor = paging.next_cursor(self.cursors, rows, query.limit, lambda r: (r.occurred_at, r.id))
         return [json.loads(r.envelope) for r in rows], cursor
+
+    async def export(self, *, org_id: UUID, query: AuditExportQuery,
+                     batch: int = EXPORT_BATCH) -> AsyncIterator[bytes]:
+        """The matching events, oldest first, as NDJSON chunks of ``batch`` lines each.
+
+        Keyset batches, each in its own short transaction: memory stays one batch whatever the
+        size, and no connection is held while a slow client reads. The first chunk is read
+        before anything is sent, so a deleted organization is still a 404."""
+        after = None
+        first = True
+        while True:
+            async with tenant_transaction(self.pool, org_id) as conn:
+                if first:
+                    await require_live(conn, org_id)
+                    first = False
+                rows = await repository.list_events(
+                    conn, tenant_id=org_id, type=query.type, actor_id=None, subject_id=None, since=query.since,
+                    until=query.until, after=after, limit=batch, oldest_first=True)
+            if not rows:
+                return
+            yield "".join(f"{r.envelope}\n" for r in rows).encode()
+            if len(rows) < batch:
+                return
+            after = (rows[-1].occurred_at, rows[-1].id)
+
+    async def verify(self, *, org_id: UUID) -> Verification:
+        async with tenant_transaction(self.pool, org_id) as conn:
+            await require_live(conn, org_id)
+        return await verify_chain(self.pool, org_id)

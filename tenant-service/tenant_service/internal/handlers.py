@@ -24,7 +24,8 @@ async def user_memberships(request: web.Request) -> web.Response:
     user_id = path_uuid(request, "user_id")
     rows = await request.app[ORGANIZATIONS].memberships_of(user_id=user_id)
     return json_response(InternalMemberships(items=[
-        InternalMembership(organization_id=r.organization_id, role=r.role, joined_at=r.joined_at) for r in rows]))
+        InternalMembership(organization_id=r.organization_id, role=r.role, permissions=sorted(r.permissions),
+                           joined_at=r.joined_at) for r in rows]))
 
 
 async def create_signup_organization(request: web.Request) -> web.Response:

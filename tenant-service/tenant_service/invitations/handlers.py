@@ -7,6 +7,8 @@ from shared.auth import authenticate
 from shared.pagination import page
 from shared.web import json_response, parse_body, parse_query, request_id_of
 
+from shared.permissions import MEMBERS_INVITE
+
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import INVITATIONS
 from ..members.schemas import Membership
@@ -14,7 +16,7 @@ from .schemas import Invitation, InvitationAccept, InvitationCreate, InvitationC
 
 
 async def create_invitation(request: web.Request) -> web.Response:
-    principal, org_id = await org_principal(request, "admin")
+    principal, org_id = await org_principal(request, MEMBERS_INVITE)
     body = await parse_body(request, InvitationCreate)
     inv, token = await request.app[INVITATIONS].create(actor_of(request, principal.user_id), principal,
                                                        org_id=org_id, email=body.email, role=body.role)
@@ -23,7 +25,7 @@ async def create_invitation(request: web.Request) -> web.Response:
 
 
 async def list_invitations(request: web.Request) -> web.Response:
-    _, org_id = await org_principal(request, "admin")
+    _, org_id = await org_principal(request, MEMBERS_INVITE)
     query = parse_query(request, InvitationListQuery)
     rows, cursor = await request.app[INVITATIONS].list_pending(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([Invitation(id=r.id, email=r.email, role=r.role, invited_by=r.invited_by,
@@ -31,7 +33,7 @@ async def list_invitations(request: web.Request) -> web.Response:
 
 
 async def revoke_invitation(request: web.Request) -> web.Response:
-    principal, org_id = await org_principal(request, "admin")
+    principal, org_id = await org_principal(request, MEMBERS_INVITE)
     invitation_id = path_uuid(request, "invitation_id")
     await request.app[INVITATIONS].revoke(actor_of(request, principal.user_id), principal, org_id=org_id,
                                           invitation_id=invitation_id)

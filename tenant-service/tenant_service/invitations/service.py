@@ -13,16 +13,16 @@ from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.mail import Mailer
 from shared.pagination import CursorCodec
+from shared.permissions import MEMBERS_INVITE
 
 from .. import paging
 from ..accounts.client import AccountsClient
-from ..access import authorize_write, require_live
+from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members
 from ..members.repository import MembershipRecord
 from ..organizations import repository as organizations
-from ..roles import can_grant
 from ..users import repository as users
 from . import repository
 from .repository import InvitationRecord
@@ -42,9 +42,10 @@ class InvitationService:
                      role: str) -> tuple[InvitationRecord, str]:
         token = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
-            if not can_grant(actor_role, role):
-                raise Forbidden("Only an owner may invite admins or owners.")
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
+            role, granted = await resolve_role(conn, org_id, role)
+            require_hand_out(mine, granted, "You may not invite with this role (it holds permissions you lack, "
+                                             "or is admin level and you lack admins:manage).")
             if await repository.email_is_member(conn, organization_id=org_id, email=email):
                 raise Conflict("A member with this email already belongs to the organization.")
             inv = await repository.insert(conn, id=uuid.uuid4(), organization_id=org_id, email=email, role=role,
@@ -71,12 +72,13 @@ class InvitationService:
 
     async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
             inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
             if inv is None or inv.accepted_at or inv.revoked_at or inv.expired:
                 raise NotFound("No such pending invitation.")
-            if not can_grant(actor_role, inv.role):
-                raise Forbidden("Only an owner may revoke an invitation to an admin or owner role.")
+            require_hand_out(mine, await role_permissions(conn, org_id, inv.role) or frozenset(),
+                             "You may not revoke an invitation to this role (it holds permissions you lack, or "
+                             "is admin level and you lack admins:manage).")
             await repository.mark_revoked(conn, invitation_id=inv.id)
             await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": inv.email, "role": inv.role})
@@ -136,7 +138,8 @@ class InvitationService:
                        subject_id=membership_subject(inv.organization_id, principal.user_id),
                        tenant_id=inv.organization_id,
                        data={"organization_id": str(inv.organization_id), "user_id": str(principal.user_id),
-                             "role": inv.role})
+                             "role": inv.role, "permissions": sorted(
+                                 await role_permissions(conn, inv.organization_id, inv.role) or ())})
         return membership
 
     async def _find(self, token_hash: bytes) -> InvitationRecord | None:

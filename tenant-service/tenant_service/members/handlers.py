@@ -6,6 +6,8 @@ from aiohttp import web
 from shared.pagination import page
 from shared.web import json_response, parse_body, parse_query
 
+from shared.permissions import MEMBERS_MANAGE, MEMBERS_READ
+
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import MEMBERS
 from .repository import MemberRecord
@@ -17,14 +19,14 @@ def member_out(r: MemberRecord) -> Member:
 
 
 async def list_members(request: web.Request) -> web.Response:
-    _, org_id = await org_principal(request)
+    _, org_id = await org_principal(request, MEMBERS_READ)
     query = parse_query(request, MemberListQuery)
     rows, cursor = await request.app[MEMBERS].list(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([member_out(r) for r in rows], cursor))
 
 
 async def change_member_role(request: web.Request) -> web.Response:
-    principal, org_id = await org_principal(request, "admin")
+    principal, org_id = await org_principal(request, MEMBERS_MANAGE)
     user_id = path_uuid(request, "user_id")
     body = await parse_body(request, MemberRoleUpdate)
     member = await request.app[MEMBERS].change_role(actor_of(request, principal.user_id), principal,

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.permissions import BUILTIN_ROLES, OWNER_ROLE
+
 from ..paging import fetch_page
 
 
@@ -15,6 +17,14 @@ class MembershipRecord:
     organization_id: UUID
     user_id: UUID
     role: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class MembershipPermissions:
+    organization_id: UUID
+    role: str
+    permissions: frozenset[str]
     joined_at: datetime
 
 
@@ -62,13 +72,17 @@ async def list_members(conn: asyncpg.Connection, *, organization_id: UUID, after
     return [MemberRecord(**dict(r)) for r in rows]
 
 
-async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID) -> list[MembershipRecord]:
-    """Every live organization of the user, oldest membership first."""
+async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID) -> list[MembershipPermissions]:
+    """Every live organization of the user, oldest membership first, with what its role grants
+    (a built-in role's fixed set, else the custom role's stored one)."""
     rows = await conn.fetch(
-        "SELECT m.organization_id, m.user_id, m.role, m.joined_at FROM membership m "
+        "SELECT m.organization_id, m.role, m.joined_at, r.permissions FROM membership m "
         "JOIN organization o ON o.id = m.organization_id "
+        "LEFT JOIN custom_role r ON r.organization_id = m.organization_id AND r.name = m.role "
         "WHERE m.user_id = $1 AND o.deleted_at IS NULL ORDER BY m.joined_at, m.organization_id", user_id)
-    return [MembershipRecord(**dict(r)) for r in rows]
+    return [MembershipPermissions(organization_id=r["organization_id"], role=r["role"], joined_at=r["joined_at"],
+                                  permissions=BUILTIN_ROLES.get(r["role"]) or frozenset(r["permissions"] or ()))
+            for r in rows]
 
 
 async def count(conn: asyncpg.Connection, *, organization_id: UUID) -> int:
@@ -77,7 +91,7 @@ async def count(conn: asyncpg.Connection, *, organization_id: UUID) -> int:
 
 async def count_owners(conn: asyncpg.Connection, *, organization_id: UUID) -> int:
     return await conn.fetchval(
-        "SELECT count(*) FROM membership WHERE organization_id = $1 AND role = 'owner'", organization_id)
+        "SELECT count(*) FROM membership WHERE organization_id = $1 AND role = $2", organization_id, OWNER_ROLE)
 
 
 async def set_role(conn: asyncpg.Connection, *, organization_id: UUID, user_id: UUID, role: str) -> None:

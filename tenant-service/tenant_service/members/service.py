@@ -1,4 +1,5 @@
-"""Member use cases: role changes and removals under the role table and the last-owner rule."""
+"""Member use cases: role changes and removals under the permission rules (shared.permissions.may_hand_out)
+and the last-owner rule."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -6,14 +7,15 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, NotFound
 from shared.pagination import CursorCodec
 
 from .. import paging
-from ..access import authorize_write, require_live
+from shared.permissions import MEMBERS_MANAGE, OWNER_ROLE
+
+from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..context import Actor
 from ..events import emit, membership_subject
-from ..roles import can_grant, can_manage
 from . import repository
 from .repository import MemberRecord
 
@@ -37,32 +39,39 @@ class MemberService:
     async def change_role(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID,
                           role: str) -> MemberRecord:
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "admin")
+            _, mine = await authorize_write(conn, principal, org_id, MEMBERS_MANAGE)
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
                 raise NotFound("No such member.")
-            if not can_manage(actor_role, target.role) or not can_grant(actor_role, role):
-                raise Forbidden("Only an owner may grant, revoke or change admin and owner roles.")
+            role, granted = await resolve_role(conn, org_id, role)
+            require_hand_out(mine, await role_permissions(conn, org_id, target.role) or frozenset(),
+                             "You may not change the role of this member (their role is beyond yours, or "
+                             "admin level and you lack admins:manage).")
+            require_hand_out(mine, granted, "You may not grant this role (it holds permissions you lack, or "
+                                             "is admin level and you lack admins:manage).")
             if target.role != role:
-                if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
+                if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
                     raise LastOwner()
                 await repository.set_role(conn, organization_id=org_id, user_id=user_id, role=role)
                 await emit(conn, actor, type="membership.role_changed", subject_type="membership",
                            subject_id=membership_subject(org_id, user_id), tenant_id=org_id,
                            data={"organization_id": str(org_id), "user_id": str(user_id),
-                                 "old_role": target.role, "role": role})
+                                 "old_role": target.role, "role": role,
+                                 "permissions": sorted(granted)})
             return await repository.get_member(conn, organization_id=org_id, user_id=user_id)
 
     async def remove(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
         leaving = user_id == principal.user_id
         async with self.pool.acquire() as conn, conn.transaction():
-            _, actor_role = await authorize_write(conn, principal, org_id, "member" if leaving else "admin")
+            _, mine = await authorize_write(conn, principal, org_id, None if leaving else MEMBERS_MANAGE)
             target = await repository.get(conn, organization_id=org_id, user_id=user_id)
             if target is None:
                 raise NotFound("No such member.")
-            if not leaving and not can_manage(actor_role, target.role):
-                raise Forbidden("Only an owner may remove an admin or an owner.")
-            if target.role == "owner" and await repository.count_owners(conn, organization_id=org_id) <= 1:
+            if not leaving:
+                require_hand_out(mine, await role_permissions(conn, org_id, target.role) or frozenset(),
+                                 "You may not remove this member (their role is beyond yours, or admin level "
+                                 "and you lack admins:manage).")
+            if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
                 raise LastOwner()
             await repository.delete(conn, organization_id=org_id, user_id=user_id)
             await emit(conn, actor, type="membership.removed", subject_type="membership",

@@ -7,6 +7,8 @@ from shared.auth import authenticate
 from shared.pagination import page
 from shared.web import json_response, parse_body, parse_query
 
+from shared.permissions import ORGANIZATION_DELETE, ORGANIZATION_MANAGE
+
 from ..context import actor_of, org_principal
 from ..keys import ORGANIZATIONS
 from .schemas import ListQuery, MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
@@ -39,7 +41,7 @@ async def get_organization(request: web.Request) -> web.Response:
 
 
 async def update_organization(request: web.Request) -> web.Response:
-    principal, org_id = await org_principal(request, "admin")
+    principal, org_id = await org_principal(request, ORGANIZATION_MANAGE)
     body = await parse_body(request, OrganizationUpdate)
     org = await request.app[ORGANIZATIONS].update(actor_of(request, principal.user_id), principal, org_id=org_id,
                                                   name=body.name, slug=body.slug)
@@ -47,6 +49,6 @@ async def update_organization(request: web.Request) -> web.Response:
 
 
 async def delete_organization(request: web.Request) -> web.Response:
-    principal, org_id = await org_principal(request, "owner")
+    principal, org_id = await org_principal(request, ORGANIZATION_DELETE)
     await request.app[ORGANIZATIONS].delete(actor_of(request, principal.user_id), principal, org_id=org_id)
     return web.Response(status=204)

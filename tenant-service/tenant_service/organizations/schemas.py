@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
@@ -12,7 +12,9 @@ from shared.web import RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
 
-Role = Literal["owner", "admin", "agent", "member"]
+# A built-in role name (owner, admin, agent, member) or the name of a custom role of the
+# organization (shared.permissions; tenant_service.roles).
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=63)]
 
@@ -68,6 +70,7 @@ class InternalOrganization(BaseModel):
 class InternalMembership(BaseModel):
     organization_id: UUID
     role: Role
+    permissions: list[str]  # what the role grants now (auth-service puts it in tokens as ``perms``)
     joined_at: datetime
 
 

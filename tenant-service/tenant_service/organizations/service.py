@@ -12,7 +12,11 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound
 from shared.pagination import CursorCodec
 
+from shared.permissions import BUILTIN_ROLES, ORGANIZATION_DELETE, ORGANIZATION_MANAGE
+from shared.permissions import OWNER_ROLE as OWNER
+
 from .. import paging
+
 from ..access import authorize_write
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -52,12 +56,13 @@ class OrganizationService:
         raise SlugTaken(slug or slugs.derive(name))
 
     async def _created(self, conn: asyncpg.Connection, actor: Actor, org: OrganizationRecord, owner_id: UUID) -> None:
-        await members.insert(conn, organization_id=org.id, user_id=owner_id, role="owner")
+        await members.insert(conn, organization_id=org.id, user_id=owner_id, role=OWNER)
         await emit(conn, actor, type="organization.created", subject_type="organization", subject_id=org.id,
                    tenant_id=org.id, data={"name": org.name, "slug": org.slug})
         await emit(conn, actor, type="membership.created", subject_type="membership",
                    subject_id=membership_subject(org.id, owner_id), tenant_id=org.id,
-                   data={"organization_id": str(org.id), "user_id": str(owner_id), "role": "owner"})
+                   data={"organization_id": str(org.id), "user_id": str(owner_id), "role": OWNER,
+                         "permissions": sorted(BUILTIN_ROLES[OWNER])})
 
     async def create(self, actor: Actor, *, owner_id: UUID, name: str, slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -121,7 +126,7 @@ class OrganizationService:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
         return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.id))
 
-    async def memberships_of(self, *, user_id: UUID) -> list[members.MembershipRecord]:
+    async def memberships_of(self, *, user_id: UUID) -> list[members.MembershipPermissions]:
         async with self.pool.acquire() as conn:
             return await members.list_for_user(conn, user_id=user_id)
 
@@ -130,7 +135,7 @@ class OrganizationService:
     async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str | None,
                      slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
-            org, _ = await authorize_write(conn, principal, org_id, "admin")
+            org, _ = await authorize_write(conn, principal, org_id, ORGANIZATION_MANAGE)
             changes = {}
             if name is not None and name != org.name:
                 changes["name"] = [org.name, name]
@@ -154,7 +159,7 @@ class OrganizationService:
         """Soft delete: the organization disappears for everyone. auth-service ends the sessions
         scoped to it and ticket-service hides its tickets, both on organization.deleted."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await authorize_write(conn, principal, org_id, "owner")
+            await authorize_write(conn, principal, org_id, ORGANIZATION_DELETE)
             await repository.soft_delete(conn, org_id=org_id)
             await emit(conn, actor, type="organization.deleted", subject_type="organization", subject_id=org_id,
                        tenant_id=org_id, data={})

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.config import BaseServiceSettings
-from shared.db import create_pool
+from shared.db import DB_POOL, create_pool
 from shared.messaging import add_event
 from shared.messaging.broker import connect, declare_events_exchange
 from shared.messaging.outbox import event_json
@@ -239,3 +239,34 @@ async def test_the_app_role_cannot_rewrite_the_audit_log(admin):
             await conn.execute("UPDATE audit_event SET type = 'x' WHERE id = $1", uuid.uuid4())
     finally:
         await conn.close()
+
+
+async def test_two_consumer_replicas_build_one_valid_chain_per_organization(
+        aiohttp_client, exchange, group, source, admin):
+    """Two audit consumers share the group's queue (batches of up to 10 in a transaction) while
+    events of three organizations arrive interleaved: each organization still gets one chain,
+    positions 1..n without a gap or a fork, and it verifies. Repeated in rounds."""
+    from tenant_service.audit.service import verify_chain
+
+    settings, pool = source
+    replicas = [await start_audit(aiohttp_client, audit_settings(exchange, group, consumer_batch_max=10))
+                for _ in range(2)]
+    orgs = [uuid.uuid4() for _ in range(3)]
+    ids = []
+    async with running(relay_for(settings, pool, batch_size=25)):
+        for _ in range(4):
+            for _ in range(20):
+                for org in orgs:
+                    ids += [e.id for e in await write_events(pool, 2, tenant_id=org)]
+
+            async def all_recorded():
+                return len(await audit_counts(admin, ids)) == len(ids)
+            await wait_until(all_recorded, timeout=60, what="every event")
+    assert all(r.app[AUDIT_CONSUMER].processed_total > 0 for r in replicas), "one replica did all the work"
+    app_pool = replicas[0].app[DB_POOL]
+    for org in orgs:
+        seqs = [r["chain_seq"] for r in await admin.fetch(
+            "SELECT chain_seq FROM tenant.audit_event WHERE tenant_id = $1 ORDER BY chain_seq", org)]
+        assert seqs == list(range(1, len(ids) // 3 + 1))
+        result = await verify_chain(app_pool, org)
+        assert (result.checked, result.first_broken_id) == (len(ids) // 3, None)

@@ -3,6 +3,8 @@ import uuid
 
 import pytest
 
+from shared.permissions import BUILTIN_ROLES
+
 
 def signup_body(**over):
     uid = over.pop("owner_user_id", uuid.uuid4())
@@ -47,7 +49,8 @@ async def test_signup_organization_is_created_with_owner_profile_and_events(clie
     assert created["data"] == {"name": "Acme Support", "slug": org["slug"]}
     assert created["subject"] == {"type": "organization", "id": org["id"]}
     assert membership["subject"] == {"type": "membership", "id": f"{org['id']}:{body['owner_user_id']}"}
-    assert membership["data"] == {"organization_id": org["id"], "user_id": body["owner_user_id"], "role": "owner"}
+    assert membership["data"] == {"organization_id": org["id"], "user_id": body["owner_user_id"], "role": "owner",
+                                  "permissions": sorted(BUILTIN_ROLES["owner"])}
     for e in events:
         assert e["request_id"] == rid and e["source"] == "tenant-service" and e["tenant_id"] == org["id"]
         assert e["actor"] == {"user_id": body["owner_user_id"], "ip": "203.0.113.9"}

@@ -4,6 +4,8 @@ import uuid
 
 import pytest
 
+from shared.permissions import BUILTIN_ROLES
+
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
@@ -64,7 +66,8 @@ async def test_full_flow_with_case_insensitive_email(client, world, admin_db, ou
     assert events["invitation.accepted"]["subject"] == {"type": "invitation", "id": inv["id"]}
     assert events["invitation.accepted"]["actor"]["user_id"] == str(uid)
     created = [e for e in await outbox(org.id, "membership.created") if e["data"]["user_id"] == str(uid)]
-    assert created[0]["data"] == {"organization_id": str(org.id), "user_id": str(uid), "role": "agent"}
+    assert created[0]["data"] == {"organization_id": str(org.id), "user_id": str(uid), "role": "agent",
+                                  "permissions": sorted(BUILTIN_ROLES["agent"])}
     assert all("token" not in str(e["data"]) for e in events.values())
 
 

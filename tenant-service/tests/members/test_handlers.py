@@ -4,6 +4,8 @@ import uuid
 
 import pytest
 
+from shared.permissions import BUILTIN_ROLES
+
 
 async def test_list_members_with_profiles_and_pagination(client, world, problem):
     org = await world.org()
@@ -32,7 +34,8 @@ async def test_role_change_answers_member_and_emits_event(client, world, outbox)
     assert (body["user_id"], body["role"], body["email"]) == (str(org["member"].user_id), "agent", org["member"].email)
     [event] = await outbox(org.id, "membership.role_changed")
     assert event["data"] == {"organization_id": str(org.id), "user_id": str(org["member"].user_id),
-                             "old_role": "member", "role": "agent"}
+                             "old_role": "member", "role": "agent",
+                             "permissions": sorted(BUILTIN_ROLES["agent"])}
     assert event["subject"] == {"type": "membership", "id": f"{org.id}:{org['member'].user_id}"}
     assert event["actor"]["user_id"] == str(org["admin"].user_id) and event["request_id"] == rid
     # setting the same role again changes nothing and records nothing

@@ -3,6 +3,8 @@ import uuid
 
 import pytest
 
+from shared.permissions import BUILTIN_ROLES
+
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
@@ -21,7 +23,8 @@ async def test_create_with_unscoped_token_makes_caller_owner(client, world, outb
     events = await outbox(org["id"])
     assert [e["type"] for e in events] == ["organization.created", "membership.created"]
     assert all(e["request_id"] == rid and e["actor"]["user_id"] == str(uid) for e in events)
-    assert events[1]["data"] == {"organization_id": org["id"], "user_id": str(uid), "role": "owner"}
+    assert events[1]["data"] == {"organization_id": org["id"], "user_id": str(uid), "role": "owner",
+                                 "permissions": sorted(BUILTIN_ROLES["owner"])}
 
     mine = await (await client.get("/v1/organizations", headers=bearer(world.token(uid)))).json()
     assert mine == {"items": [{"id": org["id"], "name": "Blue Whale Ltd", "slug": org["slug"], "role": "owner"}],

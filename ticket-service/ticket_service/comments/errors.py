@@ -3,4 +3,4 @@ from shared.errors import Forbidden
 
 class InternalCommentForbidden(Forbidden):
     def __init__(self):
-        super().__init__("Only agents, admins and owners may write internal comments.")
+        super().__init__("Internal comments need the permission 'comments:internal'.")

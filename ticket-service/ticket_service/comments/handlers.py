@@ -5,6 +5,8 @@ from aiohttp import web
 
 from shared.web import json_response, parse_body, parse_query
 
+from shared.permissions import COMMENTS_CREATE
+
 from ..caller import current_caller
 from ..keys import COMMENT_SERVICE
 from ..tickets.handlers import ticket_id_of
@@ -12,7 +14,7 @@ from .schemas import CommentCreate, CommentListQuery
 
 
 async def create_comment(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
+    caller = await current_caller(request, COMMENTS_CREATE)
     ticket_id = ticket_id_of(request)
     body = await parse_body(request, CommentCreate)
     comment = await request.app[COMMENT_SERVICE].create(caller, ticket_id, body)

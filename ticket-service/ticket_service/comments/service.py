@@ -10,6 +10,7 @@ import asyncpg
 from shared.db import tenant_transaction
 from shared.messaging import add_event
 from shared.pagination import CursorCodec
+from shared.permissions import COMMENTS_INTERNAL
 
 from ..caller import Caller
 from ..tickets import repository as tickets
@@ -27,12 +28,12 @@ class CommentService:
 
     async def _visible_ticket(self, conn, caller: Caller, ticket_id: UUID) -> tickets.TicketRow:
         row = await tickets.get_ticket(conn, ticket_id=ticket_id)
-        if row is None or (not caller.is_agent and row.requester_id != caller.user_id):
+        if row is None or not caller.sees(row.requester_id):
             raise TicketNotFound()
         return row
 
     async def create(self, caller: Caller, ticket_id: UUID, body: CommentCreate) -> CommentOut:
-        if body.internal and not caller.is_agent:
+        if body.internal and not caller.can(COMMENTS_INTERNAL):
             raise InternalCommentForbidden()
         async with tenant_transaction(self.pool, caller.org_id) as conn:
             await self._visible_ticket(conn, caller, ticket_id)
@@ -49,7 +50,7 @@ class CommentService:
         after = self._decode_cursor(query.cursor, ticket_id) if query.cursor else None
         async with tenant_transaction(self.pool, caller.org_id) as conn:
             await self._visible_ticket(conn, caller, ticket_id)
-            items = await repo.list_comments(conn, ticket_id=ticket_id, include_internal=caller.is_agent,
+            items = await repo.list_comments(conn, ticket_id=ticket_id, include_internal=caller.can(COMMENTS_INTERNAL),
                                              after=after, limit=query.limit + 1)
         next_cursor = None
         if len(items) > query.limit:

@@ -65,4 +65,4 @@ class OrganizationNotFound(NotFound):
 
 class AdminRequired(Forbidden):
     def __init__(self):
-        super().__init__("Only admins and owners may delete or restore tickets.")
+        super().__init__("Deleting and restoring tickets needs the permission 'tickets:delete'.")

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from shared.web import json_response, parse_body, parse_query, read_json, validate
 
+from shared.permissions import TICKETS_CREATE
+
 from ..caller import current_caller
 from ..keys import TICKET_SERVICE
 from .errors import InvalidIdempotencyKey, TicketNotFound
@@ -31,7 +33,7 @@ def _ticket_response(ticket, status: int = 200) -> web.Response:
 
 
 async def create_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
+    caller = await current_caller(request, TICKETS_CREATE)
     raw = await read_json(request)
     body = validate(TicketCreate, raw)
     key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
