@@ -100,6 +100,8 @@ class MembershipCreated(EventData):
     organization_id: UUID
     user_id: UUID
     role: RoleName
+    # Added without raising `version` (additive): absent in events published before custom roles.
+    permissions: list[str] | None = Field(None, description="What the role grants (shared.permissions names).")
 
 
 class MembershipRoleChanged(EventData):
@@ -107,6 +109,7 @@ class MembershipRoleChanged(EventData):
     user_id: UUID
     old_role: RoleName
     role: RoleName
+    permissions: list[str] | None = Field(None, description="What the new role grants (absent in older events).")
 
 
 class MembershipRemoved(EventData):
@@ -148,18 +151,18 @@ class TicketCommented(EventData):
 
 class RoleCreated(EventData):
     role_id: UUID
-    name: str
+    name: RoleName
+    description: str
     permissions: list[str]
 
 
-class RoleUpdated(EventData):
-    role_id: UUID
+class RoleUpdated(RoleCreated):
+    """The role as it is now, and what changed (``name``, ``description``, ``permissions``)."""
     changes: Changes
 
 
-class RoleDeleted(EventData):
-    role_id: UUID
-    name: str
+class RoleDeleted(RoleCreated):
+    """The role as it was."""
 
 
 class ApiKeyCreated(EventData):
@@ -233,9 +236,9 @@ CATALOG: dict[str, EventType] = {t.name: t for t in [
     _t("ticket.deleted", "ticket", TicketSnapshot, "A ticket was deleted (soft; data: the ticket)."),
     _t("ticket.restored", "ticket", TicketSnapshot, "A deleted ticket was restored (data: the ticket)."),
     _t("ticket.commented", "ticket", TicketCommented, "A comment was added to a ticket."),
-    _t("role.created", "role", RoleCreated, "A custom role was created.", provisional=True),
-    _t("role.updated", "role", RoleUpdated, "A custom role changed.", provisional=True),
-    _t("role.deleted", "role", RoleDeleted, "A custom role was deleted.", provisional=True),
+    _t("role.created", "role", RoleCreated, "A custom role was created."),
+    _t("role.updated", "role", RoleUpdated, "A custom role changed."),
+    _t("role.deleted", "role", RoleDeleted, "A custom role was deleted."),
     _t("api_key.created", "api_key", ApiKeyCreated, "An API key was created (never the key).", provisional=True),
     _t("api_key.revoked", "api_key", ApiKeyRevoked, "An API key was revoked.", provisional=True),
     _t("staff.access_granted", "organization", StaffAccessGranted,
