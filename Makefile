@@ -9,7 +9,7 @@ SERVICES := auth_service tenant_service ticket_service
 DATABASE_NAME ?= saas
 export DATABASE_NAME
 
-.PHONY: help install servers db queues migrate keys seed run test bench bench-events bench-auth bench-gateway bench-tickets drills clean
+.PHONY: help install servers db queues migrate keys seed run test backup restore bench bench-events bench-auth bench-gateway bench-tickets drills clean
 
 help:
 	@echo "make run      - install, start servers, migrate, seed, run the stack on :8080 (Ctrl-C stops)"
@@ -18,6 +18,8 @@ help:
 	@echo "make seed     - seed the demo organization into a running stack"
 	@echo "make bench    - every benchmark; results are written under */bench/RESULTS.md"
 	@echo "make drills   - fault drills against a running stack"
+	@echo "make backup   - pg_dump (custom format) of DATABASE_NAME, or of one schema: BACKUP_SCHEMA=ticket"
+	@echo "make restore  - FILE=backups/....dump [DATABASE_NAME=target]: roles and grants, then pg_restore"
 
 install: $(STAMP)
 
@@ -59,7 +61,7 @@ test: install servers
 bench: install servers
 	$(BIN)/python deploy/bench/load.py
 
-bench-all: bench bench-events bench-auth bench-gateway bench-tickets
+bench-all: bench bench-events bench-auth bench-gateway bench-tickets bench-pgbouncer
 
 bench-events: install servers
 	$(BIN)/python shared/bench/relay_bench.py
@@ -73,8 +75,19 @@ bench-gateway: install servers
 bench-tickets: install servers
 	$(BIN)/python ticket-service/bench/tickets_bench.py
 
+BACKUP_DIR ?= backups
+backup: install servers
+	$(BIN)/python deploy/backup.py backup --database $(DATABASE_NAME) --dir $(BACKUP_DIR) $(if $(BACKUP_SCHEMA),--schema $(BACKUP_SCHEMA))
+
+restore: install servers
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/<name>.dump [DATABASE_NAME=target]"; exit 2; }
+	$(BIN)/python deploy/backup.py restore $(FILE) --database $(DATABASE_NAME)
+
 clean:
 	rm -rf $(VENV) .run
 
 drills: install servers
 	$(BIN)/python tests/drills.py
+
+bench-pgbouncer: install servers
+	$(BIN)/python deploy/bench/pgbouncer_bench.py

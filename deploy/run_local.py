@@ -6,6 +6,7 @@ SIGTERM stops every process (and its workers) cleanly; nothing is left behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,9 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     """One entry per process replica. ``<PREFIX>_REPLICAS=N`` runs N copies, replica i on the
     base port + 100*i, and the gateway's upstream list names every replica."""
     out, env = [], dict(env)
+    # Each process keeps its metrics files in a directory of its own (shared.service picks one
+    # per service and port); one inherited directory would mix and wipe the processes' files.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     for name, module, prefix, default_port in PROCESSES:
         base = int(env.get(f"{prefix}_PORT", default_port))
         replicas = int(env.get(f"{prefix}_REPLICAS", "1"))
@@ -68,9 +72,10 @@ def wait_ready(procs, timeout: float) -> bool:
             return False
         try:
             with urllib.request.urlopen(READY_URL, timeout=1) as resp:
-                if resp.status == 200:
+                # The gateway stays ready (200) while degraded; the stack is up when it is "ok".
+                if resp.status == 200 and json.loads(resp.read()).get("status") == "ok":
                     return True
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.3)
     return False

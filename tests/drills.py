@@ -26,6 +26,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from shared import redis_keys  # noqa: E402
 from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, User, expect, scope, signup  # noqa: E402
 
@@ -222,6 +223,129 @@ async def drill_redis(stack, http, *, outage: float) -> Outcome:
     return out
 
 
+class OwnRedis:
+    """A redis-server of the drill's own, on a free port, keeping nothing on disk: killed and
+    started again, it comes back empty (never the machine's Redis)."""
+
+    def __init__(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--daemonize", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", self.port)
+                w.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.02)
+        raise RuntimeError("own redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+async def drill_redis_restart(stack, http, *, probe_s: float) -> Outcome:
+    """Redis killed and started again with nothing kept. A logged-out access token must stay
+    revoked throughout: its writes never succeed, and once Redis answers again its reads are
+    refused as soon as auth-service has rebuilt the marks from PostgreSQL (until then the
+    gateway applies the Redis-down policy: reads pass, writes 503). Measured: how long until
+    the rebuild is done and writes work again."""
+    out = Outcome("Redis restarted empty")
+    redis = OwnRedis()
+    await redis.start()
+    probes: list[tuple[float, str, int]] = []
+    first = write_back = login_back = None
+    killed_at = restarted_at = time.monotonic()
+    stack.proxies["redis"].retarget("127.0.0.1", redis.port)  # the stack now uses the drill's Redis
+    try:
+        owner = await owner_with_org(http)
+
+        async def until(call, ok: int, timeout: float = 20) -> float | None:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < timeout:
+                if (await call()).status == ok:
+                    return time.monotonic() - t0
+                await asyncio.sleep(0.05)
+            return None
+
+        def write(user):
+            return http.post("/v1/tickets", headers=user.auth, json={"title": "redis restart drill"})
+        # The first switch to an empty Redis is itself a rebuild.
+        first = await until(lambda: write(owner), 201)
+        # A second session of the owner, logged out: its access token is the revoked one.
+        body = await expect(await http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD,
+                                                                     "organization_id": owner.org_id}), 200)
+        revoked = {"Authorization": f"Bearer {body['tokens']['access_token']}"}
+        await expect(await http.post("/v1/auth/logout", headers=revoked), 204)
+        await expect(await http.get("/v1/tickets", headers=revoked), 401)
+
+        redis.kill()
+        killed_at = time.monotonic()
+        await redis.start()
+        restarted_at = time.monotonic()
+        while time.monotonic() - restarted_at < probe_s:
+            t = time.monotonic()
+            r = await http.get("/v1/tickets", headers=revoked)
+            probes.append((t, "read", r.status))
+            w = await http.post("/v1/tickets", headers=revoked, json={"title": "revoked must not write"})
+            probes.append((t, "write", w.status))
+            if write_back is None:
+                ok = await write(owner)
+                if ok.status == 201:
+                    write_back = time.monotonic() - restarted_at
+            if login_back is None:
+                lg = await http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
+                if lg.status == 200:
+                    login_back = time.monotonic() - restarted_at
+            for _, _, status in probes[-2:]:
+                out.record(status)
+            await asyncio.sleep(0.05)
+    finally:
+        redis.kill()
+        # Back to the stack's usual Redis, which missed the marks written meanwhile: without its
+        # ready key, auth-service rebuilds it from PostgreSQL as after any restart.
+        import redis.asyncio as aioredis
+        original = aioredis.Redis(host=stack.redis_target[0], port=stack.redis_target[1], db=stack.redis_db)
+        await original.delete(redis_keys.REVOCATION_READY)
+        await original.aclose()
+        stack.proxies["redis"].retarget(*stack.redis_target)
+    writes_ok = [p for p in probes if p[1] == "write" and 200 <= p[2] < 300]
+    # Once the owner can write again the rebuild is done: the revoked token's reads are refused.
+    done_at = restarted_at + write_back if write_back is not None else float("inf")
+    reads_after = [p for p in probes if p[1] == "read" and p[0] >= done_at]
+    reads_200_after = [p for p in reads_after if p[2] == 200]
+    reads_200_before = [p for p in probes if p[1] == "read" and p[0] < done_at and p[2] == 200]
+    unexpected = {p[2] for p in probes} - {200, 401, 503}
+    out.failed = len(writes_ok) + len(reads_200_after) + sum(1 for p in probes if p[2] in unexpected)
+    out.figures = {"redis_down_s": round(restarted_at - killed_at, 2),
+                   "first_rebuild_writes_ok_after_s": None if first is None else round(first, 2),
+                   "writes_ok_again_after_restart_s": None if write_back is None else round(write_back, 2),
+                   "login_ok_after_restart_s": None if login_back is None else round(login_back, 2),
+                   "revoked_token_writes_accepted": len(writes_ok),
+                   "revoked_token_reads_200_after_rebuild": f"{len(reads_200_after)}/{len(reads_after)}",
+                   "revoked_token_reads_200_before_rebuild_(down_policy)": len(reads_200_before)}
+    if writes_ok:
+        out.problems.append("a revoked token wrote after the Redis restart")
+    if reads_200_after or not reads_after:
+        out.problems.append("a revoked token read after the rebuild (or no read was probed after it)")
+    if unexpected:
+        out.problems.append(f"unexpected statuses {sorted(unexpected)}")
+    if write_back is None or write_back > 5:
+        out.problems.append("writes did not work again within 5 s of Redis's restart")
+    return out
+
+
 def _listener_pid(port: int) -> int | None:
     # ss (iproute2) names the process listening on the replica's port.
     out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
@@ -270,6 +394,7 @@ async def run_all(stack, *, long: bool) -> list[Outcome]:
             await drill_rabbitmq(stack, http, outage=30 if long else 4),
             await drill_postgres(stack, http, outage=10 if long else 3),
             await drill_redis(stack, http, outage=10 if long else 2),
+            await drill_redis_restart(stack, http, probe_s=10 if long else 5),
             await drill_replica(stack, http, duration=20 if long else 6),
         ]
     return outcomes

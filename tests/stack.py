@@ -3,6 +3,7 @@ under gunicorn), on its own ports, database, Redis db and exchange, for end-to-e
 and drills."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,12 @@ class ThreadedProxy:
     def restore(self) -> None:
         self._call(self.proxy.restore())
 
+    def retarget(self, host: str, port: int) -> None:
+        """From now on forward to another server (every current connection is dropped)."""
+        self.cut()
+        self.proxy.target = (host, port)
+        self.restore()
+
     def close(self) -> None:
         self._call(self.proxy.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -59,7 +66,8 @@ class Stack:
     (``<prefix>_<name>``), so several checkouts can run their stacks side by side."""
 
     def __init__(self, *, database: str = "e2e", port_base: int = 18080, ticket_replicas: int = 1,
-                 redis_db: int = 3, extra_env: dict | None = None, seed: bool = False, proxied: bool = False):
+                 redis_db: int = 3, extra_env: dict | None = None, seed: bool = False, proxied: bool = False,
+                 pgbouncer: bool = False):
         database, port_base = f"{DB_PREFIX}_{database}", port_base + PORT_OFFSET
         self.database, self.port_base, self.redis_db = database, port_base, redis_db
         self.exchange = f"events_e2e_{uuid.uuid4().hex[:8]}"
@@ -69,6 +77,7 @@ class Stack:
         # With proxied=True every process reaches PostgreSQL, Redis and RabbitMQ through a proxy
         # the fault drills can cut, without disturbing anything else on the machine.
         self.proxies = {}
+        self.redis_target = (REDIS_HOST, REDIS_PORT)
         if proxied:
             self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy(REDIS_HOST, REDIS_PORT),
                             "rabbitmq": ThreadedProxy(AMQP_HOST, AMQP_PORT)}
@@ -96,11 +105,31 @@ class Stack:
             # suite itself (gateway/tests cover the limits).
             "GATEWAY_RATE_LIMIT_PUBLIC": "100000",
             "GATEWAY_RATE_LIMIT_USER": "100000",
+            "GATEWAY_RATE_LIMIT_BAD_TOKENS": "100000",
         }
         for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET")):
             self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
             self.env[f"{prefix}_MIGRATE_DATABASE_URL"] = f"postgresql://{schema}_owner@{PG_HOSTPORT}/{database}"
         self.env["AUDIT_DATABASE_URL"] = self.env["TENANT_DATABASE_URL"]
+        # With pgbouncer=True the services' pools go through a PgBouncer of the stack's own in
+        # transaction pooling mode (migrations and setup stay direct, as in production).
+        self.pgbouncer = None
+        if pgbouncer:
+            from shared.pgbouncer import PgBouncerProcess
+            # Server connections per role: enough not to queue the relay and consumers (and spare the shared server).
+            self.pgbouncer = PgBouncerProcess(pg, port=p + 10, pool_size=8)
+            for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET"), ("tenant", "AUDIT")):
+                self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@127.0.0.1:{p + 10}/{database}"
+                self.env[f"{prefix}_DB_TRANSACTION_POOLING"] = "true"
+                # The relay's LISTEN needs a session: a direct connection, as in the compose file.
+                self.env[f"{prefix}_DB_LISTEN_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
+            # Queues of their own: the end-to-end stack may run at the same time on the same
+            # vhost, and competing consumers would carry events to the other stack's database.
+            for var, group in (("AUTH_MEMBERSHIP_CONSUMER_GROUP", "auth-service.memberships"),
+                               ("TENANT_USERS_CONSUMER_GROUP", "tenant-service.users"),
+                               ("TICKET_MEMBERSHIP_CONSUMER_GROUP", "ticket-service.memberships"),
+                               ("AUDIT_CONSUMER_GROUP", "audit")):
+                self.env.setdefault(var, f"{group}.pgbouncer")
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="saas-e2e-", suffix=".log")[1])
@@ -122,6 +151,8 @@ class Stack:
                            stdout=subprocess.DEVNULL)
 
     def start(self, timeout: float = 90) -> None:
+        if self.pgbouncer is not None:
+            self.pgbouncer.start()
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([PY, str(ROOT / "deploy" / "run_local.py")], env=self.env, cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -140,8 +171,8 @@ class Stack:
     def ready(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/health/ready", timeout=1) as r:
-                return r.status == 200
-        except OSError:
+                return r.status == 200 and json.loads(r.read()).get("status") == "ok"
+        except (OSError, ValueError):
             return False
 
     def stop(self, timeout: float = 40) -> int:
@@ -158,6 +189,8 @@ class Stack:
             self.log.close()
             for proxy in self.proxies.values():
                 proxy.close()
+            if self.pgbouncer is not None:
+                self.pgbouncer.stop()
 
     def listening_ports(self) -> list[int]:
         """This stack's ports something still listens on (should be none after stop)."""

@@ -78,3 +78,68 @@ def test_secrets_are_required_and_production_is_the_default():
         assert env[name].startswith("${" + name + ":?"), (name, env[name])
     for name in PROCESSES:
         assert SERVICES[name]["environment"]["INTERNAL_API_TOKEN"] == env["INTERNAL_API_TOKEN"]
+
+
+def test_every_long_running_service_restarts():
+    for name, svc in SERVICES.items():
+        if "profiles" in svc and "seed" in svc["profiles"]:
+            continue
+        assert svc.get("restart") or COMPOSE["x-app"]["restart"], name
+        one_shot = name in ("db-setup", "auth-keys") or name.startswith("migrate-")
+        assert svc.get("restart", COMPOSE["x-app"]["restart"]) == ("no" if one_shot else "unless-stopped"), name
+
+
+def test_gateway_scales_behind_one_published_port():
+    assert "ports" not in SERVICES["gateway"] and "container_name" not in SERVICES["gateway"]
+    published = {name for name, svc in SERVICES.items() if svc.get("ports")}
+    assert published == {"edge"}
+    edge_conf = (ROOT / SERVICES["edge"]["volumes"][0].split(":")[0]).read_text()
+    assert "resolver 127.0.0.11" in edge_conf and "set $gateway http://gateway:8080" in edge_conf
+    # The gateway believes X-Forwarded-For from the edge's fixed address only.
+    edge_ip = SERVICES["edge"]["networks"]["default"]["ipv4_address"]
+    assert f"{edge_ip}/32" in SERVICES["gateway"]["environment"]["GATEWAY_TRUSTED_PROXIES"]
+
+
+def test_redis_persists_to_an_append_only_file():
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in SERVICES["redis"]["volumes"])
+
+
+def test_settings_are_passable_and_listed_in_env_example():
+    import re
+    text = (ROOT / "docker-compose.yml").read_text()
+    referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    example = {line.split("=", 1)[0].lstrip("# ").strip() for line in (ROOT / ".env.example").read_text().splitlines()
+               if "=" in line and not line.startswith("# ") or re.match(r"^# [A-Z_]+=", line)}
+    assert referenced <= example, referenced - example
+    env = SERVICES["auth-service"]["environment"]
+    for name in ("TENANT_CURSOR_SECRET", "TICKET_CURSOR_SECRET", "GATEWAY_CORS_ORIGINS", "GATEWAY_TRUSTED_PROXIES",
+                 "AUTH_ACTIVE_KID"):
+        assert name in env, name
+    assert {"path": "app.env", "required": False} in COMPOSE["x-app"]["env_file"]
+
+
+def test_pgbouncer_service_in_transaction_mode():
+    svc = SERVICES["pgbouncer"]
+    assert svc["profiles"] == ["pgbouncer"]
+    entry = (ROOT / "deploy" / "compose" / "pgbouncer-entrypoint.sh").read_text()
+    assert "pool_mode = transaction" in entry
+    assert "apt-get install" in (ROOT / svc["build"]["dockerfile"]).read_text()
+    env = SERVICES["ticket-service"]["environment"]
+    assert "${DB_HOST:-postgres:5432}" in (ROOT / "docker-compose.yml").read_text()
+    assert env["TICKET_DB_TRANSACTION_POOLING"] == "${DB_TRANSACTION_POOLING:-false}"
+    assert "@postgres:5432/" in env["TICKET_DB_LISTEN_URL"]   # LISTEN never through the pooler
+
+
+def test_dockerfile_installs_dependencies_before_sources_and_not_editable():
+    lines = [ln.strip() for ln in (ROOT / "deploy" / "Dockerfile").read_text().splitlines()]
+    first_source = next(i for i, ln in enumerate(lines) if ln.startswith("COPY shared shared"))
+    deps = next(i for i, ln in enumerate(lines) if "-r /tmp/deps.txt" in ln)
+    assert deps < first_source
+    assert all(not ln.startswith("COPY") or "pyproject.toml" in ln or "constraints" in ln
+               for ln in lines[:deps])
+    assert not any(" -e " in f" {ln} " for ln in lines if "pip install" in ln or ln.startswith("-e"))
+    text = "\n".join(lines)
+    for s in ("AUTH", "TENANT", "TICKET"):
+        assert f"{s}_MIGRATIONS_DIR=" in text

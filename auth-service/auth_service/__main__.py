@@ -10,6 +10,9 @@ from .consumers.memberships import BINDINGS
 if len(sys.argv) > 1 and sys.argv[1] == "keys":
     from .keys.cli import cli
     raise SystemExit(cli(sys.argv[2:]))
+if len(sys.argv) > 1 and sys.argv[1] == "staff":
+    from .staff.cli import cli as staff_cli
+    raise SystemExit(staff_cli(sys.argv[2:]))
 
 
 def consumer_groups(settings: Settings):

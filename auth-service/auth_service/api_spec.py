@@ -3,11 +3,15 @@ from shared.openapi import Operation, Param
 from shared.pagination import PageQuery
 
 from .account.schemas import PasswordResetBody, PasswordResetRequestBody, VerifyEmailRequest
+from .api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from .security_log.schemas import SecurityEventOut
 from .sessions.schemas import LoginRequest, LoginResponse, RefreshRequest, RefreshResponse, SessionOut
+from .staff.schemas import AdminOrganizationOut, AdminOrganizationQuery, StaffAccessRequest, StaffAccessResponse
 from .users.schemas import MeOut, PasswordChangeRequest, SignupRequest, SignupResponse
 
 TAG = "auth"
+API_KEYS = "/v1/organizations/{org_id}/api-keys"
+ORG_ID = Param("org_id", "path", {"type": "string", "format": "uuid"}, True)
 
 OPERATIONS: list[Operation] = [
     Operation("GET", "/.well-known/jwks.json", "Public keys that verify access tokens (JWKS)", TAG, public=True,
@@ -64,4 +68,35 @@ OPERATIONS: list[Operation] = [
                           "user agent. `type` is the event type (`auth.login_succeeded`, `auth.login_failed`, "
                           "`auth.password_changed`, `auth.password_reset`, `auth.email_verified`, "
                           "`auth.session_revoked`, `auth.refresh_token_reused`). Kept 90 days."),
+    # ------------------------------------------------------------ API keys
+    Operation("POST", API_KEYS, "Create an API key (the key is shown only in this answer)", "api-keys", status=201,
+              request=ApiKeyCreate, response=ApiKeyCreated, errors=(403, 404, 422), params=[ORG_ID],
+              response_headers=("Cache-Control",),
+              description="Needs `api_keys:manage` and a signed-in user (an API key cannot create keys: 403). "
+                          "`permissions` must be a subset of the caller's own (403 otherwise). The key is `sk_` "
+                          "plus 256 random bits, stored only as a hash; `prefix` (its first 12 characters) "
+                          "names it in lists and logs. Send it as `Authorization: Bearer sk_...` on any route its "
+                          "permissions allow, in its own organization only (another organization answers 404, "
+                          "`/v1/auth/*` answers 403); it is rate limited per key."),
+    Operation("GET", API_KEYS, "List the organization's API keys (never the key)", "api-keys", response=ApiKeyOut,
+              response_is_list=True, query=PageQuery, errors=(403, 404, 422), params=[ORG_ID],
+              description="Live keys, newest first; `last_used_at` moves at most once a minute."),
+    Operation("DELETE", API_KEYS + "/{key_id}", "Revoke an API key", "api-keys", status=204, errors=(403, 404),
+              params=[ORG_ID, Param("key_id", "path", {"type": "string", "format": "uuid"}, True)],
+              description="The key stops working at once (within 5 seconds at the latest) on every gateway."),
+    # ------------------------------------------------------------ platform staff
+    Operation("GET", "/v1/admin/organizations", "Every organization (platform staff)", "admin",
+              response=AdminOrganizationOut, response_is_list=True, query=AdminOrganizationQuery,
+              errors=(403, 422),
+              description="Staff only (403 otherwise); staff is granted from the command line "
+                          "(`python -m auth_service staff grant EMAIL`), never over HTTP. `q` matches the name or "
+                          "slug; deleted organizations are listed with their `deleted_at`."),
+    Operation("POST", "/v1/admin/access", "Read-only access to one organization (platform staff)", "admin",
+              status=201, request=StaffAccessRequest, response=StaffAccessResponse, errors=(403, 404, 422),
+              response_headers=("Cache-Control",),
+              description="Staff only. Answers an access token for that organization (role `staff`, 30 minutes, "
+                          "no refresh token) that reads tickets (internal comments too), members and the audit "
+                          "log through the same row-level security as everyone; every write answers 403. The "
+                          "grant and its `reason` land in the organization's audit log (`staff.access_granted`). "
+                          "Revoking staff ends these tokens within 5 seconds."),
 ]

@@ -15,15 +15,17 @@ from shared.web import add_ready_check
 
 from .account.limits import EmailRequestLimits
 from .account.service import ACCOUNTS, AccountService
+from .api_keys.service import API_KEYS, ApiKeyService
 from .config import Settings
 from .consumers import invitations as invitation_events
 from .consumers.memberships import BINDINGS, membership_handler
 from .keys.ring import KEYRING, KEYRING_JWKS, load_keyring
-from .revocation import REVOCATIONS, Revocations
+from .revocation import REBUILDER, REVOCATIONS, RevocationRebuilder, Revocations
 from .routes import setup_routes
 from .security_log.service import security_log_ctx
 from .sessions.service import SESSIONS, SessionService
 from .sessions.throttle import LoginThrottle
+from .staff.service import STAFF, StaffService
 from .tenants.client import TENANT_CLIENT, TenantClient
 from .tokens.service import AccessTokenIssuer
 from .users.passwords import PasswordHasher
@@ -51,10 +53,12 @@ def services_ctx(settings: Settings):
         tenant = TenantClient(http, base_url=settings.tenant_url,
                               internal_token=settings.internal_api_token.get_secret_value(),
                               timeout_s=settings.tenant_timeout_s)
-        throttle = LoginThrottle(app[REDIS], max_per_account=settings.login_max_failures_per_account,
+        throttle = LoginThrottle(app[REDIS], max_per_account_address=settings.login_max_failures_per_account_address,
+                                 max_per_account=settings.login_max_failures_per_account,
                                  max_per_ip=settings.login_max_failures_per_ip,
                                  window_s=settings.login_failure_window_s)
         revocations = Revocations(app[REDIS], ttl_s=settings.revocation_ttl_s)
+        rebuilder = RevocationRebuilder(revocations, app[DB_POOL], interval_s=settings.revocation_check_interval_s)
         issuer = AccessTokenIssuer(app[KEYRING], issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                                    ttl_s=settings.access_token_ttl_s)
         sessions = SessionService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
@@ -62,14 +66,19 @@ def services_ctx(settings: Settings):
         app[PASSWORD_HASHER] = hasher
         app[TENANT_CLIENT] = tenant
         app[REVOCATIONS] = revocations
+        app[REBUILDER] = rebuilder
+        rebuilder.start()
         app[SESSIONS] = sessions
         accounts = AccountService(pool=app[DB_POOL], settings=settings, hasher=hasher, sessions=sessions,
                                   mailer=Mailer(mail_from=settings.mail_from, public_app_url=settings.public_app_url),
                                   limits=EmailRequestLimits(app[REDIS], window_s=settings.account_email_window_s))
         app[ACCOUNTS] = accounts
+        app[API_KEYS] = ApiKeyService(pool=app[DB_POOL], revocations=revocations, settings=settings, issuer=issuer)
+        app[STAFF] = StaffService(pool=app[DB_POOL], settings=settings, tenant=tenant, issuer=issuer)
         app[USERS] = UserService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
                                  tenant=tenant, sessions=sessions, accounts=accounts)
         yield
+        await rebuilder.stop()
         await http.close()
         hasher.close()
     return ctx
@@ -78,7 +87,7 @@ def services_ctx(settings: Settings):
 def _membership_events(app: web.Application):
     # The services exist only once services_ctx ran; the consumer starts after it.
     async def handle(conn, event):
-        return await membership_handler(app[SESSIONS], app[REVOCATIONS])(conn, event)
+        return await membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])(conn, event)
     return handle
 
 

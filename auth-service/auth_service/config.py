@@ -25,8 +25,8 @@ class Settings(MailSettings):
     argon2_parallelism: int = Field(1, description="argon2id lanes.")
     argon2_allow_weak: bool = Field(False, description="Accept argon2 parameters below the OWASP minimum "
                                                        "(test suites only).")
-    argon2_threads: int = Field(0, description="Threads hashing off the event loop per process; 0 = one per "
-                                               "core (with several workers: cores / workers).")
+    argon2_threads: int = Field(0, description="Threads hashing off the event loop per process; 0 = the CPUs "
+                                               "the container may use (cgroup CPU limit) / workers.")
 
     signing_keys_dir: str = Field(".keys/auth", description="Directory of Ed25519 private keys named "
                                                             "`<kid>.pem` (relative to the working directory).")
@@ -49,9 +49,22 @@ class Settings(MailSettings):
     tenant_url: str = Field("http://127.0.0.1:8082", description="tenant-service base URL for internal calls.")
     tenant_timeout_s: float = Field(2.0, description="Timeout of each call to tenant-service.")
 
-    login_max_failures_per_account: int = Field(5, description="Failed logins per account per window before 429.")
+    login_max_failures_per_account_address: int = Field(5, description=(
+        "Failed logins per account from one client address per window before 429 (for that address)."))
+    login_max_failures_per_account: int = Field(100, description=(
+        "Failed logins per account from all addresses together per window before 429 for everyone "
+        "(much higher than the per-address limit, so strangers cannot lock an owner out)."))
     login_max_failures_per_ip: int = Field(50, description="Failed logins per client address per window before 429.")
     login_failure_window_s: int = Field(900, description="Failed-login counting window.")
+
+    api_key_token_ttl_s: int = Field(300, description=(
+        "Lifetime of the access token the gateway gets for an API key (it re-resolves the key before it "
+        "expires; a deleted key is refused at once regardless, through the rv:ak mark)."))
+    api_key_usage_interval_s: int = Field(60, description="`last_used_at` of an API key moves at most this often.")
+    staff_access_ttl_s: int = Field(1800, description="Lifetime of platform staff's read-only access token.")
+    revocation_check_interval_s: float = Field(0.5, description=(
+        "How often Redis is checked for a lost revocation state (`rv:ready` missing), which is then "
+        "rebuilt from PostgreSQL."))
 
     membership_consumer_group: str = Field("auth-service.memberships",
                                            description="Queue of the consumer that writes revocation marks.")

@@ -1,9 +1,11 @@
 from aiohttp import web
 
 from .account import handlers as account
+from .api_keys import handlers as api_keys
 from .keys import handlers as keys
 from .security_log import handlers as security_log
 from .sessions import handlers as sessions
+from .staff import handlers as staff
 from .users import handlers as users
 
 
@@ -25,3 +27,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/auth/password-reset", account.reset_password)
     r.add_get("/v1/auth/security-events", security_log.list_security_events)
     r.add_get("/internal/users/{user_id}", users.internal_user)
+    r.add_post("/v1/organizations/{org_id}/api-keys", api_keys.create)
+    r.add_get("/v1/organizations/{org_id}/api-keys", api_keys.list_keys)
+    r.add_delete("/v1/organizations/{org_id}/api-keys/{key_id}", api_keys.revoke)
+    r.add_get("/v1/admin/organizations", staff.organizations)
+    r.add_post("/v1/admin/access", staff.access)
+    r.add_post("/internal/api-keys/resolve", api_keys.resolve)
+    r.add_post("/internal/api-keys/usage", api_keys.usage)

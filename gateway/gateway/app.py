@@ -13,23 +13,27 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from shared.auth import JWKSCache, TokenVerifier
-from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
+from shared.errors import ApiKeyNotAllowed, NotFound, PayloadTooLarge, StaffReadOnly, Unauthorized, UnsupportedMediaType
 from shared.service import gunicorn_factory
-from shared.web import REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
+from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
 
-from .auth import TokenCache, bearer
+from . import api_keys
+from .api_keys import ApiKeyResolver
+from .auth import API_KEY_PREFIX, TokenCache, bearer, check_api_key_shape
 from .config import Settings, split_list
 from .docs import add_docs_routes
 from .edge import Cors, security_headers
 from .limits import Guard
-from .proxy import TrustedProxies, forward, upstream_headers
+from .proxy import UPSTREAM_READY, TrustedProxies, forward, upstream_headers
 from .resp import RedisPipe
 from .upstreams import UpstreamPool, resolve_forever
 
 # Path prefix -> pool. "/internal/*" is never routed: it matches nothing here.
-ROUTES = (("/v1/auth", "auth"), ("/v1/organizations", "tenant"), ("/v1/invitations", "tenant"),
-          ("/v1/tickets", "ticket"))
+ROUTES = (("/v1/auth", "auth"), ("/v1/admin", "auth"), ("/v1/organizations", "tenant"),
+          ("/v1/invitations", "tenant"), ("/v1/tickets", "ticket"))
+# API keys are auth-service's, under the organization's path (matched before the prefixes).
+API_KEY_ROUTE = "/v1/organizations/{org_id}/api-keys"
 EXACT_ROUTES = (("/.well-known/jwks.json", "auth"), ("/v1/permissions", "tenant"))
 # The only proxied routes that need no token.
 PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
@@ -37,7 +41,9 @@ PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("P
                     # The links in emails: the token in the body is the credential (issue 13).
                     ("POST", "/v1/auth/verify-email"), ("POST", "/v1/auth/password-reset/request"),
                     ("POST", "/v1/auth/password-reset")})
-READS = frozenset({"GET", "HEAD", "OPTIONS"})
+READS = READ_METHODS
+# User routes an API key never reaches (403): the account, its sessions and its password.
+USER_ONLY_PREFIX = "/v1/auth/"
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Gateway:
     internal_token: str
     session: aiohttp.ClientSession | None = None
     tokens: TokenCache | None = None
+    keys: ApiKeyResolver | None = None
     guard: Guard | None = None
 
 
@@ -72,10 +79,27 @@ def proxy_handler(pool_name: str):
             raise NotFound("No route matches this path.")
         method = request.method
         caller = None
-        if (method, request.path) not in PUBLIC:
-            caller = await gw.tokens.caller(bearer(request))
         client_ip = gw.proxies.client_ip(request)
+        if (method, request.path) not in PUBLIC:
+            token = bearer(request)  # no token at all is a plain 401, not counted
+            try:
+                if token.startswith(API_KEY_PREFIX):
+                    # The key's first 12 characters name it in logs (API.md); never more of it.
+                    request[LOG_CONTEXT] = {"api_key_prefix": token[:12]}
+                    check_api_key_shape(token)
+                    caller = await gw.keys.caller(token)
+                else:
+                    caller = await gw.tokens.caller(token)
+            except Unauthorized:
+                # Forged, unknown-kid, expired or malformed tokens count against the address.
+                await gw.guard.bad_token(client_ip)
+                raise
         quota = await gw.guard.check(caller, client_ip, write=method not in READS)
+        if caller is not None:
+            if caller.api_key_id is not None and request.path.startswith(USER_ONLY_PREFIX):
+                raise ApiKeyNotAllowed("API keys cannot use the account routes; sign in as a user.")
+            if caller.staff and method not in READS:
+                raise StaffReadOnly("Platform staff access is read-only.")
         if request.body_exists:
             length = request.content_length
             if length is not None and length > settings.max_body_bytes:
@@ -86,6 +110,9 @@ def proxy_handler(pool_name: str):
                 raise UnsupportedMediaType("Send the body without Content-Encoding (compressed bodies are not accepted).")
         headers = upstream_headers(request, request_id=request[REQUEST_ID], client_ip=client_ip,
                                    internal_token=gw.internal_token)
+        if caller is not None and caller.forward_token is not None:
+            # The key never travels further than the gateway: services get its minted token.
+            headers["Authorization"] = "Bearer " + caller.forward_token
         return await forward(request, gw.pools[pool_name], gw.session, headers=headers,
                              max_body=settings.max_body_bytes, buffer_max=settings.buffer_response_max_bytes,
                              extra_headers=quota.headers())
@@ -103,16 +130,21 @@ def clients_ctx(gw: Gateway):
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
         jwks_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         jwks = JWKSCache(s.jwks_url, jwks_session, min_refetch_s=s.jwks_min_refetch_s)
-        gw.tokens = TokenCache(TokenVerifier(jwks, issuer=s.jwt_issuer, audience=s.jwt_audience,
-                                             leeway_s=s.jwt_leeway_s), max_entries=s.token_cache_size)
+        verifier = TokenVerifier(jwks, issuer=s.jwt_issuer, audience=s.jwt_audience, leeway_s=s.jwt_leeway_s)
+        gw.tokens = TokenCache(verifier, max_entries=s.token_cache_size)
+        gw.keys = ApiKeyResolver(verifier, gw.pools["auth"], gw.session, internal_token=gw.internal_token,
+                                 timeout_s=s.api_key_resolve_timeout_s, max_entries=s.token_cache_size)
         redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)
         gw.guard = Guard(redis, window_s=s.rate_limit_window_s, public_limit=s.rate_limit_public,
-                         user_limit=s.rate_limit_user, retry_s=s.redis_retry_s, down_writes=s.redis_down_writes)
+                         user_limit=s.rate_limit_user, api_key_limit=s.rate_limit_api_key, retry_s=s.redis_retry_s,
+                         down_writes=s.redis_down_writes, bad_token_limit=s.rate_limit_bad_tokens)
         try:
             await jwks.refresh()  # warm the keys; an unknown kid refetches later anyway
         except Exception:
             jwks._last_fetch = 0.0  # auth not up yet: the first token may fetch at once
+        usage = asyncio.create_task(api_keys.flush_usage_forever(gw.keys, s.api_key_usage_flush_s))
         yield
+        await api_keys.stop(usage, gw.keys)
         await gw.session.close()
         await jwks_session.close()
         await redis.close()
@@ -151,6 +183,7 @@ def pool_check(name: str):
                 return False
         results = await asyncio.gather(*(ready(r.base) for r in pool.replicas))
         state = {"ready_replicas": sum(results), "replicas": len(results)}
+        UPSTREAM_READY.labels(name).set(state["ready_replicas"])
         if not any(results):
             raise PoolNotReady(state)
         return state
@@ -177,6 +210,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers(settings, cors))
 
     add_docs_routes(app, settings)
+    app.router.add_route("*", API_KEY_ROUTE, proxy_handler("auth"))
+    app.router.add_route("*", API_KEY_ROUTE + "/{tail:.*}", proxy_handler("auth"))
     for prefix, pool in ROUTES:
         handler = proxy_handler(pool)
         app.router.add_route("*", prefix, handler)
@@ -184,9 +219,13 @@ def create_app(settings: Settings) -> web.Application:
     for path, pool in EXACT_ROUTES:
         app.router.add_route("*", path, proxy_handler(pool))
 
-    add_ready_check(app, "redis", check_redis)
+    # Not required: the gateway stays ready while it can serve anything. Redis down still serves
+    # reads, one pool down still serves the others; failing readiness would take every gateway
+    # pod out at once and turn one failing dependency into a total outage. What is down shows in
+    # the body ("degraded") and in the ready_check_ok / gateway_upstream_ready_replicas metrics.
+    add_ready_check(app, "redis", check_redis, required=False)
     for name in pools:
-        add_ready_check(app, f"upstream_{name}", pool_check(name))
+        add_ready_check(app, f"upstream_{name}", pool_check(name), required=False)
     return app
 
 

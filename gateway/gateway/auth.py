@@ -1,9 +1,11 @@
 """Bearer tokens at the gateway: verified once with the shared verifier (JWKS, allowlisted
 algorithms, iss/aud/exp/nbf), then remembered until they expire, so the per-request cost of an
-authenticated call is one dictionary lookup."""
+authenticated call is one dictionary lookup. API keys (``sk_...``) are resolved by
+gateway.api_keys into the same Caller."""
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 
@@ -11,7 +13,7 @@ from aiohttp import web
 
 from shared import redis_keys
 from shared.auth import Principal, TokenVerifier
-from shared.errors import Unauthorized
+from shared.errors import InvalidApiKey, Unauthorized
 from shared.permissions import builtin_permissions
 
 
@@ -24,17 +26,32 @@ class Caller:
     iat_ms: int
     exp: int
     rate_key: str
-    # rv:sid, then rv:ut and rv:t when the token has an org, then rv:r when its role is a custom one
+    # First a flag (rv:sid, or rv:ak for an API key), then epoch-ms marks (rv:ut, rv:t; rv:r when
+    # the token carries a custom role; rv:st for staff access).
     revocation_keys: tuple[str, ...]
+    api_key_id: str | None = None
+    staff: bool = False
+    # For an API key: the short-lived access token auth-service minted for it, forwarded
+    # upstream in place of the key (services verify it like any user token).
+    forward_token: str | None = None
 
     @classmethod
-    def of(cls, principal: Principal) -> "Caller":
+    def of(cls, principal: Principal, *, forward_token: str | None = None) -> "Caller":
         user, sid = str(principal.user_id), str(principal.session_id)
         tid = str(principal.tenant_id) if principal.tenant_id else None
         try:
             iat_ms = int(principal.claims.get("iat_ms", principal.iat * 1000))
         except (TypeError, ValueError):
             raise Unauthorized("The access token is invalid.") from None
+        if principal.api_key_id is not None:
+            if forward_token is None or tid is None:
+                # A key's token only ever comes from the key resolution, never from a client.
+                raise Unauthorized("The access token is not acceptable.")
+            akid = str(principal.api_key_id)
+            return cls(user_id=user, session_id=sid, tenant_id=tid, iat_ms=iat_ms, exp=principal.exp,
+                       rate_key=redis_keys.rate_api_key(akid),
+                       revocation_keys=(redis_keys.api_key_revoked(akid), redis_keys.org_stale(tid)),
+                       api_key_id=akid, forward_token=forward_token)
         keys: tuple[str, ...] = (redis_keys.session_revoked(sid),)
         if tid:
             keys += (redis_keys.user_org_stale(user, tid), redis_keys.org_stale(tid))
@@ -42,8 +59,12 @@ class Caller:
             # on role.updated / role.deleted, makes every token carrying it stale at once.
             if principal.role and builtin_permissions(principal.role) is None:
                 keys += (redis_keys.role_stale(tid, principal.role),)
+        if principal.staff:
+            if tid is None:
+                raise Unauthorized("The access token is not acceptable.")
+            keys += (redis_keys.staff_stale(user),)
         return cls(user_id=user, session_id=sid, tenant_id=tid, iat_ms=iat_ms, exp=principal.exp,
-                   rate_key=redis_keys.rate_user(user), revocation_keys=keys)
+                   rate_key=redis_keys.rate_user(user), revocation_keys=keys, staff=principal.staff)
 
 
 class TokenCache:
@@ -60,6 +81,7 @@ class TokenCache:
         return len(self._entries)
 
     async def caller(self, token: str) -> Caller:
+        check_shape(token)
         key = hashlib.sha256(token.encode()).digest()
         entry = self._entries.get(key)
         now = time.time()
@@ -75,14 +97,28 @@ class TokenCache:
         return caller
 
 
+API_KEY_PREFIX = "sk_"
+# auth-service issues sk_ + 43 base64url characters; anything else is refused here without a
+# call to it.
+_API_KEY_SHAPE = re.compile(r"sk_[A-Za-z0-9_-]{40,100}")
+
+
 def bearer(request: web.Request) -> str:
     value = request.headers.get("Authorization", "")
     scheme, _, token = value.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
-    # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused here
+    return token
+
+
+def check_api_key_shape(token: str) -> None:
+    if _API_KEY_SHAPE.fullmatch(token) is None:
+        raise InvalidApiKey("The API key is malformed.")
+
+
+def check_shape(token: str) -> None:
+    # A JWT is three base64url parts; anything else (a refresh token, garbage) is refused
     # without touching the verifier.
     if token.count(".") != 2 or len(token) > 8192:
         raise Unauthorized("The access token is malformed.")
-    return token

@@ -46,6 +46,14 @@ class Settings(BaseServiceSettings):
         "Requests per window per client address on routes without a token (signup, login, refresh, "
         "JWKS); 0 disables."))
     rate_limit_user: int = Field(600, description="Requests per window per user on authenticated routes; 0 disables.")
+    rate_limit_api_key: int = Field(600, description="Requests per window per API key; 0 disables.")
+    api_key_resolve_timeout_s: float = Field(2.0, description=(
+        "Timeout of asking auth-service about an API key not in the gateway's cache (503 when exceeded)."))
+    api_key_usage_flush_s: float = Field(60.0, description=(
+        "How often the keys used are reported to auth-service (their `last_used_at`), off the request path."))
+    rate_limit_bad_tokens: int = Field(30, description=(
+        "Requests with an access token that fails verification (forged, unknown kid, expired, malformed) "
+        "per window per client address before 429; 0 disables."))
     redis_timeout_s: float = Field(0.25, description="Connect and reply timeout of the gateway's Redis calls.")
     redis_retry_s: float = Field(1.0, description="After a Redis failure, how long requests are decided without it.")
     redis_down_writes: Literal["closed", "open"] = Field("closed", description=(

@@ -10,6 +10,15 @@ and applies the Redis-down policy:
 * authenticated writes are refused with 503 (``GATEWAY_REDIS_DOWN_WRITES=closed``, default),
   since a revoked session or a removed member could otherwise still change data, or pass like
   reads with ``open``.
+
+A Redis that answers but has lost its data (restarted with nothing kept) does not know the
+revocations either: until auth-service has rebuilt them from PostgreSQL and written
+``rv:ready`` (auth_service.revocation), authenticated requests get the same policy (reads
+pass, writes 503), while the rate limits keep counting in Redis.
+
+Failed token verifications (forged, unknown ``kid``, expired, malformed) are counted per client
+address (``GATEWAY_RATE_LIMIT_BAD_TOKENS`` per window): past the limit the address gets 429
+instead of 401 until the window ends.
 """
 from __future__ import annotations
 
@@ -32,24 +41,34 @@ RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the ra
 REDIS_DOWN = Counter("gateway_redis_unavailable_total",
                      "Requests decided without Redis (rate limit and revocation unchecked)", ["decision"])
 REVOKED = Counter("gateway_revoked_tokens_total", "Requests refused because the token was revoked")
+REVOCATION_UNKNOWN = Counter("gateway_revocation_unknown_total",
+                             "Authenticated requests while Redis had not been rebuilt yet", ["decision"])
+BAD_TOKENS = Counter("gateway_bad_tokens_total", "Requests whose access token failed verification")
 
-# KEYS[1]: the rate counter; KEYS[2]: rv:sid; KEYS[3], KEYS[4]: rv:ut, rv:t (absent without an org);
-# KEYS[5]: rv:r (only for a token carrying a custom role)
+# KEYS[1]: the rate counter; with a token: KEYS[2]: rv:ready, KEYS[3]: a flag (rv:sid, or rv:ak
+# for an API key), KEYS[4..]: epoch-ms marks (rv:ut, rv:t; rv:r for a token carrying a custom
+# role; rv:st for staff access; absent without an org)
 # ARGV[1]: limit (0: no limit), ARGV[2]: window ms, ARGV[3]: the token's iat_ms
-# Returns {0, 0, 0} when revoked, else {1, count, ms until the window resets}.
+# Returns {0, 0, 0} when revoked, else {1, count, ms until the window resets}, or {2, ...} when
+# the revocation state is not known (rv:ready missing: Redis lost its data, not rebuilt yet).
 GUARD_LUA = """
+local verdict = 1
 if #KEYS > 1 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0} end
-  if #KEYS > 2 then
-    local iat = tonumber(ARGV[3])
-    local marks = redis.call('MGET', unpack(KEYS, 3))
-    for i = 1, #marks do
-      local mark = tonumber(marks[i])
-      if mark and iat < mark then return {0, 0, 0} end
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    verdict = 2
+  else
+    if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0, 0} end
+    if #KEYS > 3 then
+      local iat = tonumber(ARGV[3])
+      local marks = redis.call('MGET', unpack(KEYS, 4))
+      for i = 1, #marks do
+        local mark = tonumber(marks[i])
+        if mark and iat < mark then return {0, 0, 0} end
+      end
     end
   end
 end
-if tonumber(ARGV[1]) <= 0 then return {1, 0, 0} end
+if tonumber(ARGV[1]) <= 0 then return {verdict, 0, 0} end
 local n = redis.call('INCR', KEYS[1])
 local ttl = -1
 if n > 1 then ttl = redis.call('PTTL', KEYS[1]) end
@@ -57,7 +76,19 @@ if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   ttl = tonumber(ARGV[2])
 end
-return {1, n, ttl}
+return {verdict, n, ttl}
+"""
+
+# KEYS[1]: the address's bad-token counter; ARGV[1]: window ms. Returns {count, ms left}.
+BAD_TOKEN_LUA = """
+local n = redis.call('INCR', KEYS[1])
+local ttl = -1
+if n > 1 then ttl = redis.call('PTTL', KEYS[1]) end
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
 """
 
 
@@ -94,12 +125,16 @@ class LocalWindow:
 
 class Guard:
     def __init__(self, redis: RedisPipe, *, window_s: int, public_limit: int, user_limit: int,
-                 retry_s: float = 1.0, down_writes: str = "closed"):
+                 api_key_limit: int | None = None, retry_s: float = 1.0, down_writes: str = "closed",
+                 bad_token_limit: int = 0):
         self.redis = redis
         self.script_sha = redis.script(GUARD_LUA)
+        self.bad_token_sha = redis.script(BAD_TOKEN_LUA)
+        self.bad_token_limit = bad_token_limit
         self.window_ms = int(window_s * 1000)
         self.window_s = window_s
         self.public_limit, self.user_limit = public_limit, user_limit
+        self.api_key_limit = user_limit if api_key_limit is None else api_key_limit
         self.retry_s, self.down_writes = retry_s, down_writes
         self.local = LocalWindow()
         self._skip_until = 0.0
@@ -116,8 +151,12 @@ class Guard:
             keys = [rate_key]
             iat_ms = 0
         else:
-            limit, rate_key, scope = self.user_limit, caller.rate_key, "user"
-            keys = [rate_key, *caller.revocation_keys]
+            if caller.api_key_id is not None:
+                limit, scope = self.api_key_limit, "api_key"
+            else:
+                limit, scope = self.user_limit, "user"
+            rate_key = caller.rate_key
+            keys = [rate_key, redis_keys.REVOCATION_READY, *caller.revocation_keys]
             iat_ms = caller.iat_ms
         if time.monotonic() >= self._skip_until:
             try:
@@ -131,6 +170,13 @@ class Guard:
                 if not allowed:
                     REVOKED.inc()
                     raise Unauthorized("The access token has been revoked.")
+                if int(allowed) == 2 and caller is not None:
+                    # Redis answers but has lost the revocations: the Redis-down policy.
+                    if write and self.down_writes == "closed":
+                        REVOCATION_UNKNOWN.labels("refused").inc()
+                        raise ServiceUnavailable("Changes are briefly unavailable; try again in a moment.",
+                                                 headers={"Retry-After": "1"})
+                    REVOCATION_UNKNOWN.labels("allowed").inc()
                 return self._quota(limit, int(count), int(ttl_ms) / 1000, scope)
         # Redis is unavailable: the policy in the module docstring.
         if caller is not None and write and self.down_writes == "closed":
@@ -142,6 +188,29 @@ class Guard:
             return Quota(0, 0, 0)
         count, left_s = self.local.hit(rate_key, self.window_s)
         return self._quota(limit, count, left_s, scope)
+
+    async def bad_token(self, client_ip: str) -> None:
+        """Count a failed token verification of ``client_ip``; raises RateLimited past the limit
+        (the caller raises its 401 otherwise)."""
+        BAD_TOKENS.inc()
+        if self.bad_token_limit <= 0:
+            return
+        key = redis_keys.rate_bad_token(client_ip)
+        count = left_s = None
+        if time.monotonic() >= self._skip_until:
+            try:
+                count, ttl_ms = await self.redis.evalsha(self.bad_token_sha, [key], [self.window_ms])
+                left_s = int(ttl_ms) / 1000
+            except (RedisUnavailable, RedisReplyError, OSError, asyncio.TimeoutError, ValueError) as exc:
+                self._skip_until = time.monotonic() + self.retry_s
+                log.warning("redis unavailable; deciding without it",
+                            extra={"error": type(exc).__name__, "retry_in_s": self.retry_s})
+        if count is None:
+            count, left_s = self.local.hit(key, self.window_s)
+        if int(count) > self.bad_token_limit:
+            RATE_LIMITED.labels("bad_token").inc()
+            raise RateLimited("Too many requests with an invalid access token; retry after the time in "
+                              "Retry-After.", retry_after=max(1, int(left_s + 0.999)))
 
     @staticmethod
     def _quota(limit: int, count: int, left_s: float, scope: str) -> Quota:

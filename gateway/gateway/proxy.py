@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from shared.auth import CLIENT_IP_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import BadGateway, GatewayTimeout, PayloadTooLarge, ServiceUnavailable
@@ -21,6 +21,8 @@ from .upstreams import UpstreamPool
 log = logging.getLogger("gateway.proxy")
 
 UPSTREAM_ERRORS = Counter("gateway_upstream_errors_total", "Failed upstream attempts", ["pool", "kind"])
+UPSTREAM_READY = Gauge("gateway_upstream_ready_replicas", "Replicas of a pool whose readiness answered 200 "
+                       "at the last readiness check", ["pool"], multiprocess_mode="livemax")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -137,7 +139,9 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 pool.eject(replica)
                 UPSTREAM_ERRORS.labels(pool.name, "connect").inc()
-                if retry_allowed and not (body and body.started) and attempt + 1 < len(candidates):
+                # No connection means the request never reached the replica: any method may
+                # try the next one (a pod gone between two re-resolutions costs nothing).
+                if not (body and body.started) and attempt + 1 < len(candidates):
                     continue
                 raise BadGateway(f"The {pool.name} service could not be reached.") from None
             if body is not None and body.too_large:
@@ -150,7 +154,9 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
             if _is_connect_failure(exc):
                 pool.eject(replica)
                 UPSTREAM_ERRORS.labels(pool.name, "connect").inc()
-                if retry_allowed and not (body and body.started) and attempt + 1 < len(candidates):
+                # No connection means the request never reached the replica: any method may
+                # try the next one (a pod gone between two re-resolutions costs nothing).
+                if not (body and body.started) and attempt + 1 < len(candidates):
                     continue
             else:
                 UPSTREAM_ERRORS.labels(pool.name, "disconnect").inc()

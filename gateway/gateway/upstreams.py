@@ -1,6 +1,12 @@
 """Upstream pools: replicas from configured base URLs (a host name resolving to several
 addresses gives one replica per address), round-robin, and passive ejection of a replica that
-refuses connections."""
+refuses connections.
+
+In Kubernetes the upstream names are headless Services: the name resolves to the ready pods'
+addresses, so each pod is a replica here and ejecting one (a pod that stopped) leaves the others
+serving. A pod being replaced leaves the name first (it is no longer ready) and its ``preStop``
+sleep keeps it serving for longer than ``GATEWAY_RESOLVE_INTERVAL_S``, so the gateway has
+stopped picking it before it closes its socket."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from yarl import URL
@@ -32,11 +39,21 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+# (host, port) -> [(family, ip)]; the system resolver unless a test supplies its own.
+Resolver = Callable[[str, int], Awaitable[list[tuple[int, str]]]]
+
+
+async def system_resolver(host: str, port: int) -> list[tuple[int, str]]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(family, sockaddr[0]) for family, _, _, _, sockaddr in infos]
+
+
 class UpstreamPool:
-    def __init__(self, name: str, urls: list[str], *, eject_s: float = 5.0):
+    def __init__(self, name: str, urls: list[str], *, eject_s: float = 5.0,
+                 resolver: Resolver = system_resolver):
         if not urls:
             raise ValueError(f"upstream pool {name!r} has no URL")
-        self.name, self.eject_s = name, eject_s
+        self.name, self.eject_s, self.resolver = name, eject_s, resolver
         self.urls = [URL(u.rstrip("/")) for u in urls]
         self._resolved: dict[str, list[Replica]] = {str(u): [Replica(str(u))] for u in self.urls}
         self.replicas: list[Replica] = [r for rs in self._resolved.values() for r in rs]
@@ -64,7 +81,6 @@ class UpstreamPool:
 
     async def resolve(self) -> None:
         """Re-resolve host names; keep the known state (ejection) of addresses that stay."""
-        loop = asyncio.get_running_loop()
         known = {r.base: r for r in self.replicas}
         changed = False
         for url in self.urls:
@@ -73,14 +89,13 @@ class UpstreamPool:
                 continue
             port = url.port or (443 if url.scheme == "https" else 80)
             try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = await self.resolver(host, port)
             except (OSError, UnicodeError) as exc:
                 log.warning("upstream name does not resolve", extra={"pool": self.name, "host": host,
                                                                      "error": str(exc)})
                 continue  # keep the last known addresses
             bases = []
-            for family, _, _, _, sockaddr in infos:
-                ip = sockaddr[0]
+            for family, ip in infos:
                 hostpart = f"[{ip}]" if family == socket.AF_INET6 else ip
                 path = url.raw_path.rstrip("/")
                 base = f"{url.scheme}://{hostpart}:{port}{path}"

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import Settings
+from shared import redis_keys
 from shared.testing import TokenFactory, redis_url
 
 REDIS_URL = redis_url(2)
@@ -110,7 +111,9 @@ def gateway_settings(tokens: TokenFactory, upstreams: dict, **overrides) -> Sett
 @pytest.fixture
 async def make_gateway(tokens, upstreams, redis_db):
     clients: list[TestClient] = []
-    await redis_db.delete("rl:ip:127.0.0.1")
+    await redis_db.delete("rl:ip:127.0.0.1", redis_keys.rate_bad_token("127.0.0.1"))
+    # auth-service has rebuilt the revocation state (no auth-service runs in this suite).
+    await redis_db.set(redis_keys.REVOCATION_READY, b"1")
 
     async def make(**overrides) -> TestClient:
         client = TestClient(TestServer(create_app(gateway_settings(tokens, upstreams, **overrides))))
@@ -120,7 +123,7 @@ async def make_gateway(tokens, upstreams, redis_db):
     yield make
     for c in clients:
         await c.close()
-    await redis_db.delete("rl:ip:127.0.0.1")
+    await redis_db.delete("rl:ip:127.0.0.1", redis_keys.rate_bad_token("127.0.0.1"))
 
 
 @pytest.fixture
@@ -141,3 +144,16 @@ def echoed_headers(data: dict) -> dict[str, list[str]]:
     for k, v in data["headers"]:
         out.setdefault(k.lower(), []).append(v)
     return out
+
+
+@pytest.fixture(scope="session")
+def upstream_app():
+    """The echo upstream's factory, for tests that run their own replicas."""
+    return echo_app
+
+
+@pytest.fixture
+def settings_for(tokens, upstreams):
+    def make(**overrides) -> Settings:
+        return gateway_settings(tokens, upstreams, **overrides)
+    return make

@@ -16,13 +16,15 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import Forbidden, PermissionMissing, ServiceUnavailable, Unauthorized
+from .errors import Forbidden, PermissionMissing, ServiceUnavailable, StaffReadOnly, Unauthorized
 from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_TYP = "at+jwt"
+# Staff access is read-only: any other method answers 403 in every service (``authenticate``).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 CLIENT_IP_HEADER = "X-Client-IP"
 
@@ -189,6 +191,9 @@ async def authenticate(request: web.Request) -> Principal:
     if principal is None:
         principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
         request[PRINCIPAL] = principal
+    if principal.staff and request.method not in READ_METHODS:
+        # Checked here, before any handler runs, so no route can forget it (the gateway too).
+        raise StaffReadOnly("Platform staff access is read-only.")
     return principal
 
 

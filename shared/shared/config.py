@@ -42,11 +42,21 @@ class BaseServiceSettings(BaseSettings):
     migrate_database_url: str = Field("postgresql://postgres@127.0.0.1:5432/saas",
                                       description="PostgreSQL URL of the schema owner role (migrations).")
     db_schema: str = Field("public", description="The PostgreSQL schema the service owns.")
+    migrations_dir: str = Field("", description=(
+        "Directory of the service's migration files; empty: `<service>/migrations` beside the package "
+        "(the container image, whose packages are installed, points it at the copied folder)."))
     db_pool_min: int = Field(1, description="Minimum pooled connections per worker.")
     db_pool_max: int = Field(10, description="Maximum pooled connections per worker.")
     db_statement_timeout_ms: int = Field(5000, description="Server-side statement timeout.")
     db_command_timeout_s: float = Field(10.0, description="Client-side timeout of one query.")
     db_connect_attempts: int = Field(30, description="Connection attempts at start-up (exponential backoff).")
+    db_transaction_pooling: bool = Field(False, description=(
+        "`true` when DATABASE_URL goes through PgBouncer in transaction pooling mode: no server-side "
+        "statement cache, no session settings at connect (search_path and timeouts come from the role's "
+        "defaults, set by shared.dbsetup), no LISTEN unless DB_LISTEN_URL is set."))
+    db_listen_url: str = Field("", description=(
+        "Direct PostgreSQL URL (not through a transaction pooler) for the outbox relay's LISTEN; empty: "
+        "a pooled connection, or polling only under DB_TRANSACTION_POOLING."))
 
     redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL.")
     amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr(DEFAULT_AMQP_URL),

@@ -41,6 +41,16 @@ async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
         "application_name": settings.service_name,
         "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10000)),
     }
+    options: dict = {}
+    if settings.db_transaction_pooling:
+        # PgBouncer in transaction mode hands each transaction to any server connection: a
+        # statement prepared on one is unknown on the next (no statement cache, unnamed
+        # statements only), and session settings would stay on whichever server connection
+        # received them. search_path and the timeouts come from the role's defaults instead
+        # (shared.dbsetup); application_name is one of the few parameters PgBouncer carries.
+        # Row-level security is unaffected: set_config(..., true) lives in the transaction.
+        server_settings = {"application_name": settings.service_name}
+        options = {"statement_cache_size": 0, "max_cached_statement_lifetime": 0}
     return await connect_with_retry(
         lambda: asyncpg.create_pool(
             dsn or settings.database_url,
@@ -49,6 +59,7 @@ async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
             command_timeout=settings.db_command_timeout_s,
             server_settings=server_settings,
             timeout=5,
+            **options,
         ),
         attempts=settings.db_connect_attempts, what="postgresql",
     )

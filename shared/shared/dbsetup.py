@@ -107,6 +107,12 @@ async def setup(admin_dsn: str, database: str, schemas=SCHEMAS) -> None:
                                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app}"')
             await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '
                                f'GRANT USAGE, SELECT ON SEQUENCES TO "{app}"')
+            # Session defaults of the application role, for connections that cannot send them at
+            # start-up (PgBouncer in transaction mode, DB_TRANSACTION_POOLING); a direct
+            # connection's own settings override them.
+            for name, value in (("search_path", schema), ("statement_timeout", "5s"),
+                                ("idle_in_transaction_session_timeout", "10s")):
+                await conn.execute(f'ALTER ROLE "{app}" IN DATABASE "{database}" SET {name} TO \'{value}\'')
         await conn.execute("SELECT pg_advisory_unlock(hashtext('saas-dbsetup'))")
     finally:
         await conn.close()

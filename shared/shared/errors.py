@@ -99,6 +99,33 @@ class GatewayTimeout(ProblemError):
     status, title, type_slug = 504, "Gateway Timeout", "gateway-timeout"
 
 
+# ---------------------------------------------------------------- API keys and platform staff (issue 12)
+
+class InvalidApiKey(Unauthorized):
+    """An unknown, forged, expired or revoked API key (one answer for all: nothing leaks)."""
+    type_slug, code = "invalid-api-key", "invalid_api_key"
+
+
+class ApiKeyNotAllowed(Forbidden):
+    """An API key on a route only a signed-in user may use (/v1/auth/*, managing keys)."""
+    type_slug, code = "api-key-not-allowed", "api_key_not_allowed"
+
+
+class PermissionNotHeld(Forbidden):
+    """Asked to hand out a permission the caller does not hold itself."""
+    type_slug, code = "permission-not-held", "permission_not_held"
+
+
+class StaffOnly(Forbidden):
+    """A platform-staff route called by someone who is not staff."""
+    type_slug, code = "staff-only", "staff_only"
+
+
+class StaffReadOnly(Forbidden):
+    """A write attempted with platform staff's read-only access."""
+    type_slug, code = "staff-read-only", "staff_read_only"
+
+
 STATUS_CLASSES: dict[int, type[ProblemError]] = {
     c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
                           PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,

@@ -7,12 +7,20 @@ import logging
 import re
 import sys
 import time
+from contextvars import ContextVar
 
 REDACT_KEYS = {"authorization", "password", "new_password", "current_password", "token",
                "access_token", "refresh_token", "cookie", "set-cookie", "x-internal-token",
                "secret", "password_hash"}
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# The request being handled (set by shared.web's edge middleware): every line logged while it
+# runs carries its id, not only the per-request line.
+REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+# An API key keeps its 12-character prefix (how it is named in logs), never the rest.
+_API_KEY = re.compile(r"(sk_[A-Za-z0-9_-]{9})[A-Za-z0-9_-]{20,}")
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -22,7 +30,7 @@ def scrub(value):
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value))
+        return _API_KEY.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value)))
     return value
 
 
@@ -42,6 +50,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 out[key] = "[redacted]" if key.lower() in REDACT_KEYS else scrub(value)
+        if "request_id" not in out:
+            rid = REQUEST_ID_VAR.get()
+            if rid:
+                out["request_id"] = rid
         if record.exc_info:
             # Exceptions go to the log (never to a response), with their type and a scrubbed trace.
             out["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None

@@ -4,6 +4,14 @@ A migration is one file ``<14-digit timestamp>_<name>.sql`` with a ``-- migrate:
 ``-- migrate:down`` section (the dbmate format). Applied versions and the checksum of each
 file are kept in ``<schema>.schema_migrations``. A PostgreSQL advisory lock makes replicas
 that start together apply each migration once; a file edited after it was applied is refused.
+
+Each section runs in one transaction, unless its marker line says ``transaction:false``
+(dbmate's option: ``-- migrate:up transaction:false``). Such a section runs statement by
+statement outside any transaction, which ``CREATE INDEX CONCURRENTLY`` requires (an index built
+without it blocks writes to the table while it builds). A statement that fails there leaves the
+ones before it applied and the version unrecorded; write such sections to be re-runnable
+(``DROP INDEX CONCURRENTLY IF EXISTS ...;`` before the ``CREATE INDEX CONCURRENTLY``, which also
+clears an invalid index a failed build leaves behind).
 """
 from __future__ import annotations
 
@@ -22,6 +30,8 @@ SHARED_MIGRATIONS = Path(__file__).parent / "sql"
 _FILE = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
 _UP = "-- migrate:up"
 _DOWN = "-- migrate:down"
+_MARKER = re.compile(r"^-- migrate:(up|down)(?P<options>[^\n]*)$", re.MULTILINE)
+_OPTION = re.compile(r"^([a-z_]+):(\S+)$")
 
 
 class MigrationError(Exception):
@@ -36,6 +46,19 @@ class Migration:
     checksum: str
     up: str
     down: str
+    up_transaction: bool = True
+    down_transaction: bool = True
+
+
+def _section_options(path: Path, raw: str) -> bool:
+    """The marker line's options; only ``transaction:true|false`` is known (as in dbmate)."""
+    transaction = True
+    for token in raw.split():
+        m = _OPTION.match(token)
+        if not m or m.group(1) != "transaction" or m.group(2) not in ("true", "false"):
+            raise MigrationError(f"{path.name}: unknown migration option {token!r} (known: transaction:false)")
+        transaction = m.group(2) == "true"
+    return transaction
 
 
 def parse_file(path: Path) -> Migration:
@@ -43,16 +66,63 @@ def parse_file(path: Path) -> Migration:
     if not m:
         raise MigrationError(f"{path.name}: migration files are named <YYYYmmddHHMMSS>_<name>.sql")
     text = path.read_text(encoding="utf-8")
-    if _UP not in text or _DOWN not in text:
+    markers = {mk.group(1): mk for mk in _MARKER.finditer(text)}
+    if "up" not in markers or "down" not in markers:
         raise MigrationError(f"{path.name}: needs both '{_UP}' and '{_DOWN}' sections")
-    up_at, down_at = text.index(_UP), text.index(_DOWN)
-    if down_at < up_at:
+    up, down = markers["up"], markers["down"]
+    if down.start() < up.start():
         raise MigrationError(f"{path.name}: '{_UP}' must come before '{_DOWN}'")
     return Migration(
         version=m.group(1), name=m.group(2), path=path,
         checksum=hashlib.sha256(text.encode()).hexdigest(),
-        up=text[up_at + len(_UP):down_at].strip(), down=text[down_at + len(_DOWN):].strip(),
+        up=text[up.end():down.start()].strip(), down=text[down.end():].strip(),
+        up_transaction=_section_options(path, up.group("options")),
+        down_transaction=_section_options(path, down.group("options")),
     )
+
+
+def split_statements(sql: str) -> list[str]:
+    """One SQL text into its statements, for sections run outside a transaction (several
+    statements in one simple query would run in an implicit transaction). Semicolons inside
+    quotes, quoted identifiers, dollar-quoted bodies and comments do not split."""
+    out, start, i, n = [], 0, 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:   # doubled quote inside the literal
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif c == "$":
+            tag = re.match(r"\$[A-Za-z_][A-Za-z0-9_]*\$|\$\$", sql[i:])
+            if tag:
+                j = sql.find(tag.group(0), i + len(tag.group(0)))
+                i = n if j < 0 else j + len(tag.group(0))
+            else:
+                i += 1
+        elif c == ";":
+            out.append(sql[start:i].strip())
+            start = i = i + 1
+        else:
+            i += 1
+    out.append(sql[start:].strip())
+    return [s for s in out if s and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    stripped = re.sub(r"--[^\n]*", "", re.sub(r"/\*.*?\*/", "", statement, flags=re.DOTALL))
+    return not stripped.strip()
 
 
 def discover(dirs: list[Path]) -> list[Migration]:
@@ -137,10 +207,16 @@ class Runner:
                 if mig.version in applied:
                     continue
                 started = time.monotonic()
-                async with conn.transaction():
-                    await conn.execute(mig.up)
-                    await conn.execute(f"INSERT INTO {self.table} (version, name, checksum) VALUES ($1, $2, $3)",
-                                       mig.version, mig.name, mig.checksum)
+                record = (f"INSERT INTO {self.table} (version, name, checksum) VALUES ($1, $2, $3)",
+                          mig.version, mig.name, mig.checksum)
+                if mig.up_transaction:
+                    async with conn.transaction():
+                        await conn.execute(mig.up)
+                        await conn.execute(*record)
+                else:
+                    for statement in split_statements(mig.up):
+                        await conn.execute(statement)
+                    await conn.execute(*record)
                 self._say(f"[{self.schema}] applied {mig.version}_{mig.name} in {time.monotonic() - started:.3f}s")
                 done.append(mig.version)
             if not done:
@@ -159,9 +235,14 @@ class Runner:
                 mig = migrations.get(version)
                 if mig is None:
                     raise MigrationError(f"[{self.schema}] applied version {version} has no file to roll back with")
-                async with conn.transaction():
-                    if mig.down:
-                        await conn.execute(mig.down)
+                if mig.down_transaction:
+                    async with conn.transaction():
+                        if mig.down:
+                            await conn.execute(mig.down)
+                        await conn.execute(f"DELETE FROM {self.table} WHERE version = $1", version)
+                else:
+                    for statement in split_statements(mig.down):
+                        await conn.execute(statement)
                     await conn.execute(f"DELETE FROM {self.table} WHERE version = $1", version)
                 self._say(f"[{self.schema}] rolled back {mig.version}_{mig.name}")
                 done.append(version)

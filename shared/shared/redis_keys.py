@@ -33,3 +33,49 @@ def role_stale(organization_id, role_name: str) -> str:
     claim) issued before it are stale; set when the role's permissions change, or it is
     renamed or deleted."""
     return f"rv:r:{organization_id}:{role_name}"
+
+
+def api_key_revoked(api_key_id) -> str:
+    """``1`` while every access token minted for this API key is revoked (the key was deleted)."""
+    return f"rv:ak:{api_key_id}"
+
+
+def staff_stale(user_id) -> str:
+    """Epoch ms: this user's staff-access tokens issued before it are stale (staff revoked)."""
+    return f"rv:st:{user_id}"
+
+
+def rate_api_key(api_key_id) -> str:
+    """The gateway's fixed-window request counter of one API key."""
+    return f"rl:ak:{api_key_id}"
+
+
+# Revocation rebuild (auth-service, issue 11): PostgreSQL holds every mark; after Redis comes
+# back empty they are written again, and this key is written last.
+REVOCATION_READY = "rv:ready"
+"""Present once every persisted revocation mark is in this Redis; absent (a Redis that lost its
+data) the gateway treats revocation as unknown: the same policy as Redis being down."""
+
+REVOCATION_EPOCH = "rv:epoch"
+"""Identifies one Redis lifetime for the rebuild: the ready key is only written when this key
+still holds the value the rebuild started with (a Redis restarted meanwhile has lost it)."""
+
+
+def rate_bad_token(client_ip: str) -> str:
+    """The gateway's fixed-window counter of failed token verifications of one client address."""
+    return f"rl:bt:{client_ip}"
+
+
+def login_failures_account(account_digest: str) -> str:
+    """Failed logins of one account (the hash of its normalised email), from any address."""
+    return f"auth:lf:a:{account_digest}"
+
+
+def login_failures_account_address(account_digest: str, client_ip: str) -> str:
+    """Failed logins of one account from one client address."""
+    return f"auth:lf:aip:{account_digest}:{client_ip}"
+
+
+def login_failures_address(client_ip: str) -> str:
+    """Failed logins from one client address, any account."""
+    return f"auth:lf:ip:{client_ip}"

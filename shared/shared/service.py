@@ -7,7 +7,9 @@
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from aiohttp import web
 
 from . import migrations
 from .config import BaseServiceSettings
-from .logging import setup_logging
+from .logging import JsonFormatter, setup_logging
 
 AppFactory = Callable[[BaseServiceSettings], web.Application]
 
@@ -52,6 +54,51 @@ def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFac
     return gunicorn_app
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir(settings: BaseServiceSettings) -> bool:
+    """Metrics of every gunicorn worker in one scrape: prometheus-client's multiprocess mode.
+
+    The directory (``PROMETHEUS_MULTIPROC_DIR``, else one per service and port under the temp
+    directory) is emptied at every start: files left by an earlier run would add their counts
+    to this one's. The variable must be set before prometheus_client is imported, which the
+    service's modules have done by now; so when it was not set, the caller re-executes the
+    process with it (returns True)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    reexec = not path
+    if not path:
+        path = os.path.join(tempfile.gettempdir(), f"prometheus-{settings.service_name}-{settings.port}")
+        os.environ[MULTIPROC_ENV] = path
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(path, name))
+    return reexec
+
+
+def _json_gunicorn_logger(service: str):
+    from gunicorn.glogging import Logger
+
+    class JsonLogger(Logger):
+        """gunicorn's own lines (boot, worker start and exit, timeouts) in the services' JSON."""
+
+        def setup(self, cfg):
+            super().setup(cfg)
+            formatter = JsonFormatter(service)
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    handler.setFormatter(formatter)
+    return JsonLogger
+
+
+def _mark_worker_dead(server, worker) -> None:
+    # The dead worker's live gauges (multiprocess_mode live*) leave the scrape with it.
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.util import import_app
@@ -67,6 +114,8 @@ def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
                 "keepalive": 75,
                 "accesslog": None,
                 "proc_name": settings.service_name,
+                "logger_class": _json_gunicorn_logger(settings.service_name),
+                "child_exit": _mark_worker_dead,
             }.items():
                 self.cfg.set(key, value)
 
@@ -83,6 +132,8 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     argv = sys.argv[1:] if argv is None else argv
     settings = settings_cls()
     if argv and argv[0] == "migrate":
+        if settings.migrations_dir:
+            migrations_dir = Path(settings.migrations_dir)
         if migrations_dir is None:
             print("this process has no migrations", file=sys.stderr)
             return 2
@@ -96,6 +147,9 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
         return 2
     check_start_up_settings(settings)  # under gunicorn, each worker checks again in gunicorn_app
     if argv and argv[0] == "serve":
+        if prepare_metrics_dir(settings):
+            # sys.orig_argv keeps "-m package" (sys.argv does not).
+            os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
         serve_gunicorn(settings, app_path)
         return 0
     try:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -18,18 +19,22 @@ import redis.exceptions as redis_errors
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import BaseServiceSettings
 from .errors import (STATUS_CLASSES, BadRequest, FieldError, PayloadTooLarge, ProblemError,
                      UnsupportedMediaType, ValidationFailed)
+from .logging import REQUEST_ID_VAR
 
 log = logging.getLogger("http")
 
 SETTINGS = web.AppKey("settings", BaseServiceSettings)
 READY_CHECKS = web.AppKey("ready_checks", list)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Extra fields for this request's log line (e.g. the gateway's ``api_key_prefix``): never a secret.
+LOG_CONTEXT = web.RequestKey("log_context", dict)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -47,6 +52,8 @@ DEPENDENCY_ERRORS = (
     asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
     redis_errors.ConnectionError, redis_errors.TimeoutError,
 )
+READY_CHECK_OK = Gauge("ready_check_ok", "1 when the readiness check passed at its last run, else 0",
+                       ["service", "check"], multiprocess_mode="livemin")
 DEPENDENCY_FAILURES = Counter("dependency_failures_total", "Requests answered 503 because a dependency failed",
                               ["service", "error"])
 
@@ -103,6 +110,8 @@ def make_edge_middleware(service: str):
         started = time.perf_counter()
         rid = pick_request_id(request.headers.get(REQUEST_ID_HEADER))
         request[REQUEST_ID] = rid
+        # Requests on one keep-alive connection share a task (and its context): reset below.
+        rid_token = REQUEST_ID_VAR.set(rid)
         status = 500
         try:
             resp = await handler(request)
@@ -148,7 +157,9 @@ def make_edge_middleware(service: str):
             if log.isEnabledFor(logging.INFO) and not route.startswith("/health") and route != "/metrics":
                 log.info("request", extra={
                     "request_id": rid, "method": request.method, "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
+                    "duration_ms": round(elapsed * 1000, 2), "remote": request.remote,
+                    **request.get(LOG_CONTEXT, {})})
+            REQUEST_ID_VAR.reset(rid_token)
         if not resp.prepared:
             resp.headers[REQUEST_ID_HEADER] = rid
         return resp
@@ -379,15 +390,29 @@ async def health_ready(request: web.Request) -> web.Response:
             return chk.name, {"ok": False, "required": chk.required, "error": type(exc).__name__}
 
     results = dict(await asyncio.gather(*(run(c) for c in app[READY_CHECKS])))
+    service = app[SETTINGS].service_name
+    for name, result in results.items():
+        READY_CHECK_OK.labels(service, name).set(1 if result["ok"] else 0)
     failing = [n for n, r in results.items() if r["required"] and not r["ok"]]
-    body = {"status": "unavailable" if failing else "ok", "checks": results}
+    # A check that is not required reports a degraded dependency without failing readiness.
+    degraded = [n for n, r in results.items() if not r["required"] and not r["ok"]]
+    body = {"status": "unavailable" if failing else "degraded" if degraded else "ok", "checks": results}
     if failing:
         body["failing"] = failing
+    if degraded:
+        body["degraded"] = degraded
     return json_response(body, status=503 if failing else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Under gunicorn (shared.service.prepare_metrics_dir): every worker's values, summed.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def base_app(settings: BaseServiceSettings, *, middlewares=()) -> web.Application:

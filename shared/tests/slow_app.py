@@ -1,5 +1,7 @@
-"""A tiny process built with the shared entry point, for the graceful-shutdown test."""
+"""A tiny process built with the shared entry point, for the tests that run it under gunicorn."""
 import asyncio
+import logging
+import os
 import sys
 
 
@@ -15,6 +17,11 @@ def create_app(settings):
         await asyncio.sleep(float(request.query.get("s", "1")))
         return json_response({"done": True})
     app.router.add_get("/slow", slow)
+
+    async def pid(request):
+        logging.getLogger("slow_app").info("answering from a worker", extra={"pid": os.getpid()})
+        return json_response({"pid": os.getpid()})
+    app.router.add_get("/pid", pid)
     return app
 
 

@@ -107,3 +107,73 @@ def test_cli_reports_refusal_with_exit_code(tmp_path, capsys):
     code = cli(["status"], dsn=admin_dsn(), schema="public", own_dir=tmp_path, shared=False)
     assert code == 1
     assert "migration files are named" in capsys.readouterr().err
+
+
+async def index_state(schema, name):
+    conn = await asyncpg.connect(admin_dsn())
+    try:
+        return await conn.fetchrow(
+            "SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", schema, name)
+    finally:
+        await conn.close()
+
+
+async def test_transaction_false_header_allows_create_index_concurrently(tmp_path, schema):
+    write(tmp_path, "20260101000001", "create_t",
+          "CREATE TABLE t (id int, note text);\nINSERT INTO t SELECT g, 'a;b' FROM generate_series(1, 100) g;",
+          "DROP TABLE t;")
+    (tmp_path / "20260101000002_index_t.sql").write_text(
+        "-- migrate:up transaction:false\n"
+        "-- a comment; with a semicolon\n"
+        "DROP INDEX CONCURRENTLY IF EXISTS t_note_idx;\n"
+        "CREATE INDEX CONCURRENTLY t_note_idx ON t (note) WHERE note <> ';';\n"
+        "/* trailing; comment */\n"
+        "-- migrate:down transaction:false\n"
+        "DROP INDEX CONCURRENTLY IF EXISTS t_note_idx;\n")
+    runner = Runner(admin_dsn(), schema, [tmp_path], out=io.StringIO())
+    assert await runner.up() == ["20260101000001", "20260101000002"]
+    assert (await index_state(schema, "t_note_idx"))["valid"] is True
+    assert await runner.down(1) == ["20260101000002"]
+    assert await index_state(schema, "t_note_idx") is None
+    assert [s[2].split()[0] for s in await runner.status()] == ["applied", "pending"]
+
+
+async def test_concurrently_without_the_header_is_refused_by_postgres(tmp_path, schema):
+    # The header is what makes it work: inside the migration's transaction PostgreSQL refuses.
+    write(tmp_path, "20260101000001", "create_t", "CREATE TABLE t (id int);", "DROP TABLE t;")
+    write(tmp_path, "20260101000002", "index_t", "CREATE INDEX CONCURRENTLY t_id_idx ON t (id);", "")
+    runner = Runner(admin_dsn(), schema, [tmp_path], out=io.StringIO())
+    with pytest.raises(asyncpg.ActiveSQLTransactionError):
+        await runner.up()
+    assert [s[2].split()[0] for s in await runner.status()] == ["applied", "pending"]
+
+
+def test_unknown_section_option_is_refused(tmp_path):
+    (tmp_path / "20260101000001_x.sql").write_text("-- migrate:up transaction:maybe\nSELECT 1;\n-- migrate:down\n")
+    from shared.migrations import discover
+    with pytest.raises(MigrationError):
+        discover([tmp_path])
+
+
+def test_split_statements_respects_quotes_and_dollar_bodies():
+    from shared.migrations import split_statements
+    sql = ("CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $fn$ BEGIN RETURN 1; END $fn$;\n"
+           "SELECT 'it''s; fine', \"odd;name\" FROM x; -- done; really\n"
+           "SELECT $$a;b$$;")
+    assert split_statements(sql) == [
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $fn$ BEGIN RETURN 1; END $fn$",
+        "SELECT 'it''s; fine', \"odd;name\" FROM x",
+        "-- done; really\nSELECT $$a;b$$"]   # a comment stays with the statement after it
+
+
+def test_migrations_dir_setting_overrides_the_package_folder(tmp_path, schema, capsys, monkeypatch):
+    # The container image installs the packages and copies migrations/ elsewhere.
+    from shared.config import BaseServiceSettings
+    from shared.service import main
+    write(tmp_path, "20260101000001", "create_a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    monkeypatch.setenv("MIGRATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("MIGRATE_DATABASE_URL", admin_dsn())
+    monkeypatch.setenv("DB_SCHEMA", schema)
+    assert main(BaseServiceSettings, None, app_path="x", migrations_dir=None, argv=["migrate", "status"]) == 0
+    assert "20260101000001_create_a: pending" in capsys.readouterr().out

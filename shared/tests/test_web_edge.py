@@ -160,6 +160,14 @@ async def test_formatter_redacts_secret_fields():
     assert json.loads(out)["headers"]["Accept"] == "x"
 
 
+async def test_formatter_keeps_only_the_prefix_of_an_api_key():
+    key = "sk_" + "AbC-_9" * 8
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "resolving %s", (key,), None)
+    record.detail = {"note": f"key={key}"}
+    out = json.loads(JsonFormatter("svc").format(record))
+    assert out["msg"] == f"resolving {key[:12]}[redacted]" and out["detail"]["note"] == f"key={key[:12]}[redacted]"
+
+
 async def test_health_live_and_metrics(client):
     assert (await client.get("/health/live")).status == 200
     await client.get("/conflict")

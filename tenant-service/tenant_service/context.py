@@ -9,20 +9,31 @@ from aiohttp import web
 
 from shared.auth import Principal, authenticate, client_ip, is_internal
 from shared.errors import NotFound, PermissionMissing, Unauthorized
+from shared.messaging import Actor as EventActor
+from shared.messaging import actor_of as event_actor_of
 from shared.web import SETTINGS, request_id_of
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Recorded in every event a request causes."""
-    user_id: UUID | None
-    ip: str | None
+    """Recorded in every event a request causes: the envelope's actor (built from the verified
+    caller by shared.messaging.actor_of) and the request id."""
+    event: EventActor
     request_id: str | None
 
+    @property
+    def user_id(self) -> UUID | None:
+        return self.event.user_id
 
-def actor_of(request: web.Request, user_id: UUID | None) -> Actor:
-    return Actor(user_id=user_id, ip=client_ip(request, request.app[SETTINGS]),
-                 request_id=request_id_of(request) or None)
+
+def actor_of(request: web.Request, who: Principal | UUID | None) -> Actor:
+    """``who``: the verified caller, or (internal routes) the user the platform acts for."""
+    ip = client_ip(request, request.app[SETTINGS])
+    if isinstance(who, Principal):
+        event = event_actor_of(who, ip=ip)
+    else:
+        event = event_actor_of(None, ip=ip, user_id=who)
+    return Actor(event=event, request_id=request_id_of(request) or None)
 
 
 def path_uuid(request: web.Request, name: str) -> UUID:

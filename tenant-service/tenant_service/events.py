@@ -16,7 +16,7 @@ SOURCE = "tenant-service"
 async def emit(conn: asyncpg.Connection, actor: Actor, *, type: str, subject_type: str, subject_id: str | UUID,
                tenant_id: UUID | None, data: dict) -> None:
     await add_event(conn, source=SOURCE, type=type, subject_type=subject_type, subject_id=subject_id,
-                    tenant_id=tenant_id, actor_user_id=actor.user_id, actor_ip=actor.ip,
+                    tenant_id=tenant_id, actor=actor.event,
                     request_id=actor.request_id, data=data)
 
 

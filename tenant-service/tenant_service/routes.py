@@ -43,3 +43,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/internal/users/{user_id}/memberships", internal.user_memberships)
     r.add_post("/internal/organizations", internal.create_signup_organization)
     r.add_delete("/internal/organizations/{org_id}", internal.delete_signup_organization)
+    r.add_get("/internal/organizations", internal.list_organizations)
+    r.add_get("/internal/organizations/{org_id}", internal.get_organization)

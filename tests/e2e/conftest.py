@@ -14,7 +14,8 @@ from tests.stack import Stack
 @pytest.fixture(scope="session")
 async def stack():
     # INFO: every process logs one line per request, which the teardown scans for secrets.
-    s = Stack(ticket_replicas=2, proxied=True, extra_env={"LOG_LEVEL": "INFO"})
+    # API key usage is reported every second (default: a minute) so last_used_at can be seen move.
+    s = Stack(ticket_replicas=2, proxied=True, extra_env={"LOG_LEVEL": "INFO", "GATEWAY_API_KEY_USAGE_FLUSH_S": "1"})
     await s.prepare()
     await asyncio.to_thread(s.start)
     yield s

@@ -5,6 +5,7 @@ async def test_gateway_is_ready_and_covers_upstreams(http):
     resp = await http.get("/health/ready")
     body = await resp.json()
     assert resp.status == 200, body
+    assert body["status"] == "ok", body
     for upstream in ("auth", "tenant", "ticket"):
         assert upstream in str(body["checks"])
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from shared.auth import Principal, authenticate, client_ip, require_permission
 from shared.errors import Forbidden
+from shared.messaging import Actor, actor_of
 from shared.permissions import TICKETS_READ_ALL, TICKETS_READ_OWN
 from shared.web import SETTINGS, request_id_of
 
@@ -20,6 +21,7 @@ class Caller:
     role: str
     ip: str | None
     request_id: str | None
+    actor: Actor  # the envelope's actor of the events this caller causes (shared.messaging.actor_of)
     permissions: frozenset[str] = frozenset()
 
     def can(self, permission: str) -> bool:
@@ -33,8 +35,9 @@ class Caller:
 async def current_caller(request: web.Request, permission: str | None = None) -> Caller:
     """403 for a token without an organization or without ``permission`` (shared.auth)."""
     principal = await require_permission(request, permission) if permission else await _scoped(request)
+    ip = client_ip(request, request.app[SETTINGS])
     return Caller(user_id=principal.user_id, org_id=principal.tenant_id, role=principal.role or "",
-                  ip=client_ip(request, request.app[SETTINGS]), request_id=request_id_of(request) or None,
+                  ip=ip, request_id=request_id_of(request) or None, actor=actor_of(principal, ip=ip),
                   permissions=principal.permissions)
 
 

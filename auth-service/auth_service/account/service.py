@@ -143,12 +143,13 @@ class AccountService:
             # Checked again under the row lock: of two concurrent uses, one wins.
             found = await self._valid_reset(conn, token_hash, for_update=True)
             await repo.use_reset(conn, token_hash=token_hash, user_id=found.user_id)
-            await users_repo.update_password_hash(conn, user_id=found.user_id, password_hash=new_hash, changed=True)
+            # The one "credentials changed, end every session" step of a password change, with no
+            # expected old hash (the link proves the mailbox, not the old password): the hash is
+            # replaced and every session ends with its revocation marks, serialized against
+            # sign-ins on the user row.
+            await self.sessions.replace_credentials(conn, info, user_id=found.user_id, new_password_hash=new_hash,
+                                                    reason="password_reset", now=self.sessions.now())
             await self._event(conn, info, type="auth.password_reset", user_id=found.user_id)
-            # Every session ends, through the same path as a password change (revocation marks:
-            # the gateway refuses their access tokens at once).
-            await self.sessions.end_user_sessions(conn, info, user_id=found.user_id, reason="password_reset",
-                                                  now=self.sessions.now())
 
 
 ACCOUNTS = web.AppKey("accounts", AccountService)

@@ -1,22 +1,26 @@
 """Membership and organization changes from tenant-service, turned into revocation marks.
 
 ``rv:ut:{user}:{org}`` / ``rv:t:{org}`` / ``rv:r:{org}:{role name}`` (custom roles) hold the
-time (epoch ms) before which tokens are stale. The mark is the moment this consumer applies the event, not the event's own time: the
-event was published after tenant-service committed, so every token minted after the mark was
-minted from the new state, while a token minted shortly before it may still carry the old one.
+time (epoch ms) before which tokens are stale. The mark is PostgreSQL's clock when this consumer
+applies the event, not the event's own ``occurred_at`` (taken inside tenant-service's
+transaction, before its commit: a membership read between that moment and the commit still saw
+the old state). The event is published after tenant-service committed, so the mark is later than
+any read of the old membership, and every access token carries as ``iat_ms`` PostgreSQL's clock
+taken BEFORE its membership was read (auth_service.revocation): a token minted from the old state
+is always older than the mark.
 """
 from __future__ import annotations
 
 import logging
-import time
 from uuid import UUID
 
 import asyncpg
 
 from shared.messaging import Event
 
+from ..api_keys.service import ApiKeyService
 from ..context import RequestInfo
-from ..revocation import Revocations
+from ..revocation import Revocations, db_clock_ms
 from ..sessions.service import SessionService
 
 log = logging.getLogger(__name__)
@@ -25,9 +29,8 @@ GROUP = "auth-service.memberships"
 BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
 
 
-def membership_handler(sessions: SessionService, revocations: Revocations):
+def membership_handler(sessions: SessionService, revocations: Revocations, api_keys: ApiKeyService | None = None):
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
-        mark_ms = int(time.time() * 1000)
         try:
             if event.type in ("membership.role_changed", "membership.removed"):
                 user_id = UUID(str(event.data["user_id"]))
@@ -51,14 +54,19 @@ def membership_handler(sessions: SessionService, revocations: Revocations):
             log.error("event without the ids it needs skipped", extra={"event_id": str(event.id),
                                                                        "event_type": event.type})
             return
-        # Redis is written inside the inbox transaction: if it fails, the event is retried.
+        # The mark is recorded and Redis written inside the inbox transaction: if either fails,
+        # the event is retried.
+        mark_ms = await db_clock_ms(conn)
         if event.type in ("role.updated", "role.deleted"):
-            await revocations.mark_role(organization_id, role_name, mark_ms)
+            await revocations.mark_role(conn, organization_id, role_name, mark_ms)
         elif event.type == "organization.deleted":
-            await revocations.mark_org(organization_id, mark_ms)
+            await revocations.mark_org(conn, organization_id, mark_ms)
             info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
                                                      now=sessions.now())
+            if api_keys is not None:
+                # A deleted organization's keys never resolve again (rv:ak stops cached ones).
+                await api_keys.revoke_organization(conn, organization_id)
         else:
-            await revocations.mark_user_org(user_id, organization_id, mark_ms)
+            await revocations.mark_user_org(conn, user_id, organization_id, mark_ms)
     return handle

@@ -3,7 +3,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate
-from shared.errors import NotFound
+from shared.errors import ApiKeyNotAllowed, NotFound
 from shared.pagination import PageQuery, page
 from shared.web import json_response, parse_body, parse_query
 
@@ -19,6 +19,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 async def current_principal(request: web.Request) -> Principal:
     """The caller: a valid access token whose session is still live."""
     principal = await authenticate(request)
+    if principal.api_key_id is not None:
+        # The gateway already answers 403 to a key on /v1/auth/*; this holds without it too.
+        raise ApiKeyNotAllowed("API keys cannot use the account routes; sign in as a user.")
     await request.app[SESSIONS].ensure_active(principal)
     return principal
 

@@ -40,5 +40,7 @@ class SessionOut(BaseModel):
     created_at: datetime
     last_used_at: datetime
     user_agent: str | None
+    device: str | None = Field(description="Browser and operating system read from the user agent, "
+                                            "e.g. 'Firefox 133 on Windows 10'")
     ip: str | None
     current: bool

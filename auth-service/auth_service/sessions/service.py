@@ -16,7 +16,7 @@ from shared.pagination import CursorCodec, PageQuery
 
 from ..config import Settings
 from ..context import RequestInfo
-from ..revocation import Revocations
+from ..revocation import Revocations, db_clock_ms
 from ..security_log import record_event
 from ..tenants.client import Membership, TenantClient
 from ..tokens.schemas import TokensOut
@@ -28,6 +28,7 @@ from ..users.repository import User
 from ..users.schemas import normalize_email
 from . import repository as repo
 from .repository import Session
+from .devices import device_label
 from .schemas import LoginRequest, RefreshRequest, SessionOut
 from .throttle import LoginThrottle
 
@@ -54,6 +55,12 @@ class InvalidRefreshToken(Unauthorized):
 class SessionEnded(Unauthorized):
     def __init__(self):
         super().__init__("The session of this access token has ended.")
+
+
+class CredentialsChanged(Unauthorized):
+    """The password changed while this sign-in verified the previous one."""
+    def __init__(self):
+        super().__init__(LOGIN_FAILED_DETAIL)
 
 
 class NotAMember(Forbidden):
@@ -130,6 +137,9 @@ class SessionService:
         await self.throttle.begin(email, info.ip)
         async with self.pool.acquire() as conn:
             user = await users_repo.get_by_email(conn, email=email)
+            # The token's comparison time (iat_ms), taken BEFORE the membership is read, on the
+            # clock revocation marks use (auth_service.revocation).
+            as_of_ms = await db_clock_ms(conn)
         # The membership question runs while the password is hashed (it needs only the user id),
         # so its latency hides behind the hash; its answer is dropped unless the password is right.
         memberships_call = (asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
@@ -153,8 +163,15 @@ class SessionService:
         async with self.pool.acquire() as conn, conn.transaction():
             if new_hash is not None:
                 # The hashing parameters changed since this hash was made: upgrade it now that
-                # the password is at hand.
-                await users_repo.update_password_hash(conn, user_id=user.id, password_hash=new_hash, changed=False)
+                # the password is at hand, but only if it is still the hash just verified
+                # (compare-and-set: a password changed meanwhile is never overwritten).
+                await users_repo.rehash_password(conn, user_id=user.id, verified_hash=user.password_hash,
+                                                 new_hash=new_hash)
+            # The password must still be the one verified: a change committed since then ended
+            # every session and this sign-in must not open a new one. The share lock holds a
+            # concurrent change back until this session has committed, so the change ends it.
+            if not await users_repo.credentials_unchanged(conn, user=user):
+                raise CredentialsChanged()
             now = self.now()
             session, refresh_token = await self.open_session(conn, user_id=user.id, organization_id=organization_id,
                                                              info=info, now=now)
@@ -162,7 +179,7 @@ class SessionService:
                               actor_user_id=user.id, tenant_id=organization_id, data={"session_id": str(session.id)})
         tokens = self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
                                     role=role, refresh_token=refresh_token,
-                                    permissions=scope_permissions(memberships, organization_id))
+                                    permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
         return LoginResult(user=user, tokens=tokens)
 
     # ------------------------------------------------------------------ rotation
@@ -171,6 +188,7 @@ class SessionService:
         token_hash = hash_refresh_token(body.refresh_token)
         async with self.pool.acquire() as conn:
             found = await repo.get_refresh_token(conn, token_hash=token_hash)
+            as_of_ms = await db_clock_ms(conn)  # before the membership is read (see login)
         if found is None:
             raise InvalidRefreshToken()
         # Asked before any lock is taken: no row stays locked across a network call.
@@ -218,7 +236,7 @@ class SessionService:
             raise InvalidRefreshToken()
         return self.issuer.tokens(user_id=session.user_id, session_id=session.id, organization_id=organization_id,
                                   role=role, refresh_token=successor,
-                                  permissions=scope_permissions(memberships, organization_id))
+                                  permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
 
     async def _grace_successor(self, conn, presented: str, token: repo.RefreshToken, now: datetime) -> str | None:
         """The successor of a token spent moments ago, while that successor is still the
@@ -242,7 +260,7 @@ class SessionService:
             await self._event(conn, info, type="auth.session_revoked", subject_type="session", subject_id=session_id,
                               actor_user_id=actor_user_id or user_id, tenant_id=tenant_id,
                               data={"user_id": str(user_id), "session_id": str(session_id), "reason": reason})
-        await self.revocations.end_sessions(sid for sid, _ in sessions)
+        await self.revocations.end_sessions(conn, [sid for sid, _ in sessions])
 
     async def end_user_sessions(self, conn, info: RequestInfo, *, user_id: UUID, reason: str, now: datetime,
                                 keep_session_id: UUID | None = None) -> list[UUID]:
@@ -251,6 +269,29 @@ class SessionService:
         await self._end_sessions(conn, info, [(sid, user_id) for sid in ids], reason=reason, now=now,
                                  actor_user_id=user_id, already_ended=True)
         return ids
+
+    async def replace_credentials(self, conn, info: RequestInfo, *, user_id: UUID, new_password_hash: str,
+                                  reason: str, now: datetime, expected: User | None = None,
+                                  keep_session_id: UUID | None = None) -> bool:
+        """THE "credentials changed, end every session" step (password change, password reset):
+        inside the caller's transaction, replace the user's password hash and end every session
+        of the user (but ``keep_session_id``), with their revocation marks.
+
+        ``expected``: the account as read when the caller verified its current password; the
+        hash is replaced only if the password was not changed since (False, nothing changed,
+        when it was). None replaces unconditionally (a reset proves the mailbox, not the old
+        password).
+
+        Sign-ins serialize against this on the user row (``users_repo.credentials_unchanged``):
+        a sign-in that verified the old password either committed its session before the
+        change (and the change ends it here) or finds the password changed and opens nothing.
+        """
+        if not await users_repo.replace_password_hash(conn, user_id=user_id, password_hash=new_password_hash,
+                                                      expected=expected):
+            return False
+        await self.end_user_sessions(conn, info, user_id=user_id, reason=reason, now=now,
+                                     keep_session_id=keep_session_id)
+        return True
 
     async def end_organization_sessions(self, conn, info: RequestInfo, *, organization_id: UUID,
                                         now: datetime) -> list[UUID]:
@@ -268,14 +309,14 @@ class SessionService:
                                          now=now, tenant_id=principal.tenant_id, already_ended=True)
             else:
                 # Already ended (a retried logout): make sure the revocation key is there.
-                await self.revocations.end_sessions([principal.session_id])
+                await self.revocations.end_sessions(conn, [principal.session_id])
 
     async def logout_all(self, principal: Principal, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             ids = await self.end_user_sessions(conn, info, user_id=principal.user_id, reason="logout_all",
                                                now=self.now())
             if principal.session_id not in ids:
-                await self.revocations.end_sessions([principal.session_id])
+                await self.revocations.end_sessions(conn, [principal.session_id])
 
     async def revoke(self, principal: Principal, session_id: UUID, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -314,7 +355,8 @@ class SessionService:
         more = len(rows) > query.limit
         rows = rows[:query.limit]
         items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
-                            ip=s.ip, current=s.id == principal.session_id) for s in rows]
+                            device=device_label(s.user_agent), ip=s.ip, current=s.id == principal.session_id)
+                 for s in rows]
         next_cursor = (self.cursors.encode({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)})
                        if more and rows else None)
         return items, next_cursor

@@ -1,5 +1,8 @@
-"""Failed-login throttling per account and per client address, in Redis so every replica
-shares the counts.
+"""Failed-login throttling, in Redis so every replica shares the counts: per account and
+client address first (``max_per_account_address``, small: a guesser is stopped quickly), per
+account from any address only at a much higher count (``max_per_account``: wrong passwords sent
+from elsewhere do not lock the owner out at the first few), and per client address over every
+account (``max_per_ip``).
 
 An attempt is counted when it starts (atomically with the limit check, so parallel guesses
 cannot slip past the limit) and refunded when the password was right. Accounts are keyed by
@@ -13,6 +16,7 @@ import math
 
 import redis.asyncio as aioredis
 
+from shared import redis_keys
 from shared.errors import RateLimited, ServiceUnavailable
 
 from ..redis_errors import REDIS_ERRORS
@@ -37,12 +41,14 @@ end
 return 0
 """
 
-# Refund: forget the account's failures; give the address its attempt back (never creating a
-# key without expiry, should the window have ended meanwhile).
+# Refund: forget the account's failures (KEYS[1], KEYS[2]: per address and overall); give the
+# address its attempt back (KEYS[3]; never creating a key without expiry, should the window
+# have ended meanwhile).
 _SUCCEEDED = """
 redis.call('DEL', KEYS[1])
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DECR', KEYS[2])
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('DECR', KEYS[3])
 end
 return 1
 """
@@ -51,26 +57,36 @@ THROTTLED_DETAIL = "Too many failed sign-in attempts; try again later."
 
 
 class LoginThrottle:
-    def __init__(self, redis: aioredis.Redis, *, max_per_account: int, max_per_ip: int, window_s: int):
+    def __init__(self, redis: aioredis.Redis, *, max_per_account_address: int, max_per_account: int,
+                 max_per_ip: int, window_s: int):
         self.redis = redis
+        self.max_per_account_address = max_per_account_address
         self.max_per_account, self.max_per_ip, self.window_ms = max_per_account, max_per_ip, window_s * 1000
         self._begin = redis.register_script(_BEGIN)
         self._succeeded = redis.register_script(_SUCCEEDED)
 
     @staticmethod
-    def account_key(email: str) -> str:
-        return "auth:lf:a:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+    def _digest(email: str) -> str:
+        return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+    @classmethod
+    def account_key(cls, email: str) -> str:
+        return redis_keys.login_failures_account(cls._digest(email))
+
+    @classmethod
+    def account_address_key(cls, email: str, ip: str) -> str:
+        return redis_keys.login_failures_account_address(cls._digest(email), ip)
 
     @staticmethod
     def ip_key(ip: str) -> str:
-        return f"auth:lf:ip:{ip}"
+        return redis_keys.login_failures_address(ip)
 
     def _keys(self, email: str, ip: str | None) -> tuple[list[str], list[int]]:
-        keys, limits = [self.account_key(email)], [self.max_per_account]
-        if ip:
-            keys.append(self.ip_key(ip))
-            limits.append(self.max_per_ip)
-        return keys, limits
+        if not ip:
+            # No address known: the account counts at the per-address limit.
+            return [self.account_key(email)], [self.max_per_account_address]
+        return ([self.account_address_key(email, ip), self.account_key(email), self.ip_key(ip)],
+                [self.max_per_account_address, self.max_per_account, self.max_per_ip])
 
     async def begin(self, email: str, ip: str | None) -> None:
         """Count an attempt, or raise 429 when the account or the address is over its limit."""

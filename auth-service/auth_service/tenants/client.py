@@ -112,6 +112,35 @@ class TenantClient:
         await self._call("DELETE", f"/internal/organizations/{organization_id}",
                          params={"owner_user_id": str(owner_user_id)}, request_id=request_id)
 
+    # ---------------------------------------------------------------- platform staff (admin/)
+
+    async def list_organizations(self, *, q: str | None, limit: int, cursor: str | None,
+                                 request_id: str | None = None) -> dict:
+        """Every organization (live and deleted), as tenant-service answers it: the list body
+        ``{items: [{id, name, slug, created_at, deleted_at, member_count}], next_cursor}``."""
+        params = {"limit": str(limit)}
+        if q:
+            params["q"] = q
+        if cursor:
+            params["cursor"] = cursor
+        status, body = await self._call("GET", "/internal/organizations", params=params, request_id=request_id)
+        if status == 422 and isinstance(body, dict):
+            errors = [FieldError(str(e.get("field", "cursor")), str(e.get("message", "is not valid")))
+                      for e in body.get("errors") or [] if isinstance(e, dict)]
+            raise ValidationFailed("The query has invalid parameters.", errors=errors)
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise TenantUnavailable()
+        return {"items": body["items"], "next_cursor": body.get("next_cursor")}
+
+    async def organization(self, organization_id: UUID, *, request_id: str | None = None) -> dict | None:
+        """``{id, name, slug, created_at, deleted_at, member_count}``, or None when there is none."""
+        status, body = await self._call("GET", f"/internal/organizations/{organization_id}", request_id=request_id)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise TenantUnavailable()
+        return body
+
 
 def _joined_at(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

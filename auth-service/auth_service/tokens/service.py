@@ -24,11 +24,15 @@ class AccessTokenIssuer:
         self.keyring, self.issuer, self.audience, self.ttl_s = keyring, issuer, audience, ttl_s
 
     def mint(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None,
-             permissions: Iterable[str] | None = None) -> str:
+             permissions: Iterable[str] | None = None, as_of_ms: int | None = None) -> str:
+        """``as_of_ms``: PostgreSQL's clock taken before the membership behind ``organization_id``
+        and ``role`` was read; it becomes ``iat_ms``, the time the gateway compares with the
+        revocation marks (auth_service.revocation). Without it, the minting moment."""
         now = time.time()
         iat = int(now)
         claims = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id), "sid": str(session_id),
-                  "iat": iat, "iat_ms": int(now * 1000), "exp": iat + self.ttl_s, "jti": uuid.uuid4().hex}
+                  "iat": iat, "iat_ms": int(now * 1000) if as_of_ms is None else int(as_of_ms),
+                  "exp": iat + self.ttl_s, "jti": uuid.uuid4().hex}
         if organization_id is not None:
             claims["tid"] = str(organization_id)
             claims["role"] = role
@@ -37,11 +41,25 @@ class AccessTokenIssuer:
                 claims["perms"] = sorted(permissions)
         return self.keyring.sign(claims)
 
+    def mint_scoped(self, *, subject: UUID, session_id: UUID, organization_id: UUID, role: str | None,
+                    permissions: Iterable[str], ttl_s: int, extra: dict | None = None) -> str:
+        """An access token for one organization with an explicit permission set and lifetime:
+        an API key's (``akid``) and platform staff's read-only access (``staff``)."""
+        now = time.time()
+        iat = int(now)
+        claims = {"iss": self.issuer, "aud": self.audience, "sub": str(subject), "sid": str(session_id),
+                  "iat": iat, "iat_ms": int(now * 1000), "exp": iat + ttl_s, "jti": uuid.uuid4().hex,
+                  "tid": str(organization_id), "perms": sorted(permissions), **(extra or {})}
+        if role is not None:
+            claims["role"] = role
+        return self.keyring.sign(claims)
+
     def tokens(self, *, user_id: UUID, session_id: UUID, organization_id: UUID | None, role: str | None,
-               refresh_token: str, permissions: Iterable[str] | None = None) -> TokensOut:
+               refresh_token: str, permissions: Iterable[str] | None = None,
+               as_of_ms: int | None = None) -> TokensOut:
         return TokensOut(access_token=self.mint(user_id=user_id, session_id=session_id,
                                                 organization_id=organization_id, role=role,
-                                                permissions=permissions),
+                                                permissions=permissions, as_of_ms=as_of_ms),
                          refresh_token=refresh_token, token_type="Bearer", expires_in=self.ttl_s)
 
 

@@ -7,7 +7,6 @@ their memory at once.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -16,6 +15,8 @@ from pathlib import Path
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from shared.cpu import threads_per_worker
 
 from ..config import Settings
 
@@ -45,7 +46,8 @@ class PasswordHasher:
     def __init__(self, settings: Settings):
         self.hasher = Argon2Hasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
                                    parallelism=settings.argon2_parallelism, type=Type.ID)
-        threads = settings.argon2_threads or (os.cpu_count() or 1)
+        # Bounded by the container's CPU limit (cgroup), not the node's cores.
+        threads = settings.argon2_threads or threads_per_worker(settings.workers)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self._dummy_hash: str | None = None
 

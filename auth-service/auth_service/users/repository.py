@@ -15,13 +15,14 @@ class User:
     name: str
     password_hash: str
     created_at: datetime
+    password_changed_at: datetime | None = None
 
 
 class EmailTaken(Exception):
     pass
 
 
-_COLUMNS = "id, email, name, password_hash, created_at"
+_COLUMNS = "id, email, name, password_hash, created_at, password_changed_at"
 
 
 def _user(row) -> User | None:
@@ -55,3 +56,30 @@ async def update_password_hash(conn: asyncpg.Connection, *, user_id: UUID, passw
         "UPDATE user_account SET password_hash = $2, updated_at = clock_timestamp(), "
         "password_changed_at = CASE WHEN $3 THEN clock_timestamp() ELSE password_changed_at END "
         "WHERE id = $1", user_id, password_hash, changed)
+
+
+async def rehash_password(conn: asyncpg.Connection, *, user_id: UUID, verified_hash: str, new_hash: str) -> bool:
+    """The same password re-hashed with new parameters, only over the hash it was verified
+    against (compare-and-set); False when the hash changed meanwhile."""
+    return bool(await conn.fetchval(
+        "UPDATE user_account SET password_hash = $3, updated_at = clock_timestamp() "
+        "WHERE id = $1 AND password_hash = $2 RETURNING true", user_id, verified_hash, new_hash))
+
+
+async def replace_password_hash(conn: asyncpg.Connection, *, user_id: UUID, password_hash: str,
+                                expected: User | None) -> bool:
+    """A new password (``password_changed_at`` set). With ``expected`` (the account as read when
+    its current password was verified) only if the password was not changed since; a re-hash of
+    the same password in between does not count as a change."""
+    return bool(await conn.fetchval(
+        "UPDATE user_account SET password_hash = $2, updated_at = clock_timestamp(), "
+        "password_changed_at = clock_timestamp() "
+        "WHERE id = $1 AND (NOT $3 OR password_changed_at IS NOT DISTINCT FROM $4) RETURNING true",
+        user_id, password_hash, expected is not None, expected.password_changed_at if expected else None))
+
+
+async def credentials_unchanged(conn: asyncpg.Connection, *, user: User) -> bool:
+    """True when the password was not changed since ``user`` was read; takes a share lock on
+    the row (held to the end of the transaction) so a password change waits for it."""
+    row = await conn.fetchrow("SELECT password_changed_at FROM user_account WHERE id = $1 FOR SHARE", user.id)
+    return row is not None and row["password_changed_at"] == user.password_changed_at

@@ -90,6 +90,7 @@ class MeOut(BaseModel):
     email_verified: bool
     organization_id: UUID | None
     role: str | None
+    permissions: list[str] = Field(description="What the token may do in its organization (empty without one)")
 
 
 class PasswordChangeRequest(RequestModel):

@@ -16,6 +16,7 @@ from ..account import repository as account_repo
 from ..config import Settings
 from ..security_log import record_event
 from ..context import RequestInfo
+from ..revocation import db_clock_ms
 from ..sessions.service import SessionEnded, SessionService
 from ..sessions.throttle import LoginThrottle
 from ..tenants.client import Organization, TenantClient
@@ -59,6 +60,9 @@ class UserService:
         async with self.pool.acquire() as conn:
             if await repo.get_by_email(conn, email=body.email) is not None:
                 raise _email_taken()
+            # iat_ms on the revocation marks' clock, before the organization (and so the owner's
+            # membership) exists (auth_service.revocation).
+            as_of_ms = await db_clock_ms(conn)
         try:
             if body.organization_name is not None:
                 organization = await self.tenant.create_organization(
@@ -85,7 +89,7 @@ class UserService:
             raise
         tokens = self.sessions.issuer.tokens(
             user_id=user.id, session_id=session.id, organization_id=organization.id if organization else None,
-            role="owner" if organization else None, refresh_token=refresh_token)
+            role="owner" if organization else None, refresh_token=refresh_token, as_of_ms=as_of_ms)
         return SignupResult(user=user, organization=organization, tokens=tokens)
 
     async def _compensate(self, organization_id: UUID, owner_user_id: UUID, info: RequestInfo) -> None:
@@ -109,7 +113,8 @@ class UserService:
             raise SessionEnded()
         return MeOut(id=user.id, email=user.email, name=user.name, email_verified=verified,
                      organization_id=principal.tenant_id,
-                     role=principal.role if principal.tenant_id else None)
+                     role=principal.role if principal.tenant_id else None,
+                     permissions=sorted(principal.permissions))
 
     async def change_password(self, principal: Principal, body: PasswordChangeRequest, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn:
@@ -117,24 +122,29 @@ class UserService:
         if user is None:
             raise SessionEnded()
         # Guessing the current password with a stolen access token is throttled like logins.
-        await self.throttle.begin(user.email, None)
+        await self.throttle.begin(user.email, info.ip)
         if not await self.hasher.verify(user.password_hash, body.current_password):
             raise ValidationFailed("The current password is incorrect.",
                                    errors=[FieldError("current_password", "is incorrect")])
-        await self.throttle.succeeded(user.email, None)
+        await self.throttle.succeeded(user.email, info.ip)
         if body.new_password == body.current_password:
             raise ValidationFailed("The request has invalid fields.",
                                    errors=[FieldError("new_password", "must differ from the current password")])
         new_hash = await self.hasher.hash(body.new_password)
         async with self.pool.acquire() as conn, conn.transaction():
             now = self.sessions.now()
-            await repo.update_password_hash(conn, user_id=user.id, password_hash=new_hash, changed=True)
+            # Only over the hash the current password was just verified against: a change or
+            # reset that committed meanwhile wins, and this one is refused like a wrong password.
+            if not await self.sessions.replace_credentials(conn, info, user_id=user.id, new_password_hash=new_hash,
+                                                           expected=user,
+                                                           reason="password_changed", now=now,
+                                                           keep_session_id=principal.session_id):
+                raise ValidationFailed("The current password is incorrect.",
+                                       errors=[FieldError("current_password", "is incorrect")])
             event = await add_event(conn, source=self.settings.service_name, type="auth.password_changed",
                                     subject_type="user", subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
                                     request_id=info.request_id, data={})
             await record_event(conn, event, info.user_agent)
-            await self.sessions.end_user_sessions(conn, info, user_id=user.id, reason="password_changed", now=now,
-                                                  keep_session_id=principal.session_id)
 
 
 USERS = web.AppKey("users", UserService)

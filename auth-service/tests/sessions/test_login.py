@@ -172,3 +172,31 @@ async def test_concurrent_logins_all_succeed(client, signup):
     resps = await asyncio.gather(*(client.post("/v1/auth/login", json={"email": acct.email, "password": acct.password})
                                    for _ in range(4)))
     assert [r.status for r in resps] == [200] * 4
+
+
+async def test_wrong_passwords_from_one_address_lock_that_address_not_the_owner(make_settings, settings, start_app,
+                                                                                 signup):
+    """Issue 11: the lock is per account and address first; per account only at a much higher
+    count (here 3 per address, 8 overall)."""
+    c = await start_app(make_settings(tenant_url=settings.tenant_url, login_max_failures_per_account_address=3,
+                                      login_max_failures_per_account=8, login_failure_window_s=60))
+    acct = await signup()
+    token = settings.internal_api_token.get_secret_value()
+
+    def from_(ip):
+        return {"X-Internal-Token": token, "X-Client-IP": ip}
+    attacker, owner = f"198.51.100.{uuid.uuid4().int % 250 + 1}", f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    for _ in range(3):
+        assert (await c.post("/v1/auth/login", json={"email": acct.email, "password": WRONG},
+                             headers=from_(attacker))).status == 401
+    assert (await c.post("/v1/auth/login", json={"email": acct.email, "password": acct.password},
+                         headers=from_(attacker))).status == 429
+    # The owner, elsewhere, still signs in.
+    assert (await c.post("/v1/auth/login", json={"email": acct.email, "password": acct.password},
+                         headers=from_(owner))).status == 200
+    # Many addresses together reach the per-account limit: then the account is locked for all.
+    for i in range(8):
+        await c.post("/v1/auth/login", json={"email": acct.email, "password": WRONG},
+                     headers=from_(f"203.0.113.{i + 1}"))
+    assert (await c.post("/v1/auth/login", json={"email": acct.email, "password": acct.password},
+                         headers=from_(owner))).status == 429

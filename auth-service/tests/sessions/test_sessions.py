@@ -31,7 +31,7 @@ async def test_listing_shows_live_sessions_with_current_flag_and_paginates(clien
     items = body["items"]
     assert [i["id"] for i in items] == [sid_of(third["access_token"]), sid_of(second["access_token"]),
                                         sid_of(acct.access_token)]
-    assert set(items[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+    assert set(items[0]) == {"id", "created_at", "last_used_at", "user_agent", "device", "ip", "current"}
     assert [i["current"] for i in items] == [False, True, False]
     assert items[1]["user_agent"] == "pytest-browser/1.0" and items[1]["ip"] == "127.0.0.1"
     assert items[1]["created_at"].endswith("Z")
@@ -45,6 +45,32 @@ async def test_listing_shows_live_sessions_with_current_flag_and_paginates(clien
     for bad in ("limit=0", "limit=101", "cursor=forged"):
         resp = await client.get(f"/v1/auth/sessions?{bad}", headers=bearer(second["access_token"]))
         assert resp.status == 422, bad
+
+
+FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                 "Version/17.1 Mobile/15E148 Safari/604.1")
+CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/131.0.0.0 Safari/537.36")
+
+
+async def test_session_list_names_each_device_by_browser_and_os(client, signup, bearer):
+    acct = await signup()
+    tokens = {}
+    for ua in (FIREFOX_WINDOWS, SAFARI_IPHONE, CHROME_MAC, "curl/8.5.0", "zz-unknown-agent"):
+        tokens[ua] = await login(client, acct, **{"User-Agent": ua})
+    resp = await client.get("/v1/auth/sessions", headers=bearer(tokens[CHROME_MAC]["access_token"]))
+    assert resp.status == 200
+    by_ua = {i["user_agent"]: i for i in (await resp.json())["items"]}
+    assert by_ua[FIREFOX_WINDOWS]["device"] == "Firefox 133 on Windows 10"
+    assert by_ua[SAFARI_IPHONE]["device"] == "Mobile Safari 17 on iOS 17.1"
+    assert by_ua[CHROME_MAC]["device"] == "Chrome 131 on Mac OS X 10.15"
+    assert by_ua["curl/8.5.0"]["device"] == "curl 8"
+    assert by_ua["zz-unknown-agent"]["device"] == "Unknown device"
+    mine = by_ua[CHROME_MAC]
+    assert mine["current"] is True and mine["ip"] == "127.0.0.1"
+    assert mine["created_at"].endswith("Z") and mine["last_used_at"].endswith("Z")
+    assert [i["current"] for i in by_ua.values()].count(True) == 1
 
 
 async def test_revoking_one_session_ends_it_and_others_sessions_are_404(client, signup, redis, events, bearer):

@@ -3,6 +3,8 @@ import uuid
 
 import pytest
 
+from shared.permissions import BUILTIN_ROLES
+
 
 async def test_signup_returns_user_and_tokens_and_records_event(client, signup, events, bearer):
     acct = await signup()
@@ -13,7 +15,7 @@ async def test_signup_returns_user_and_tokens_and_records_event(client, signup, 
     me = await client.get("/v1/auth/me", headers=bearer(acct.access_token))
     assert me.status == 200
     assert await me.json() == {"id": acct.id, "email": acct.email, "name": "Test User", "email_verified": False,
-                               "organization_id": None, "role": None}
+                               "organization_id": None, "role": None, "permissions": []}
     [ev] = await events("user.registered", acct.id)
     assert ev["data"] == {"user_id": acct.id, "email": acct.email, "name": "Test User"}
     assert ev["source"] == "auth-service" and ev["tenant_id"] is None
@@ -26,6 +28,7 @@ async def test_signup_with_organization_makes_the_user_its_owner(client, signup,
     assert org["name"] == name and org["slug"] and org["id"]
     me = await (await client.get("/v1/auth/me", headers=bearer(acct.access_token))).json()
     assert me["organization_id"] == org["id"] and me["role"] == "owner"
+    assert me["permissions"] == sorted(BUILTIN_ROLES["owner"])
     # tenant-service accepts the token (it verifies through auth's JWKS) and agrees.
     resp = await tenant_client.get("/v1/organizations", headers=bearer(acct.access_token))
     assert resp.status == 200

@@ -5,7 +5,7 @@
     consumer.EventConsumer   group queue -> handler(conn, event) in a transaction with the inbox
     dlq                      python -m shared.messaging.dlq list|requeue --group G
 """
-from .envelope import Actor, Event, Subject
+from .envelope import Actor, Event, Subject, actor_of
 from .outbox import add_event
 
-__all__ = ["Actor", "Event", "Subject", "add_event"]
+__all__ = ["Actor", "Event", "Subject", "actor_of", "add_event"]

@@ -183,6 +183,8 @@ class StaffAccessGranted(EventData):
     staff_user_id: UUID
     organization_id: UUID
     reason: str
+    role: str = Field(description="Always `staff`.")
+    permissions: list[str] = Field(description="What the read-only token grants.")
     expires_at: datetime
 
 
@@ -239,10 +241,10 @@ CATALOG: dict[str, EventType] = {t.name: t for t in [
     _t("role.created", "role", RoleCreated, "A custom role was created."),
     _t("role.updated", "role", RoleUpdated, "A custom role changed."),
     _t("role.deleted", "role", RoleDeleted, "A custom role was deleted."),
-    _t("api_key.created", "api_key", ApiKeyCreated, "An API key was created (never the key).", provisional=True),
-    _t("api_key.revoked", "api_key", ApiKeyRevoked, "An API key was revoked.", provisional=True),
+    _t("api_key.created", "api_key", ApiKeyCreated, "An API key was created (never the key)."),
+    _t("api_key.revoked", "api_key", ApiKeyRevoked, "An API key was revoked."),
     _t("staff.access_granted", "organization", StaffAccessGranted,
-       "Platform staff were granted read-only access to the organization.", provisional=True),
+       "Platform staff were granted read-only access to the organization."),
     _t("auth.email_verified", "user", EmailVerified, "A user verified their email address."),
     _t("auth.password_reset_requested", "user", PasswordResetRequested,
        "A password reset was requested for an existing account (never the token)."),

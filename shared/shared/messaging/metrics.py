@@ -1,13 +1,17 @@
-"""Prometheus metrics of the event backbone (one registry per process, as for HTTP)."""
+"""Prometheus metrics of the event backbone (one registry per process, as for HTTP; under gunicorn
+the workers' values are combined, see shared.service.prepare_metrics_dir)."""
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-OUTBOX_PENDING = Gauge("outbox_pending_events", "Committed events not yet confirmed by the broker", ["schema"])
+OUTBOX_PENDING = Gauge("outbox_pending_events", "Committed events not yet confirmed by the broker", ["schema"],
+                       multiprocess_mode="livemax")
 OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_pending_age_seconds",
-                          "Age of the oldest event waiting in the outbox (0 when empty)", ["schema"])
+                          "Age of the oldest event waiting in the outbox (0 when empty)", ["schema"],
+                          multiprocess_mode="livemax")
+# Under gunicorn every worker runs a relay: 0 when any live worker's relay is disconnected.
 RELAY_BROKER_CONNECTED = Gauge("outbox_relay_broker_connected", "1 while the relay holds a broker connection",
-                               ["schema"])
+                               ["schema"], multiprocess_mode="livemin")
 EVENTS_PUBLISHED = Counter("events_published_total", "Events published and confirmed by the broker", ["schema"])
 EVENTS_PUBLISH_FAILURES = Counter("events_publish_failures_total",
                                   "Event publications that failed (the event stays pending and is retried)",

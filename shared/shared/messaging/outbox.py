@@ -28,7 +28,9 @@ def _check_data(data: dict) -> None:
 async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject_type: str,
                     subject_id: str | UUID, tenant_id: UUID | str | None = None,
                     actor_user_id: UUID | str | None = None, actor_ip: str | None = None,
-                    request_id: str | None = None, data: dict | None = None) -> Event:
+                    request_id: str | None = None, data: dict | None = None, actor: Actor | None = None) -> Event:
+    """``actor`` (from ``envelope.actor_of``) or, for callers without a principal,
+    ``actor_user_id``/``actor_ip``."""
     if not conn.is_in_transaction():
         raise RuntimeError("add_event must run inside the transaction of the state change")
     data = data or {}
@@ -39,7 +41,7 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
         check_data(type, data)
     event = Event(
         id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(timezone.utc), source=source,
-        tenant_id=tenant_id, actor=Actor(user_id=actor_user_id, ip=actor_ip),
+        tenant_id=tenant_id, actor=actor if actor is not None else Actor(user_id=actor_user_id, ip=actor_ip),
         subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
     await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
                        event.id, event.type, event_json(event))

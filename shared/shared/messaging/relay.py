@@ -42,8 +42,12 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
-                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2):
+                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, listen: bool = True,
+                 listen_dsn: str = ""):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
+        # LISTEN needs a session: a pooled connection, a direct one (listen_dsn) when the pool
+        # goes through a transaction pooler, or none at all (polling only).
+        self.listen, self.listen_dsn = listen or bool(listen_dsn), listen_dsn
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
         self.metrics_interval_s = metrics_interval_s
@@ -86,15 +90,20 @@ class OutboxRelay:
 
     async def _run_connected(self) -> None:
         channel_name = f"{self.schema}_outbox"
-        listener = await self.pool.acquire()
+        listener = None
+        if self.listen_dsn:
+            listener = await asyncpg.connect(self.listen_dsn, timeout=5)
+        elif self.listen:
+            listener = await self.pool.acquire()
         lost = asyncio.Event()
 
         def on_lost(*_args) -> None:
             lost.set()
             self._wake.set()
         try:
-            await listener.add_listener(channel_name, self._notified)
-            listener.add_termination_listener(on_lost)
+            if listener is not None:
+                await listener.add_listener(channel_name, self._notified)
+                listener.add_termination_listener(on_lost)
             connection = await connect(self.amqp_url)
             try:
                 connection.close_callbacks.add(on_lost)
@@ -106,7 +115,7 @@ class OutboxRelay:
                 log.info("outbox relay connected", extra={"schema": self.schema})
                 inflight = 1
                 while True:
-                    if lost.is_set() or listener.is_closed():
+                    if lost.is_set() or (listener is not None and listener.is_closed()):
                         raise ConnectionError("broker or listener connection lost")
                     self._wake.clear()
                     full = await self._publish_batches(exchange, inflight)
@@ -123,11 +132,15 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(connection.close(), timeout=2)
         finally:
-            with contextlib.suppress(Exception):
-                listener.remove_termination_listener(on_lost)
-                await listener.remove_listener(channel_name, self._notified)
-            with contextlib.suppress(Exception):
-                await self.pool.release(listener)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    listener.remove_termination_listener(on_lost)
+                    await listener.remove_listener(channel_name, self._notified)
+                with contextlib.suppress(Exception):
+                    if self.listen_dsn:
+                        await listener.close()
+                    else:
+                        await self.pool.release(listener)
 
     async def _publish(self, channel, row) -> bool:
         """Publish one event on the confirm channel; returns False when the broker had no queue
@@ -243,7 +256,8 @@ def relay_ctx(settings: BaseServiceSettings):
                             exchange=settings.events_exchange, schema=settings.db_schema,
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
                             retention_s=settings.outbox_retention_s,
-                            publish_timeout_s=settings.relay_publish_timeout_s)
+                            publish_timeout_s=settings.relay_publish_timeout_s,
+                            listen=not settings.db_transaction_pooling, listen_dsn=settings.db_listen_url)
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield

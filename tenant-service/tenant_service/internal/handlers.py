@@ -11,8 +11,8 @@ from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, path_uuid, require_internal
 from ..keys import ORGANIZATIONS
-from ..organizations.schemas import (InternalMembership, InternalMemberships, InternalOrganization,
-                                     InternalOrganizationCreate)
+from ..organizations.schemas import (AdminOrganization, AdminOrganizationQuery, InternalMembership,
+                                     InternalMemberships, InternalOrganization, InternalOrganizationCreate)
 
 
 class OwnerQuery(BaseModel):
@@ -46,3 +46,22 @@ async def delete_signup_organization(request: web.Request) -> web.Response:
     await request.app[ORGANIZATIONS].delete_signup(actor_of(request, query.owner_user_id), org_id=org_id,
                                                    owner_id=query.owner_user_id)
     return web.Response(status=204)
+
+
+def _admin_org(r) -> dict:
+    return AdminOrganization(id=r.id, name=r.name, slug=r.slug, created_at=r.created_at, deleted_at=r.deleted_at,
+                             member_count=r.member_count).model_dump(mode="json")
+
+
+async def list_organizations(request: web.Request) -> web.Response:
+    """Every organization, for platform staff (auth-service checks the caller is staff)."""
+    require_internal(request)
+    query = parse_query(request, AdminOrganizationQuery)
+    rows, next_cursor = await request.app[ORGANIZATIONS].list_all(q=query.q, limit=query.limit, cursor=query.cursor)
+    return json_response({"items": [_admin_org(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def get_organization(request: web.Request) -> web.Response:
+    require_internal(request)
+    org = await request.app[ORGANIZATIONS].get_any(org_id=path_uuid(request, "org_id"))
+    return json_response(_admin_org(org))

@@ -29,7 +29,7 @@ async def change_member_role(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request, MEMBERS_MANAGE)
     user_id = path_uuid(request, "user_id")
     body = await parse_body(request, MemberRoleUpdate)
-    member = await request.app[MEMBERS].change_role(actor_of(request, principal.user_id), principal,
+    member = await request.app[MEMBERS].change_role(actor_of(request, principal), principal,
                                                     org_id=org_id, user_id=user_id, role=body.role)
     return json_response(member_out(member))
 
@@ -37,6 +37,6 @@ async def change_member_role(request: web.Request) -> web.Response:
 async def remove_member(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request)
     user_id = path_uuid(request, "user_id")
-    await request.app[MEMBERS].remove(actor_of(request, principal.user_id), principal, org_id=org_id,
+    await request.app[MEMBERS].remove(actor_of(request, principal), principal, org_id=org_id,
                                       user_id=user_id)
     return web.Response(status=204)

@@ -99,3 +99,38 @@ async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID, after: tuple
     rows = await fetch_page(conn, select, order, "AND (m.joined_at, m.organization_id) > ($3, $4) ",
                             [user_id, limit], after)
     return [MyOrganizationRecord(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class AdminOrganizationRecord:
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+    deleted_at: datetime | None
+    member_count: int
+
+
+def _like_pattern(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def list_all(conn: asyncpg.Connection, *, q: str | None, after: tuple[datetime, UUID] | None,
+                   limit: int) -> list[AdminOrganizationRecord]:
+    """Every organization, deleted ones too, newest first (platform staff: GET /v1/admin/organizations);
+    ``q`` matches the name or slug, case-insensitively."""
+    select = ("SELECT o.id, o.name, o.slug, o.created_at, o.deleted_at, "
+              "       (SELECT count(*) FROM membership m WHERE m.organization_id = o.id)::int AS member_count "
+              "FROM organization o WHERE ($2::text IS NULL OR o.name ILIKE $2 OR o.slug ILIKE $2) ")
+    order = "ORDER BY o.created_at DESC, o.id DESC LIMIT $1"
+    rows = await fetch_page(conn, select, order, "AND (o.created_at, o.id) < ($3, $4) ",
+                            [limit, _like_pattern(q) if q else None], after)
+    return [AdminOrganizationRecord(**dict(r)) for r in rows]
+
+
+async def get_any(conn: asyncpg.Connection, *, org_id: UUID) -> AdminOrganizationRecord | None:
+    row = await conn.fetchrow(
+        "SELECT o.id, o.name, o.slug, o.created_at, o.deleted_at, "
+        "       (SELECT count(*) FROM membership m WHERE m.organization_id = o.id)::int AS member_count "
+        "FROM organization o WHERE o.id = $1", org_id)
+    return None if row is None else AdminOrganizationRecord(**dict(row))

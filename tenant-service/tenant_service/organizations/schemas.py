@@ -76,3 +76,17 @@ class InternalMembership(BaseModel):
 
 class InternalMemberships(BaseModel):
     items: list[InternalMembership]
+
+
+class AdminOrganization(BaseModel):
+    """An organization as platform staff see it (GET /v1/admin/organizations, via auth-service)."""
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+    deleted_at: datetime | None
+    member_count: int
+
+
+class AdminOrganizationQuery(RequestModel, PageQuery):
+    q: str | None = Field(None, min_length=1, max_length=100, description="Matches the name or slug")

@@ -126,6 +126,21 @@ class OrganizationService:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
         return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.id))
 
+    async def list_all(self, *, q: str | None, limit: int, cursor: str | None
+                       ) -> tuple[list[repository.AdminOrganizationRecord], str | None]:
+        after = paging.decode_key(self.cursors, cursor)
+        async with self.pool.acquire() as conn:
+            rows = await repository.list_all(conn, q=q, after=after, limit=limit + 1)
+        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+
+    async def get_any(self, *, org_id: UUID) -> repository.AdminOrganizationRecord:
+        """An organization, live or deleted (its ``deleted_at`` says which)."""
+        async with self.pool.acquire() as conn:
+            org = await repository.get_any(conn, org_id=org_id)
+        if org is None:
+            raise NotFound("No such organization.")
+        return org
+
     async def memberships_of(self, *, user_id: UUID) -> list[members.MembershipPermissions]:
         async with self.pool.acquire() as conn:
             return await members.list_for_user(conn, user_id=user_id)

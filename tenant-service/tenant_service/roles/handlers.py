@@ -34,7 +34,7 @@ async def list_roles(request: web.Request) -> web.Response:
 async def create_role(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request, ROLES_MANAGE)
     body = await parse_body(request, RoleCreate)
-    role = await request.app[ROLES].create(actor_of(request, principal.user_id), principal, org_id=org_id,
+    role = await request.app[ROLES].create(actor_of(request, principal), principal, org_id=org_id,
                                            name=body.name, description=body.description,
                                            permissions=body.permissions)
     return json_response(role_out(role), status=201)
@@ -44,7 +44,7 @@ async def update_role(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request, ROLES_MANAGE)
     role_id = path_uuid(request, "role_id")
     body = await parse_body(request, RoleUpdate)
-    role = await request.app[ROLES].update(actor_of(request, principal.user_id), principal, org_id=org_id,
+    role = await request.app[ROLES].update(actor_of(request, principal), principal, org_id=org_id,
                                            role_id=role_id, name=body.name, description=body.description,
                                            permissions=body.permissions)
     return json_response(role_out(role))
@@ -53,5 +53,5 @@ async def update_role(request: web.Request) -> web.Response:
 async def delete_role(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request, ROLES_MANAGE)
     role_id = path_uuid(request, "role_id")
-    await request.app[ROLES].delete(actor_of(request, principal.user_id), principal, org_id=org_id, role_id=role_id)
+    await request.app[ROLES].delete(actor_of(request, principal), principal, org_id=org_id, role_id=role_id)
     return web.Response(status=204)

@@ -40,8 +40,8 @@ class CommentService:
             comment = await repo.insert_comment(conn, id=uuid.uuid4(), org_id=caller.org_id, ticket_id=ticket_id,
                                                 author_id=caller.user_id, body=body.body, internal=body.internal)
             await add_event(conn, source=SOURCE, type="ticket.commented", subject_type="ticket",
-                            subject_id=ticket_id, tenant_id=caller.org_id, actor_user_id=caller.user_id,
-                            actor_ip=caller.ip, request_id=caller.request_id,
+                            subject_id=ticket_id, tenant_id=caller.org_id, actor=caller.actor,
+                            request_id=caller.request_id,
                             data={"comment_id": str(comment.id), "internal": comment.internal,
                                   "author_id": str(comment.author_id)})
         return comment

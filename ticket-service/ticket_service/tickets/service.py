@@ -269,5 +269,4 @@ class TicketService:
     @staticmethod
     async def _event(conn, caller: Caller, type_: str, ticket_id: UUID, data: dict) -> None:
         await add_event(conn, source=SOURCE, type=type_, subject_type="ticket", subject_id=ticket_id,
-                        tenant_id=caller.org_id, actor_user_id=caller.user_id, actor_ip=caller.ip,
-                        request_id=caller.request_id, data=data)
+                        tenant_id=caller.org_id, actor=caller.actor, request_id=caller.request_id, data=data)
