@@ -46,8 +46,8 @@ async def test_the_log_lists_the_callers_security_events_with_address_and_user_a
     assert resp.status == 200
     items = (await resp.json())["items"]
     assert all(set(i) == {"id", "type", "occurred_at", "ip", "user_agent"} for i in items)
-    # newest first: the password change ended the signup session, then the change itself, ...
-    assert [i["type"] for i in items] == ["auth.session_revoked", "auth.password_changed", "auth.login_succeeded",
+    # newest first: the change (which ended the signup session), the sign-in, the failed one
+    assert [i["type"] for i in items] == ["auth.password_changed", "auth.session_revoked", "auth.login_succeeded",
                                           "auth.login_failed"]
     by_type = {i["type"]: i for i in items}
     assert (by_type["auth.login_failed"]["ip"], by_type["auth.login_failed"]["user_agent"]) == (ip, ua)
