@@ -10,6 +10,7 @@ import math
 
 import redis.asyncio as aioredis
 
+from shared import redis_keys
 from shared.errors import RateLimited, ServiceUnavailable
 
 from ..redis_errors import REDIS_ERRORS
@@ -42,15 +43,11 @@ def _digest(value: str) -> str:
 
 
 def reset_email_key(email: str) -> str:
-    return "auth:pr:e:" + _digest(email)
+    return redis_keys.password_reset_requests_email(_digest(email))
 
 
-def reset_ip_key(ip: str) -> str:
-    return f"auth:pr:ip:{ip}"
-
-
-def verification_user_key(user_id) -> str:
-    return f"auth:ve:u:{user_id}"
+reset_ip_key = redis_keys.password_reset_requests_address
+verification_user_key = redis_keys.verification_requests_user
 
 
 class EmailRequestLimits:
