@@ -73,8 +73,9 @@ PREFIXES = {"gateway": "GATEWAY", "auth-service": "AUTH", "tenant-service": "TEN
 
 def settings_class(module: str):
     mod = importlib.import_module(module)
+    # The class the module defines (it may import a settings mixin such as shared.mail.MailSettings).
     return next(v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, BaseServiceSettings)
-                and v is not BaseServiceSettings)
+                and v.__module__ == mod.__name__)
 
 
 def rows() -> list[tuple[str, str, str, str]]:

@@ -318,8 +318,13 @@ async def drill_redis_restart(stack, http, *, probe_s: float) -> Outcome:
         import redis.asyncio as aioredis
         original = aioredis.Redis(host=stack.redis_target[0], port=stack.redis_target[1], db=stack.redis_db)
         await original.delete(redis_keys.REVOCATION_READY)
-        await original.aclose()
         stack.proxies["redis"].retarget(*stack.redis_target)
+        # Leave the stack as found: wait for that rebuild, or the next drill's writes meet the
+        # revocation-unknown policy (503).
+        deadline = time.monotonic() + 20
+        while not await original.exists(redis_keys.REVOCATION_READY) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await original.aclose()
     writes_ok = [p for p in probes if p[1] == "write" and 200 <= p[2] < 300]
     # Once the owner can write again the rebuild is done: the revoked token's reads are refused.
     done_at = restarted_at + write_back if write_back is not None else float("inf")

@@ -92,7 +92,9 @@ def test_every_long_running_service_restarts():
 def test_gateway_scales_behind_one_published_port():
     assert "ports" not in SERVICES["gateway"] and "container_name" not in SERVICES["gateway"]
     published = {name for name, svc in SERVICES.items() if svc.get("ports")}
-    assert published == {"edge"}
+    # Besides the edge, only Mailpit's web UI (a local tool: the emails the stack sent), on 127.0.0.1.
+    assert published == {"edge", "mailpit"}
+    assert SERVICES["mailpit"]["ports"] == ["127.0.0.1:8025:8025"]
     edge_conf = (ROOT / SERVICES["edge"]["volumes"][0].split(":")[0]).read_text()
     assert "resolver 127.0.0.11" in edge_conf and "set $gateway http://gateway:8080" in edge_conf
     # The gateway believes X-Forwarded-For from the edge's fixed address only.

@@ -4,6 +4,7 @@ from shared.service import main
 
 from .app import MIGRATIONS, create_app
 from .config import Settings
+from .consumers import invitations
 from .consumers.memberships import BINDINGS
 
 if len(sys.argv) > 1 and sys.argv[1] == "keys":
@@ -17,7 +18,10 @@ if len(sys.argv) > 1 and sys.argv[1] == "staff":
 def consumer_groups(settings: Settings):
     # Named here rather than read from the app: building the app loads the signing keys, which
     # the deploy step declaring queues has no business holding.
-    return [(settings.membership_consumer_group, BINDINGS)] if settings.membership_consumer_enabled else []
+    groups = [(settings.membership_consumer_group, BINDINGS)] if settings.membership_consumer_enabled else []
+    if settings.invitation_consumer_enabled:
+        groups.append((settings.invitation_consumer_group, invitations.BINDINGS))
+    return groups
 
 
 raise SystemExit(main(Settings, create_app, app_path="auth_service.app:gunicorn_app", migrations_dir=MIGRATIONS,

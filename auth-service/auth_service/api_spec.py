@@ -1,11 +1,13 @@
 """Public routes of auth-service, declared for the gateway's OpenAPI document."""
-from shared.errors import (ApiKeyNotFound, CurrentPasswordIncorrect, EmailTaken, InvalidCredentials, LoginThrottled,
+from shared.errors import (ApiKeyNotFound, CurrentPasswordIncorrect, EmailRequestThrottled, EmailTaken, EmailTokenInvalid, InvalidCredentials, LoginThrottled,
                            NotAMember, OrganizationNotFound, PasswordUnchanged, PermissionMissing, PermissionNotHeld,
                            RefreshTokenInvalid, SessionNotFound, StaffOnly)
 from shared.openapi import Operation, Param
 from shared.pagination import PageQuery
 
+from .account.schemas import PasswordResetBody, PasswordResetRequestBody, VerifyEmailRequest
 from .api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from .security_log.schemas import SecurityEventOut
 from .sessions.schemas import LoginRequest, LoginResponse, RefreshRequest, RefreshResponse, SessionOut
 from .staff.schemas import AdminOrganizationOut, AdminOrganizationQuery, StaffAccessRequest, StaffAccessResponse
 from .users.schemas import MeOut, PasswordChangeRequest, SignupRequest, SignupResponse
@@ -50,6 +52,40 @@ OPERATIONS: list[Operation] = [
               request=PasswordChangeRequest, operation_id="changePassword", api_key=False,
               problems=(CurrentPasswordIncorrect, PasswordUnchanged, LoginThrottled),
               request_example={"current_password": "correct-horse-battery", "new_password": "a-new-long-passphrase"}),
+    Operation("POST", "/v1/auth/verify-email/request", "Send a new email-verification link", TAG, status=202,
+              operation_id="requestEmailVerification", api_key=False, problems=(EmailRequestThrottled,),
+              response_headers=("Retry-After",),
+              description="Signup sends the first link; this sends another to the caller's address (nothing when "
+                          "it is already verified). Throttled per user (429)."),
+    Operation("POST", "/v1/auth/verify-email", "Verify the email address with the token from the link", TAG,
+              status=204, request=VerifyEmailRequest, public=True, operation_id="verifyEmail",
+              problems=(EmailTokenInvalid,), request_example={"token": "ev_Zp3...from-the-link"},
+              description="The token is single use and valid for 24 hours; `GET /v1/auth/me` then shows "
+                          "`email_verified: true`. An unknown, expired or used token is 422 "
+                          "(`invalid_email_token`). Accepting an invitation also verifies the address it was "
+                          "sent to."),
+    Operation("POST", "/v1/auth/password-reset/request", "Email a password-reset link", TAG, status=202,
+              request=PasswordResetRequestBody, public=True, response_headers=("Retry-After",),
+              operation_id="requestPasswordReset", problems=(EmailRequestThrottled,),
+              request_example={"email": "ada@example.com"},
+              description="The same answer, after the same time, whether or not an account has this email. "
+                          "Throttled per email and per client address (429). Only the newest link of a user "
+                          "works."),
+    Operation("POST", "/v1/auth/password-reset", "Set a new password with the token from the reset link", TAG,
+              status=204, request=PasswordResetBody, public=True, operation_id="resetPassword",
+              problems=(EmailTokenInvalid,),
+              request_example={"token": "pr_Q8x...from-the-link", "new_password": "a-new-long-passphrase"},
+              description="The token is single use, valid for 30 minutes, and only the newest one of the user "
+                          "works. Every session of the user ends (their access tokens are refused within "
+                          "seconds)."),
+    Operation("GET", "/v1/auth/security-events", "The caller's account security log", TAG,
+              response=SecurityEventOut, response_is_list=True, query=PageQuery, operation_id="listSecurityEvents",
+              api_key=False,
+              description="Newest first: sign-ins (succeeded and failed), password changes and resets, email "
+                          "verification, ended sessions and refresh-token reuse, each with the client address and "
+                          "user agent. `type` is the event type (`auth.login_succeeded`, `auth.login_failed`, "
+                          "`auth.password_changed`, `auth.password_reset`, `auth.email_verified`, "
+                          "`auth.session_revoked`, `auth.refresh_token_reused`). Kept 90 days."),
     # ------------------------------------------------------------ API keys
     Operation("POST", API_KEYS, "Create an API key (the key is shown only in this answer)", "api-keys", status=201,
               request=ApiKeyCreate, response=ApiKeyCreated, params=[ORG_ID], operation_id="createApiKey",

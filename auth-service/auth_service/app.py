@@ -7,16 +7,22 @@ from shared.app import create_service_app
 from shared.auth import TOKEN_VERIFIER, StaticKeys, TokenVerifier
 from shared.cache import REDIS
 from shared.db import DB_POOL
-from shared.messaging.consumer import EventConsumer, consumer_ctx
+from shared.mail import Mailer, mail_sender_ctx
+from shared.mail.sender import check_mail
+from shared.messaging.consumer import EventConsumer, consumer_ctx, consumer_ready_check
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
+from .account.limits import EmailRequestLimits
+from .account.service import ACCOUNTS, AccountService
 from .api_keys.service import API_KEYS, ApiKeyService
 from .config import Settings
+from .consumers import invitations as invitation_events
 from .consumers.memberships import BINDINGS, membership_handler
 from .keys.ring import KEYRING, KEYRING_JWKS, load_keyring
 from .revocation import REBUILDER, REVOCATIONS, RevocationRebuilder, Revocations
 from .routes import setup_routes
+from .security_log.service import security_log_ctx
 from .sessions.service import SESSIONS, SessionService
 from .sessions.throttle import LoginThrottle
 from .staff.service import STAFF, StaffService
@@ -28,6 +34,7 @@ from .users.service import USERS, UserService
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 PASSWORD_HASHER = web.AppKey("password_hasher", PasswordHasher)
 MEMBERSHIP_CONSUMER = web.AppKey("membership_consumer", EventConsumer)
+INVITATION_CONSUMER = web.AppKey("invitation_consumer", EventConsumer)
 
 
 async def check_membership_consumer(app: web.Application) -> dict:
@@ -62,10 +69,14 @@ def services_ctx(settings: Settings):
         app[REBUILDER] = rebuilder
         rebuilder.start()
         app[SESSIONS] = sessions
+        accounts = AccountService(pool=app[DB_POOL], settings=settings, hasher=hasher, sessions=sessions,
+                                  mailer=Mailer(mail_from=settings.mail_from, public_app_url=settings.public_app_url),
+                                  limits=EmailRequestLimits(app[REDIS], window_s=settings.account_email_window_s))
+        app[ACCOUNTS] = accounts
         app[API_KEYS] = ApiKeyService(pool=app[DB_POOL], revocations=revocations, settings=settings, issuer=issuer)
         app[STAFF] = StaffService(pool=app[DB_POOL], settings=settings, tenant=tenant, issuer=issuer)
         app[USERS] = UserService(pool=app[DB_POOL], settings=settings, hasher=hasher, throttle=throttle,
-                                 tenant=tenant, sessions=sessions)
+                                 tenant=tenant, sessions=sessions, accounts=accounts)
         yield
         await rebuilder.stop()
         await http.close()
@@ -95,6 +106,17 @@ def create_app(settings: Settings) -> web.Application:
             handler=_membership_events(app), key=MEMBERSHIP_CONSUMER))
         # Not required: sign-in keeps working while revocation marks catch up.
         add_ready_check(app, "membership_consumer", check_membership_consumer, required=False)
+    if settings.invitation_consumer_enabled:
+        async def invitation_events_handler(conn, event):
+            return await invitation_events.invitation_handler(app[ACCOUNTS])(conn, event)
+        app.cleanup_ctx.append(consumer_ctx(
+            settings, group=settings.invitation_consumer_group, bindings=invitation_events.BINDINGS,
+            handler=invitation_events_handler, key=INVITATION_CONSUMER))
+        add_ready_check(app, "invitation_consumer", consumer_ready_check(INVITATION_CONSUMER), required=False)
+    # The mailer of verification and reset emails (tenant-service runs its own for invitations).
+    app.cleanup_ctx.append(mail_sender_ctx(settings))
+    add_ready_check(app, "smtp", check_mail, required=False)
+    app.cleanup_ctx.append(security_log_ctx(settings))
     setup_routes(app)
     return app
 

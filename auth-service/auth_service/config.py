@@ -1,14 +1,14 @@
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import BaseServiceSettings
+from shared.mail import MailSettings
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.
 OWASP_ARGON2_MEMORY_KIB = 19456
 OWASP_ARGON2_TIME_COST = 2
 
 
-class Settings(BaseServiceSettings):
+class Settings(MailSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", populate_by_name=True)
 
     service_name: str = "auth-service"
@@ -69,6 +69,25 @@ class Settings(BaseServiceSettings):
     membership_consumer_group: str = Field("auth-service.memberships",
                                            description="Queue of the consumer that writes revocation marks.")
     membership_consumer_enabled: bool = Field(True, description="Run that consumer in this process.")
+
+    # Email verification, password reset, security log (issue 13).
+    email_verification_ttl_s: int = Field(24 * 3600, description="Lifetime of an email-verification link.")
+    password_reset_ttl_s: int = Field(30 * 60, description="Lifetime of a password-reset link.")
+    verification_requests_per_window: int = Field(3, description="Verification emails a user may ask for per "
+                                                                 "account-email window before 429.")
+    password_reset_requests_per_email: int = Field(3, description="Password-reset requests per email address "
+                                                                  "per account-email window before 429.")
+    password_reset_requests_per_ip: int = Field(30, description="Password-reset requests per client address "
+                                                                "per account-email window before 429.")
+    account_email_window_s: int = Field(3600, description="Counting window of those email request limits.")
+    password_reset_request_floor_s: float = Field(
+        0.3, description="Every password-reset request answers after at least this long, so an unknown email "
+                         "takes as long as a known one.")
+    security_event_retention_days: int = Field(90, description="Days the account security log is kept.")
+    invitation_consumer_group: str = Field("auth-service.invitations",
+                                           description="Queue of the consumer that marks an email verified when "
+                                                       "an invitation sent to it is accepted.")
+    invitation_consumer_enabled: bool = Field(True, description="Run that consumer in this process.")
 
     @model_validator(mode="after")
     def _argon2_floor(self):

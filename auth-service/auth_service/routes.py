@@ -1,7 +1,9 @@
 from aiohttp import web
 
+from .account import handlers as account
 from .api_keys import handlers as api_keys
 from .keys import handlers as keys
+from .security_log import handlers as security_log
 from .sessions import handlers as sessions
 from .staff import handlers as staff
 from .users import handlers as users
@@ -19,6 +21,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/auth/sessions/{session_id}", sessions.delete_session)
     r.add_get("/v1/auth/me", users.me)
     r.add_post("/v1/auth/password", users.change_password)
+    r.add_post("/v1/auth/verify-email/request", account.request_verification)
+    r.add_post("/v1/auth/verify-email", account.verify_email)
+    r.add_post("/v1/auth/password-reset/request", account.request_password_reset)
+    r.add_post("/v1/auth/password-reset", account.reset_password)
+    r.add_get("/v1/auth/security-events", security_log.list_security_events)
     r.add_get("/internal/users/{user_id}", users.internal_user)
     r.add_post("/v1/organizations/{org_id}/api-keys", api_keys.create)
     r.add_get("/v1/organizations/{org_id}/api-keys", api_keys.list_keys)

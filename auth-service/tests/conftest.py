@@ -48,7 +48,7 @@ def auth_port() -> int:
 async def tenant_server(auth_port, exchange):
     settings = test_settings(TenantSettings, "tenant", internal_api_token=INTERNAL_TOKEN, events_exchange=exchange,
                              jwks_url=f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
-                             relay_enabled=False, users_consumer_enabled=False, db_pool_max=4,
+                             relay_enabled=False, users_consumer_enabled=False, mailer_enabled=False, db_pool_max=4,
                              auth_url=f"http://127.0.0.1:{auth_port}")
     server = TestServer(create_tenant_app(settings))
     await server.start_server()
@@ -61,6 +61,7 @@ def make_settings(keys_dir, exchange):
     def make(**overrides) -> Settings:
         values = dict(redis_url=REDIS_URL, internal_api_token=INTERNAL_TOKEN, events_exchange=exchange,
                       relay_enabled=False, membership_consumer_enabled=False, signing_keys_dir=str(keys_dir),
+                      mailer_enabled=False, invitation_consumer_enabled=False, smtp_url="smtp://127.0.0.1:9",
                       argon2_allow_weak=True, argon2_time_cost=1, argon2_memory_kib=1024, argon2_threads=2,
                       login_max_failures_per_ip=100_000, db_pool_max=4, tenant_url="http://127.0.0.1:9")
         values.update(overrides)

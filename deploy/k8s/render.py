@@ -99,12 +99,16 @@ def config_map() -> dict:
 
 # A separate secret per purpose: each cursor signer has its own key in the Secret.
 CURSOR_SECRETS = {"AUTH": "auth-cursor-secret", "TENANT": "tenant-cursor-secret", "TICKET": "ticket-cursor-secret"}
+# The processes whose mailer sends emails (shared.mail).
+MAIL_SENDERS = {"AUTH", "TENANT"}
 
 
 def common_env(name: str, prefix: str, schema: str | None) -> list[dict]:
     env = [secret_env("AMQP_URL", "amqp-url"), secret_env("INTERNAL_API_TOKEN", "internal-api-token")]
     if prefix in CURSOR_SECRETS:
         env.append(secret_env(f"{prefix}_CURSOR_SECRET", CURSOR_SECRETS[prefix]))
+    if prefix in MAIL_SENDERS:  # SMTP_URL may carry the SMTP credentials
+        env.append(secret_env("SMTP_URL", "smtp-url"))
     if schema:
         env.append(secret_env(f"{prefix}_DATABASE_URL", f"{schema}-app-database-url"))
     return env
@@ -221,6 +225,7 @@ def secret_keys() -> list[str]:
         keys += [f"{schema}-app-database-url", f"{schema}-owner-database-url",
                  f"{schema}-app-db-password", f"{schema}-owner-db-password"]
     keys += list(CURSOR_SECRETS.values())
+    keys.append("smtp-url")
     return keys
 
 

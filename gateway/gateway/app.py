@@ -38,7 +38,10 @@ API_KEY_ROUTE = "/v1/organizations/{org_id}/api-keys"
 EXACT_ROUTES = (("/.well-known/jwks.json", "auth"), ("/v1/permissions", "tenant"))
 # The only proxied routes that need no token.
 PUBLIC = frozenset({("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
-                    ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json")})
+                    ("GET", "/.well-known/jwks.json"), ("HEAD", "/.well-known/jwks.json"),
+                    # The links in emails: the token in the body is the credential (issue 13).
+                    ("POST", "/v1/auth/verify-email"), ("POST", "/v1/auth/password-reset/request"),
+                    ("POST", "/v1/auth/password-reset")})
 READS = READ_METHODS
 # User routes an API key never reaches (403): the account, its sessions and its password.
 USER_ONLY_PREFIX = "/v1/auth/"

@@ -32,7 +32,8 @@ DESCRIPTION = """\
 The public API of the SaaS backend, served through the gateway (the only public entry point).
 
 * **Authentication**: `Authorization: Bearer <access token>` on every route except signup, login,
-  refresh, the JWKS and the operational routes. Access tokens are EdDSA/ES256 JWTs (15 minutes);
+  refresh, email verification and password reset (the token from the email is the credential),
+  the JWKS and the operational routes. Access tokens are EdDSA/ES256 JWTs (15 minutes);
   refresh tokens are opaque and only accepted by `POST /v1/auth/refresh`.
 * **API keys** of an organization are sent the same way, `Authorization: Bearer sk_...`.
 * **Errors** are RFC 9457 problem details (`application/problem+json`) with a `request_id` and a

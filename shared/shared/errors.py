@@ -596,3 +596,18 @@ class RoleInUse(Conflict):
     """A custom role cannot be deleted while a member, a pending invitation or an API key holds it."""
     type_slug = "role-in-use"
     code = "role_in_use"
+
+
+# --- Account lifecycle (issue 13): email verification and password reset -------------------
+
+class EmailTokenInvalid(ValidationFailed):
+    """A verification or password-reset token that is unknown, expired, already used or
+    replaced by a newer one (the causes are not told apart: the token is all the caller has)."""
+    type_slug = "invalid-email-token"
+    code = "invalid_email_token"
+
+
+class EmailRequestThrottled(RateLimited):
+    """Too many verification or password-reset emails asked for this account, email or address; wait
+    `Retry-After` seconds."""
+    type_slug, code = "email-request-throttled", "email_request_throttled"

@@ -79,3 +79,19 @@ def login_failures_account_address(account_digest: str, client_ip: str) -> str:
 def login_failures_address(client_ip: str) -> str:
     """Failed logins from one client address, any account."""
     return f"auth:lf:ip:{client_ip}"
+
+
+def password_reset_requests_email(email_digest: str) -> str:
+    """Password-reset requests for one email (the hash of the normalised address, whether or not
+    an account has it)."""
+    return f"auth:pr:e:{email_digest}"
+
+
+def password_reset_requests_address(client_ip: str) -> str:
+    """Password-reset requests from one client address."""
+    return f"auth:pr:ip:{client_ip}"
+
+
+def verification_requests_user(user_id) -> str:
+    """Verification emails requested by one user."""
+    return f"auth:ve:u:{user_id}"

@@ -5,6 +5,8 @@ from aiohttp import web
 from shared.app import create_service_app
 from shared.auth import jwks_verifier_ctx
 from shared.db import DB_POOL
+from shared.mail import Mailer, mail_sender_ctx
+from shared.mail.sender import check_mail
 from shared.messaging.consumer import consumer_ctx, consumer_ready_check
 from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
@@ -32,7 +34,9 @@ def services_ctx(settings: Settings):
         app[ORGANIZATIONS] = OrganizationService(pool, cursors=CursorCodec(secret, "organizations"))
         app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
         app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
-                                             ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS])
+                                             ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS],
+                                             mailer=Mailer(mail_from=settings.mail_from,
+                                                           public_app_url=settings.public_app_url))
         app[ROLES] = RoleService(pool, cursors=CursorCodec(secret, "roles"))
         app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
         yield
@@ -50,6 +54,9 @@ def create_app(settings: Settings) -> web.Application:
                                             key=USERS_CONSUMER))
         # Not required: requests keep working while profiles catch up once the broker is back.
         add_ready_check(app, "users_consumer", consumer_ready_check(USERS_CONSUMER), required=False)
+    # Invitation emails, sent from this service's own mail outbox (issue 13).
+    app.cleanup_ctx.append(mail_sender_ctx(settings))
+    add_ready_check(app, "smtp", check_mail, required=False)
     setup_routes(app)
     return app
 

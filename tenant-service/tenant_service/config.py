@@ -1,10 +1,10 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import BaseServiceSettings
+from shared.mail import MailSettings
 
 
-class Settings(BaseServiceSettings):
+class Settings(MailSettings):
     model_config = SettingsConfigDict(env_prefix="TENANT_", extra="ignore", populate_by_name=True)
 
     service_name: str = "tenant-service"

@@ -23,7 +23,7 @@ def settings(token_factory) -> Settings:
     # directly, and tests that need the broker start their own with unique names.
     return test_settings(Settings, "tenant", jwks_url=token_factory.jwks_url, internal_api_token=INTERNAL_TOKEN,
                          events_exchange=f"events_test_{uuid.uuid4().hex[:8]}", relay_enabled=False,
-                         users_consumer_enabled=False, db_pool_max=4,
+                         users_consumer_enabled=False, mailer_enabled=False, db_pool_max=4,
                          # No auth-service in this suite: a profile fetch finds nothing listening (503).
                          auth_url=f"http://127.0.0.1:{unused_port()}", auth_timeout_s=0.5)
 

@@ -17,6 +17,7 @@ from shared.pagination import CursorCodec, PageQuery
 from ..config import Settings
 from ..context import RequestInfo
 from ..revocation import Revocations, db_clock_ms
+from ..security_log import record_event
 from ..tenants.client import Membership, TenantClient
 from ..tokens.schemas import TokensOut
 from ..tokens.service import (AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor,
@@ -106,9 +107,10 @@ class SessionService:
 
     async def _event(self, conn, info: RequestInfo, *, type: str, subject_type: str, subject_id,
                      actor_user_id=None, tenant_id=None, data: dict | None = None) -> None:
-        await add_event(conn, source=self.settings.service_name, type=type, subject_type=subject_type,
-                        subject_id=subject_id, tenant_id=tenant_id, actor_user_id=actor_user_id,
-                        actor_ip=info.ip, request_id=info.request_id, data=data or {})
+        event = await add_event(conn, source=self.settings.service_name, type=type, subject_type=subject_type,
+                                subject_id=subject_id, tenant_id=tenant_id, actor_user_id=actor_user_id,
+                                actor_ip=info.ip, request_id=info.request_id, data=data or {})
+        await record_event(conn, event, info.user_agent)  # the account's security log
 
     # ------------------------------------------------------------------ opening
 

@@ -91,6 +91,7 @@ class MeOut(BaseModel):
     id: UUID
     email: str
     name: str
+    email_verified: bool
     organization_id: UUID | None
     role: str | None
     permissions: list[str] = Field(description="What the token may do in its organization (empty without one)")

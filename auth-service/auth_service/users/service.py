@@ -12,7 +12,9 @@ from shared.auth import Principal
 from shared.errors import CurrentPasswordIncorrect, EmailTaken, PasswordUnchanged
 from shared.messaging import add_event
 
+from ..account import repository as account_repo
 from ..config import Settings
+from ..security_log import record_event
 from ..context import RequestInfo
 from ..revocation import db_clock_ms
 from ..sessions.service import SessionEnded, SessionService
@@ -36,9 +38,10 @@ class SignupResult:
 
 class UserService:
     def __init__(self, *, pool: asyncpg.Pool, settings: Settings, hasher: PasswordHasher, throttle: LoginThrottle,
-                 tenant: TenantClient, sessions: SessionService):
+                 tenant: TenantClient, sessions: SessionService, accounts=None):
         self.pool, self.settings, self.hasher, self.throttle = pool, settings, hasher, throttle
         self.tenant, self.sessions = tenant, sessions
+        self.accounts = accounts  # account.service.AccountService: the verification email at signup
 
     async def signup(self, body: SignupRequest, info: RequestInfo) -> SignupResult:
         password_hash = await self.hasher.hash(body.password)
@@ -67,6 +70,8 @@ class UserService:
                                 subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
                                 request_id=info.request_id,
                                 data={"user_id": str(user.id), "email": user.email, "name": user.name})
+                if self.accounts is not None:
+                    await self.accounts.send_verification(conn, user_id=user.id, email=user.email, name=user.name)
                 session, refresh_token = await self.sessions.open_session(
                     conn, user_id=user.id, organization_id=organization.id if organization else None, info=info,
                     now=self.sessions.now())
@@ -95,9 +100,11 @@ class UserService:
     async def me(self, principal: Principal) -> MeOut:
         async with self.pool.acquire() as conn:
             user = await repo.get_by_id(conn, user_id=principal.user_id)
+            verified = await account_repo.is_email_verified(conn, user_id=principal.user_id)
         if user is None:
             raise SessionEnded()
-        return MeOut(id=user.id, email=user.email, name=user.name, organization_id=principal.tenant_id,
+        return MeOut(id=user.id, email=user.email, name=user.name, email_verified=verified,
+                     organization_id=principal.tenant_id,
                      role=principal.role if principal.tenant_id else None,
                      permissions=sorted(principal.permissions))
 
@@ -123,9 +130,10 @@ class UserService:
                                                            reason="password_changed", now=now,
                                                            keep_session_id=principal.session_id):
                 raise CurrentPasswordIncorrect()
-            await add_event(conn, source=self.settings.service_name, type="auth.password_changed", subject_type="user",
-                            subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip, request_id=info.request_id,
-                            data={})
+            event = await add_event(conn, source=self.settings.service_name, type="auth.password_changed",
+                                    subject_type="user", subject_id=user.id, actor_user_id=user.id, actor_ip=info.ip,
+                                    request_id=info.request_id, data={})
+            await record_event(conn, event, info.user_agent)
 
 
 USERS = web.AppKey("users", UserService)

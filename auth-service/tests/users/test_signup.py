@@ -14,7 +14,7 @@ async def test_signup_returns_user_and_tokens_and_records_event(client, signup, 
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
     me = await client.get("/v1/auth/me", headers=bearer(acct.access_token))
     assert me.status == 200
-    assert await me.json() == {"id": acct.id, "email": acct.email, "name": "Test User",
+    assert await me.json() == {"id": acct.id, "email": acct.email, "name": "Test User", "email_verified": False,
                                "organization_id": None, "role": None, "permissions": []}
     [ev] = await events("user.registered", acct.id)
     assert ev["data"] == {"user_id": acct.id, "email": acct.email, "name": "Test User"}

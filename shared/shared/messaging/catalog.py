@@ -10,8 +10,8 @@ Versioning rule: an additive change (a new optional field, a new event type) kee
 
 Types marked ``provisional=True`` are not produced on the branch that wrote this module: their
 schema is written from the contract (API.md) and shared/README.md's event table, for the lead to
-reconcile with the producers being built in parallel (roles, API keys, staff access, email
-verification, password reset). ``add_event`` does not enforce a provisional schema; the
+reconcile with the producers being built in parallel (roles, API keys, staff access; email
+verification and password reset are reconciled with their producer, issue 13). ``add_event`` does not enforce a provisional schema; the
 end-to-end tests validate every published event, provisional or not.
 """
 from __future__ import annotations
@@ -191,6 +191,7 @@ class StaffAccessGranted(EventData):
 class EmailVerified(EventData):
     user_id: UUID
     email: str
+    method: Literal["link", "invitation"]  # the link from the email, or an accepted invitation
 
 
 class PasswordResetRequested(EventData):
@@ -244,11 +245,11 @@ CATALOG: dict[str, EventType] = {t.name: t for t in [
     _t("api_key.revoked", "api_key", ApiKeyRevoked, "An API key was revoked."),
     _t("staff.access_granted", "organization", StaffAccessGranted,
        "Platform staff were granted read-only access to the organization."),
-    _t("auth.email_verified", "user", EmailVerified, "A user verified their email address.", provisional=True),
+    _t("auth.email_verified", "user", EmailVerified, "A user verified their email address."),
     _t("auth.password_reset_requested", "user", PasswordResetRequested,
-       "A password reset was requested for an existing account (never the token).", provisional=True),
+       "A password reset was requested for an existing account (never the token)."),
     _t("auth.password_reset", "user", PasswordReset,
-       "A password was reset with a reset token; every session of the user ended.", provisional=True),
+       "A password was reset with a reset token; every session of the user ended."),
 ]}
 
 

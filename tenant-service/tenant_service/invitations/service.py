@@ -12,6 +12,7 @@ import asyncpg
 from shared.auth import Principal
 from shared.errors import (AccountGone, AlreadyMember, InvitationEmailMismatch, InvitationExpired, InvitationNotFound,
                            InvitationRevoked, InvitationUsed)
+from shared.mail import Mailer
 from shared.pagination import CursorCodec
 from shared.permissions import MEMBERS_INVITE
 
@@ -33,8 +34,10 @@ def hash_token(token: str) -> bytes:
 
 
 class InvitationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient):
+    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient,
+                 mailer: Mailer | None = None):
         self.pool, self.cursors, self.ttl_s, self.accounts = pool, cursors, ttl_s, accounts
+        self.mailer = mailer
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
                      role: str) -> tuple[InvitationRecord, str]:
@@ -51,6 +54,13 @@ class InvitationService:
                                           ttl_s=self.ttl_s)
             await emit(conn, actor, type="invitation.created", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": email, "role": role})
+            if self.mailer is not None:
+                # The invitee's email commits with the invitation (sent by the mail sender).
+                org = await organizations.get_live(conn, org_id=org_id)
+                await self.mailer.enqueue(conn, template="invitation", to=email, context={
+                    "organization_name": org.name if org else "an organization", "role": role, "email": email,
+                    "expires_at": inv.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "link": self.mailer.link("accept-invitation", token)})
         return inv, token
 
     async def list_pending(self, *, org_id: UUID, limit: int, cursor: str | None

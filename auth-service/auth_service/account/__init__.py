@@ -1,0 +1,1 @@
+"""Email verification and password reset: single-use tokens that travel only by email."""

@@ -1,0 +1,76 @@
+"""Reading the security log, and the background task that forgets old entries."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from shared.auth import Principal
+from shared.db import DB_POOL
+from shared.errors import InvalidCursor
+from shared.pagination import CursorCodec, PageQuery
+
+from ..config import Settings
+from . import repository as repo
+from .schemas import SecurityEventOut
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL_S = 3600.0
+
+
+class SecurityLogService:
+    def __init__(self, *, pool: asyncpg.Pool, settings: Settings):
+        self.pool = pool
+        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.security-events")
+
+    async def list(self, principal: Principal, query: PageQuery) -> tuple[list[SecurityEventOut], str | None]:
+        after = None
+        if query.cursor:
+            payload = self.cursors.decode(query.cursor)
+            try:
+                after = (datetime.fromisoformat(payload["c"]), UUID(payload["i"]))
+            except (KeyError, ValueError, TypeError):
+                raise InvalidCursor() from None
+        async with self.pool.acquire() as conn:
+            rows = await repo.list_for_user(conn, user_id=principal.user_id, limit=query.limit + 1, after=after)
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        items = [SecurityEventOut(id=r.id, type=r.type, occurred_at=r.occurred_at, ip=r.ip, user_agent=r.user_agent)
+                 for r in rows]
+        next_cursor = (self.cursors.encode({"c": rows[-1].occurred_at.isoformat(), "i": str(rows[-1].id)})
+                       if more and rows else None)
+        return items, next_cursor
+
+
+SECURITY_LOG = web.AppKey("security_log", SecurityLogService)
+
+
+def security_log_ctx(settings: Settings):
+    """The service, and a background task purging entries older than the retention."""
+    async def ctx(app: web.Application):
+        pool = app[DB_POOL]
+        app[SECURITY_LOG] = SecurityLogService(pool=pool, settings=settings)
+
+        async def purge_forever() -> None:
+            while True:
+                try:
+                    deleted = await repo.purge_older_than(pool, days=settings.security_event_retention_days)
+                    if deleted:
+                        log.info("security log purged", extra={"deleted": deleted})
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("security log purge failed", extra={"error": type(exc).__name__})
+                await asyncio.sleep(PURGE_INTERVAL_S)
+        task = asyncio.create_task(purge_forever(), name="security-log-purge")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return ctx
