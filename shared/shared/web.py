@@ -81,7 +81,10 @@ def problem_response(status: int, title: str, detail: str, *, request_id: str, t
         "title": title, "status": status, "detail": detail, "request_id": request_id,
     }
     if errors is not None:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        # A field is named by what the client sent (a query parameter's name, a body key): a NUL
+        # in it is shown as U+FFFD, so the answer holds no NUL (the document says so).
+        body["errors"] = [{"field": e.field.replace("\x00", "\ufffd"), "message": e.message.replace("\x00", "\ufffd")}
+                          for e in errors]
     resp = web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
                         headers=headers)
     resp.headers[REQUEST_ID_HEADER] = request_id

@@ -97,6 +97,15 @@ async def test_validation_is_422_with_field_errors(client):
     assert all(e["message"] for e in body["errors"])
 
 
+async def test_a_field_named_with_a_nul_is_named_without_it(client):
+    # The client names the field (a body key, a query parameter): the answer never carries a NUL.
+    for body in ({"name": "a", "ex\u0000tra": "x"}, {"name": "a", "ex\u0000tra": "x\u0000"}):
+        resp = await client.post("/things", data=json.dumps(body), headers={"Content-Type": "application/json"})
+        text = await resp.text()
+        assert resp.status == 422 and "\\u0000" not in text and "\x00" not in text, text
+        assert [e["field"] for e in json.loads(text)["errors"]] in (["ex\ufffdtra"], ["body"])
+
+
 async def test_non_object_json_is_422(client):
     await problem(await client.post("/things", json=[1, 2]), 422)
 
