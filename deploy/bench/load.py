@@ -227,40 +227,12 @@ async def refresh_load(base: str, users: list) -> dict:
             "errors": 0}
 
 
-def stack_memory(root_pid: int) -> dict[str, tuple[int, float]]:
-    """Resident memory of every process under the stack's supervisor, by process name:
-    (processes, total RSS in MiB) — a gunicorn master and its worker count as one name."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    names = {"auth_service": "auth-service", "tenant_service.audit": "audit consumer",
-             "tenant_service": "tenant-service", "ticket_service": "ticket-service", "gateway": "gateway"}
-    out: dict[str, tuple[int, float]] = {}
-    stack = list(children.get(root_pid, []))
-    while stack:
-        pid = stack.pop()
-        stack += children.get(pid, [])
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            rss_kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                           if line.startswith("VmRSS:"))
-        except (OSError, StopIteration):
-            continue
-        name = next((label for module, label in names.items() if f"-m {module} " in cmd + " "), None)
-        if name:
-            n, mib = out.get(name, (0, 0.0))
-            out[name] = (n + 1, mib + rss_kib / 1024)
-    return out
+STACK_PROCESSES = {"auth_service": "auth-service", "tenant_service.audit": "audit consumer",
+                   "tenant_service": "tenant-service", "ticket_service": "ticket-service", "gateway": "gateway"}
 
 
-def process_groups(root_pid: int) -> dict[str, list[int]]:
-    """PIDs by process name: the stack's processes (as in stack_memory), every PostgreSQL
-    backend, and the Redis server the stack uses."""
+def process_table() -> tuple[dict[int, list[int]], dict[int, str]]:
+    """Every process now: children by parent pid, and command lines."""
     children: dict[int, list[int]] = {}
     cmds: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -271,14 +243,28 @@ def process_groups(root_pid: int) -> dict[str, list[int]]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    names = {"auth_service": "auth-service", "tenant_service.audit": "audit consumer",
-             "tenant_service": "tenant-service", "ticket_service": "ticket-service", "gateway": "gateway"}
+    return children, cmds
+
+
+def tree(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """A process and all its descendants."""
+    children = children if children is not None else process_table()[0]
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def process_groups(root_pid: int) -> dict[str, list[int]]:
+    """PIDs by process name: the stack's processes under its supervisor (a gunicorn master and
+    its worker under one name), every PostgreSQL backend, and the Redis server the stack uses."""
+    children, cmds = process_table()
     out: dict[str, list[int]] = {}
-    stack = list(children.get(root_pid, []))
-    while stack:
-        pid = stack.pop()
-        stack += children.get(pid, [])
-        name = next((label for module, label in names.items() if f"-m {module} " in cmds.get(pid, "") + " "), None)
+    for pid in tree(root_pid, children)[1:]:
+        name = next((label for module, label in STACK_PROCESSES.items() if f"-m {module} " in cmds.get(pid, "") + " "),
+                    None)
         if name:
             out.setdefault(name, []).append(pid)
     out["postgresql"] = [pid for pid, cmd in cmds.items() if cmd.startswith("postgres")]
@@ -286,21 +272,20 @@ def process_groups(root_pid: int) -> dict[str, list[int]]:
     return out
 
 
-def tree(root: int) -> list[int]:
-    """A process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+def stack_memory(root_pid: int) -> dict[str, tuple[int, float]]:
+    """Resident memory by process name: (processes, total RSS in MiB)."""
+    out: dict[str, tuple[int, float]] = {}
+    for name, pids in process_groups(root_pid).items():
+        if name in ("postgresql", "redis"):
+            continue
+        for pid in pids:
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
+                rss_kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                               if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
                 continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
+            n, mib = out.get(name, (0, 0.0))
+            out[name] = (n + 1, mib + rss_kib / 1024)
     return out
 
 

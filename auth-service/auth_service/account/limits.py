@@ -5,7 +5,6 @@ not an account has it, so a 429 never tells whether the account exists.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 
 import redis.asyncio as aioredis
@@ -14,36 +13,13 @@ from shared import redis_keys
 from shared.errors import EmailRequestThrottled, ServiceUnavailable
 
 from ..redis_errors import REDIS_ERRORS
-
-_HIT = """
-for i = 1, #KEYS do
-  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count >= tonumber(ARGV[i + 1]) then
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then
-      redis.call('PEXPIRE', KEYS[i], ARGV[1])
-      ttl = tonumber(ARGV[1])
-    end
-    return ttl
-  end
-end
-for i = 1, #KEYS do
-  if redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[1])
-  end
-end
-return 0
-"""
+from ..sessions.throttle import WINDOW_HIT_LUA, email_digest
 
 THROTTLED_DETAIL = "Too many requests for this email; try again later."
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
 def reset_email_key(email: str) -> str:
-    return redis_keys.password_reset_requests_email(_digest(email))
+    return redis_keys.password_reset_requests_email(email_digest(email))
 
 
 reset_ip_key = redis_keys.password_reset_requests_address
@@ -53,7 +29,7 @@ verification_user_key = redis_keys.verification_requests_user
 class EmailRequestLimits:
     def __init__(self, redis: aioredis.Redis, *, window_s: int):
         self.window_ms = window_s * 1000
-        self._hit = redis.register_script(_HIT)
+        self._hit = redis.register_script(WINDOW_HIT_LUA)
 
     async def hit(self, limits: list[tuple[str, int]]) -> None:
         """Count one request against every (key, limit), or raise 429 when one is spent."""

@@ -21,7 +21,10 @@ from shared.errors import LoginThrottled, ServiceUnavailable
 
 from ..redis_errors import REDIS_ERRORS
 
-_BEGIN = """
+# Fixed windows over several counters at once (also the email-request limits, account/limits.py):
+# refuse with the milliseconds left when any counter is spent, else count one on each.
+# KEYS: the counters; ARGV[1]: window ms; ARGV[i + 1]: the limit of KEYS[i].
+WINDOW_HIT_LUA = """
 for i = 1, #KEYS do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   if count >= tonumber(ARGV[i + 1]) then
@@ -56,26 +59,27 @@ return 1
 THROTTLED_DETAIL = "Too many failed sign-in attempts; try again later."
 
 
+def email_digest(email: str) -> str:
+    """How a normalised email names its counters: a hash, whether or not an account has it."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
 class LoginThrottle:
     def __init__(self, redis: aioredis.Redis, *, max_per_account_address: int, max_per_account: int,
                  max_per_ip: int, window_s: int):
         self.redis = redis
         self.max_per_account_address = max_per_account_address
         self.max_per_account, self.max_per_ip, self.window_ms = max_per_account, max_per_ip, window_s * 1000
-        self._begin = redis.register_script(_BEGIN)
+        self._begin = redis.register_script(WINDOW_HIT_LUA)
         self._succeeded = redis.register_script(_SUCCEEDED)
-
-    @staticmethod
-    def _digest(email: str) -> str:
-        return hashlib.sha256(email.encode()).hexdigest()[:32]
 
     @classmethod
     def account_key(cls, email: str) -> str:
-        return redis_keys.login_failures_account(cls._digest(email))
+        return redis_keys.login_failures_account(email_digest(email))
 
     @classmethod
     def account_address_key(cls, email: str, ip: str) -> str:
-        return redis_keys.login_failures_account_address(cls._digest(email), ip)
+        return redis_keys.login_failures_account_address(email_digest(email), ip)
 
     @staticmethod
     def ip_key(ip: str) -> str:
