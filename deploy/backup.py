@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-
 from shared.dbsetup import SCHEMAS, setup
 
 DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

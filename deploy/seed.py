@@ -111,7 +111,7 @@ async def seed() -> None:
 def main() -> int:
     try:
         asyncio.run(seed())
-    except (SeedError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, SeedError, aiohttp.ClientError) as exc:
         print(f"seed: failed: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -129,7 +129,7 @@ async def drill_postgres(stack, http, *, outage: float, rate: float = 20) -> Out
             resp = await http.post("/v1/tickets", headers=owner.auth, json={"title": title},
                                    timeout=aiohttp.ClientTimeout(total=15))
             status = resp.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             status = 0
         results.append((title, status, t0, time.monotonic() - t0))
         out.record(status)

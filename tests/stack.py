@@ -16,8 +16,21 @@ from pathlib import Path
 
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
-from shared.testing import (ADMIN_DSN, AMQP_HOST, AMQP_PORT, AMQP_URL, DB_PREFIX, PG_HOSTPORT, PORT_OFFSET,
-                            REDIS_HOST, REDIS_PORT, SERVICE_MIGRATIONS, TcpProxy, amqp_url_via, redis_url)
+from shared.testing import (
+    ADMIN_DSN,
+    AMQP_HOST,
+    AMQP_PORT,
+    AMQP_URL,
+    DB_PREFIX,
+    PG_HOSTPORT,
+    PORT_OFFSET,
+    REDIS_HOST,
+    REDIS_PORT,
+    SERVICE_MIGRATIONS,
+    TcpProxy,
+    amqp_url_via,
+    redis_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

@@ -13,8 +13,17 @@ import pytest
 
 from shared.db import role_problems
 from shared.dbsetup import setup as db_setup
-from shared.testing import (ADMIN_DSN, AMQP_URL, PG_HOSTPORT, PORT_OFFSET, TEST_DATABASE, admin_dsn, app_dsn,
-                            owner_dsn, redis_url)
+from shared.testing import (
+    ADMIN_DSN,
+    AMQP_URL,
+    PG_HOSTPORT,
+    PORT_OFFSET,
+    TEST_DATABASE,
+    admin_dsn,
+    app_dsn,
+    owner_dsn,
+    redis_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

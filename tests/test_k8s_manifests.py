@@ -150,9 +150,10 @@ def test_ingress_routes_to_the_gateway_which_trusts_the_proxy_address():
 
 
 def test_every_secret_setting_comes_from_the_secret_template():
+    from pydantic import SecretStr
+
     from auth_service.config import Settings as Auth
     from gateway.config import Settings as Gateway
-    from pydantic import SecretStr
     from tenant_service.config import Settings as Tenant
     from ticket_service.config import Settings as Ticket
     template = {s["metadata"]["name"]: s for s in of_kind("Secret")}

@@ -1,7 +1,21 @@
 """Public routes of auth-service, declared for the gateway's OpenAPI document."""
-from shared.errors import (ApiKeyNotFound, CurrentPasswordIncorrect, EmailRequestThrottled, EmailTaken, EmailTokenInvalid, InvalidCredentials, LoginThrottled,
-                           NotAMember, OrganizationNotFound, PasswordUnchanged, PermissionMissing, PermissionNotHeld,
-                           RefreshTokenInvalid, SessionNotFound, StaffOnly)
+from shared.errors import (
+                           ApiKeyNotFound,
+                           CurrentPasswordIncorrect,
+                           EmailRequestThrottled,
+                           EmailTaken,
+                           EmailTokenInvalid,
+                           InvalidCredentials,
+                           LoginThrottled,
+                           NotAMember,
+                           OrganizationNotFound,
+                           PasswordUnchanged,
+                           PermissionMissing,
+                           PermissionNotHeld,
+                           RefreshTokenInvalid,
+                           SessionNotFound,
+                           StaffOnly,
+)
 from shared.openapi import Operation, Param
 from shared.pagination import PageQuery
 

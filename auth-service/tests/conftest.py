@@ -34,7 +34,6 @@ def keys_dir(tmp_path_factory):
 async def exchange():
     name = f"events_test_{uuid.uuid4().hex[:8]}"
     yield name
-    from shared.config import BaseServiceSettings
     from shared.messaging.testing import delete_broker_objects
     await delete_broker_objects(AMQP_URL, exchange=name)
 

@@ -32,11 +32,11 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bare_chain import bare_chain  # noqa: E402
+
 from shared.testing import DB_PREFIX, PG_HOSTPORT, REDIS_PORT, cpu_model, redis_url  # noqa: E402
 from tests.e2e.api import PASSWORD, expect, join, scope, signup  # noqa: E402
 from tests.stack import Stack  # noqa: E402
-
-from bare_chain import bare_chain  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 TICKETS = int(os.environ.get("BENCH_TICKETS", "5000"))

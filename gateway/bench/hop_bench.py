@@ -331,7 +331,7 @@ def render(results: dict, info: dict, args) -> str:
         up_cpu = sum(r["upstream_cpu_us"] for r in rs) / len(rs)
         gw_cpu = sum(r["gateway_cpu_us"] for r in rs) / len(rs)
         return rps, p50, p99, bad, up_cpu, gw_cpu
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Gateway hop benchmark",
         "",
@@ -410,7 +410,7 @@ def lookup_cost(tf, org_token: str, api_key: str, key_token: str, calls: int = 2
 def render_keys(results: dict, info: dict, args) -> str:
     def agg(rs, field):
         return sum(r[field] for r in rs) / len(rs)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     date_line = (f"- date: {now}; load average before the run {info['load_before']:.2f}; wrk 1 thread, "
                  f"{args.connections} connections, {args.duration} s per run, {args.rounds} rounds alternating "
                  "JWT/API key (mean of the rounds), after a 2 s warm-up of each")

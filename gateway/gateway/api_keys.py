@@ -135,7 +135,7 @@ class ApiKeyResolver:
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
                 self.pool.eject(replica)
                 continue
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 break
             try:
                 return status, (json.loads(raw) if raw else None)

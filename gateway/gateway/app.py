@@ -14,8 +14,15 @@ import aiohttp
 from aiohttp import web
 
 from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
-from shared.errors import (ApiKeyNotAllowed, ContentEncodingNotAccepted, PayloadTooLarge, RouteNotFound, StaffReadOnly,
-                           Unauthorized, UnsupportedMediaType)
+from shared.errors import (
+    ApiKeyNotAllowed,
+    ContentEncodingNotAccepted,
+    PayloadTooLarge,
+    RouteNotFound,
+    StaffReadOnly,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from shared.service import gunicorn_factory
 from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
 
@@ -180,7 +187,7 @@ def pool_check(name: str):
             try:
                 async with gw.session.get(base + "/health/ready", timeout=timeout) as r:
                     return r.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return False
         results = await asyncio.gather(*(ready(r.base) for r in pool.replicas))
         state = {"ready_replicas": sum(results), "replicas": len(results)}

@@ -36,7 +36,7 @@ class Caller:
     forward_token: str | None = None
 
     @classmethod
-    def of(cls, principal: Principal, *, forward_token: str | None = None) -> "Caller":
+    def of(cls, principal: Principal, *, forward_token: str | None = None) -> Caller:
         user, sid = str(principal.user_id), str(principal.session_id)
         tid = str(principal.tenant_id) if principal.tenant_id else None
         try:

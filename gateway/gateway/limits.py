@@ -22,7 +22,6 @@ instead of 401 until the window ends.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -162,7 +161,7 @@ class Guard:
             try:
                 allowed, count, ttl_ms = await self.redis.evalsha(self.script_sha, keys,
                                                                   [limit, self.window_ms, iat_ms])
-            except (RedisUnavailable, RedisReplyError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, RedisUnavailable, RedisReplyError, OSError, ValueError) as exc:
                 self._skip_until = time.monotonic() + self.retry_s
                 log.warning("redis unavailable; deciding without it",
                             extra={"error": type(exc).__name__, "retry_in_s": self.retry_s})
@@ -201,7 +200,7 @@ class Guard:
             try:
                 count, ttl_ms = await self.redis.evalsha(self.bad_token_sha, [key], [self.window_ms])
                 left_s = int(ttl_ms) / 1000
-            except (RedisUnavailable, RedisReplyError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, RedisUnavailable, RedisReplyError, OSError, ValueError) as exc:
                 self._skip_until = time.monotonic() + self.retry_s
                 log.warning("redis unavailable; deciding without it",
                             extra={"error": type(exc).__name__, "retry_in_s": self.retry_s})

@@ -2,7 +2,6 @@
 size limit, failover for idempotent methods on connection failure, the answer streamed back."""
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
@@ -135,7 +134,7 @@ async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.Cli
             # released before the client is written to.
             up = await session.request(method, replica.base + path_qs, headers=headers, data=body,
                                        allow_redirects=False, auto_decompress=False)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 pool.eject(replica)
                 UPSTREAM_ERRORS.labels(pool.name, "connect").inc()
@@ -188,7 +187,7 @@ async def _relay(request: web.Request, up: aiohttp.ClientResponse, pool: Upstrea
     if not no_body and length is not None and length <= buffer_max:
         try:
             data = await up.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             UPSTREAM_ERRORS.labels(pool.name, "timeout").inc()
             raise GatewayTimeout(f"The {pool.name} service did not answer in time.") from None
         except aiohttp.ClientError:
@@ -205,7 +204,7 @@ async def _relay(request: web.Request, up: aiohttp.ClientResponse, pool: Upstrea
     try:
         async for chunk in up.content.iter_any():
             await resp.write(chunk)
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The status line is gone already: the only honest signal left is a cut connection.
         UPSTREAM_ERRORS.labels(pool.name, "stream").inc()
         log.warning("upstream failed while streaming", extra={"pool": pool.name, "error": type(exc).__name__})

@@ -186,7 +186,7 @@ class RedisPipe:
                         if isinstance(reply, Exception):
                             proto.abort(RedisUnavailable("setup failed"))
                             raise RedisUnavailable(f"Redis refused {cmd[0]}: {reply}")
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 raise RedisUnavailable(f"cannot connect to Redis: {type(exc).__name__}") from None
             self._proto = proto
             return proto
@@ -198,7 +198,7 @@ class RedisPipe:
         try:
             async with asyncio.timeout(self.timeout_s):
                 reply = await fut
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proto.abort(RedisUnavailable("Redis did not answer in time"))
             raise RedisUnavailable("Redis did not answer in time") from None
         if isinstance(reply, Exception):

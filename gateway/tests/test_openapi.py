@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.openapi import Operation
 from gateway.app import PUBLIC
+from shared.openapi import Operation
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO.parent / "shared" / "API.md"

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import socket
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import GATEWAY, create_app

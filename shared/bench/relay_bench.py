@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -253,7 +253,7 @@ async def main(args) -> None:
         await admin.close()
         await delete_broker_objects(AMQP_URL, exchange=exchange, groups=[group])
 
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = "\n".join([
         "| measure | result |",
         "|---|---|",

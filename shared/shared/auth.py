@@ -16,8 +16,15 @@ import jwt
 from aiohttp import web
 
 from .config import BaseServiceSettings
-from .errors import (OrganizationScopeRequired, PermissionMissing, ServiceUnavailable, StaffReadOnly, TokenExpired,
-                     TokenInvalid, TokenMissing)
+from .errors import (
+    OrganizationScopeRequired,
+    PermissionMissing,
+    ServiceUnavailable,
+    StaffReadOnly,
+    TokenExpired,
+    TokenInvalid,
+    TokenMissing,
+)
 from .permissions import builtin_permissions
 
 log = logging.getLogger(__name__)
@@ -102,7 +109,7 @@ class JWKSCache:
                 return None
             try:
                 await self.refresh()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 log.warning("JWKS fetch failed", extra={"error": type(exc).__name__})
                 if not self.keys:
                     raise ServiceUnavailable("Token keys are not available yet.") from None

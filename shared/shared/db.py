@@ -24,7 +24,7 @@ async def connect_with_retry(factory, *, attempts: int, what: str, base_delay: f
     for attempt in range(1, attempts + 1):
         try:
             return await factory()
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             if attempt == attempts:
                 raise
             log.warning("%s not reachable, retrying", what,

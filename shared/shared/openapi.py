@@ -17,10 +17,31 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import (PROBLEM_TYPES, STATUS_CLASSES, ApiKeyNotAllowed, BadGateway, BadTokenThrottled, BodyUnreadable,
-                     ContentEncodingNotAccepted, GatewayTimeout, InvalidApiKey, InvalidCursor, JsonTooDeep,
-                     MalformedJson, PayloadTooLarge, ProblemError, RateLimited, ServiceUnavailable, StaffReadOnly, TokenExpired,
-                     TokenInvalid, TokenMissing, TokenRevoked, UnsupportedMediaType, ValidationFailed)
+from .errors import (
+    PROBLEM_TYPES,
+    STATUS_CLASSES,
+    ApiKeyNotAllowed,
+    BadGateway,
+    BadTokenThrottled,
+    BodyUnreadable,
+    ContentEncodingNotAccepted,
+    GatewayTimeout,
+    InvalidApiKey,
+    InvalidCursor,
+    JsonTooDeep,
+    MalformedJson,
+    PayloadTooLarge,
+    ProblemError,
+    RateLimited,
+    ServiceUnavailable,
+    StaffReadOnly,
+    TokenExpired,
+    TokenInvalid,
+    TokenMissing,
+    TokenRevoked,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 PROBLEM_SCHEMA = {
     "type": "object",

@@ -82,7 +82,7 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.delay_s = 0.0
 
-    async def start(self, port: int = 0) -> "TcpProxy":
+    async def start(self, port: int = 0) -> TcpProxy:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port or self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self

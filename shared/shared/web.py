@@ -19,13 +19,32 @@ import redis.exceptions as redis_errors
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
-                               multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import BaseServiceSettings
-from .errors import (STATUS_CLASSES, BodyUnreadable, ContentEncodingNotAccepted, FieldError, JsonTooDeep, MalformedJson, PayloadTooLarge,
-                     ProblemError, RouteNotFound, ServiceUnavailable, UnsupportedMediaType, ValidationFailed)
+from .errors import (
+    STATUS_CLASSES,
+    BodyUnreadable,
+    ContentEncodingNotAccepted,
+    FieldError,
+    JsonTooDeep,
+    MalformedJson,
+    PayloadTooLarge,
+    ProblemError,
+    RouteNotFound,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from .logging import REQUEST_ID_VAR
 
 log = logging.getLogger("http")
@@ -413,7 +432,7 @@ async def health_ready(request: web.Request) -> web.Response:
             if isinstance(detail, dict):
                 out.update(detail)
             return chk.name, out
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return chk.name, {"ok": False, "required": chk.required, "error": "timeout"}
         except Exception as exc:  # the check's failure is the answer, not a 500
             return chk.name, {"ok": False, "required": chk.required, "error": type(exc).__name__}

@@ -10,7 +10,6 @@ from shared.messaging.testing import delete_broker_objects, scratch_schema
 from shared.testing import AMQP_URL, admin_dsn
 
 
-
 @pytest.fixture(scope="session")
 def events_exchange():
     return f"events_test_{uuid.uuid4().hex[:8]}"

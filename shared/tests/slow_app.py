@@ -4,7 +4,6 @@ import logging
 import os
 import sys
 
-
 from shared.config import BaseServiceSettings
 from shared.service import gunicorn_factory, main
 from shared.web import base_app, json_response

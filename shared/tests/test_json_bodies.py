@@ -153,9 +153,10 @@ async def test_hostile_body_over_http_is_a_problem_400(client, name, caplog):
 ])
 async def test_compressed_bodies_are_415_and_log_no_trace(aiohttp_client, encoding, raw):
     """Request bodies are accepted uncompressed only; a broken one is not a traceback in the log."""
-    import aiohttp
     import io
     import logging
+
+    import aiohttp
 
     from shared.logging import setup_logging
     root = logging.getLogger()

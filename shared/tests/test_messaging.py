@@ -11,6 +11,7 @@ from collections import Counter
 
 import aio_pika
 import pytest
+from aiohttp import web
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
@@ -18,14 +19,11 @@ from shared.app import create_service_app
 from shared.db import DB_POOL
 from shared.messaging import add_event
 from shared.messaging.broker import connect, declare_events_exchange
-from aiohttp import web
-
 from shared.messaging.consumer import EventConsumer, consumer_ctx
-from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.messaging.dlq import list_dead_letters
 from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
+from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, REPO, TcpProxy, amqp_url_via
-
 
 
 class Rollback(Exception):

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -57,7 +57,7 @@ async def seed(admin: asyncpg.Connection, app: asyncpg.Pool, members: int, audit
     await admin.executemany(
         "INSERT INTO tenant.membership (organization_id, user_id, role) VALUES ($1, $2, $3)",
         [(org_id, u, "owner" if i == 0 else "member") for i, u in enumerate(users)])
-    base = datetime.now(timezone.utc) - timedelta(days=30)
+    base = datetime.now(UTC) - timedelta(days=30)
     rows = []
     for i in range(audit_rows):
         e = Event(id=uuid.uuid4(), type=("ticket.created", "ticket.updated", "membership.role_changed")[i % 3],
@@ -157,7 +157,7 @@ async def main(seconds: float, concurrency: int) -> None:
 
     lines = [
         "# tenant-service benchmark", "",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {os.cpu_count()} CPUs ({cpu_model()}); load generator and service on the same machine; "
         f"1-minute load average at the end {os.getloadavg()[0]:.1f} (other work shares the machine)",
         f"- tenant-service: one aiohttp worker (uvloop), PostgreSQL 15 local; concurrency {concurrency}, "

@@ -15,8 +15,14 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import (FieldError, MembershipEnded, OrganizationNotFound, PermissionMissing, RoleBeyondCaller,
-                           ValidationFailed)
+from shared.errors import (
+    FieldError,
+    MembershipEnded,
+    OrganizationNotFound,
+    PermissionMissing,
+    RoleBeyondCaller,
+    ValidationFailed,
+)
 from shared.permissions import BUILTIN_ROLES, may_hand_out
 
 from .members import repository as members

@@ -1,18 +1,32 @@
 """Public routes of tenant-service, declared for the gateway's OpenAPI document with the same
 pydantic models the handlers validate and answer with."""
-from shared.errors import (AccountGone, AlreadyMember, BuiltinRoleImmutable, InvitationEmailMismatch, InvitationExpired,
-                           InvitationNotFound, InvitationRevoked, InvitationUsed, LastOwner, MemberNotFound,
-                           MembershipEnded, OrganizationNotFound, PermissionMissing, RoleBeyondCaller, RoleInUse,
-                           RoleNameTaken, RoleNotFound, SlugTaken)
+from shared.errors import (
+                           AccountGone,
+                           AlreadyMember,
+                           BuiltinRoleImmutable,
+                           InvitationEmailMismatch,
+                           InvitationExpired,
+                           InvitationNotFound,
+                           InvitationRevoked,
+                           InvitationUsed,
+                           LastOwner,
+                           MemberNotFound,
+                           MembershipEnded,
+                           OrganizationNotFound,
+                           PermissionMissing,
+                           RoleBeyondCaller,
+                           RoleInUse,
+                           RoleNameTaken,
+                           RoleNotFound,
+                           SlugTaken,
+)
 from shared.openapi import Operation
 
 from .audit_events.schemas import AuditChainVerification, AuditEvent, AuditEventQuery, AuditExportQuery
-from .invitations.schemas import (Invitation, InvitationAccept, InvitationCreate, InvitationCreated,
-                                  InvitationListQuery)
+from .invitations.schemas import Invitation, InvitationAccept, InvitationCreate, InvitationCreated, InvitationListQuery
 from .members.schemas import Member, MemberListQuery, MemberRoleUpdate, Membership
-from .organizations.schemas import (ListQuery, MyOrganization, Organization, OrganizationCreate,
-                                    OrganizationUpdate)
-from .roles.schemas import PermissionList, RoleCreate, RoleListQuery, RoleDefinitionOut, RoleUpdate
+from .organizations.schemas import ListQuery, MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
+from .roles.schemas import PermissionList, RoleCreate, RoleDefinitionOut, RoleListQuery, RoleUpdate
 
 ORG = "/v1/organizations/{org_id}"
 # Every route under /v1/organizations/{org_id}: another organization's id is 404; a write re-checks

@@ -8,8 +8,14 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate, client_ip, is_internal
-from shared.errors import (InternalTokenRequired, InvitationNotFound, MemberNotFound, OrganizationNotFound,
-                           PermissionMissing, ProblemError)
+from shared.errors import (
+    InternalTokenRequired,
+    InvitationNotFound,
+    MemberNotFound,
+    OrganizationNotFound,
+    PermissionMissing,
+    ProblemError,
+)
 from shared.messaging import Actor as EventActor
 from shared.messaging import actor_of as event_actor_of
 from shared.web import SETTINGS, request_id_of

@@ -16,7 +16,7 @@ class EventTap:
         self.exchange = exchange
         self.messages: list[tuple[aio_pika.abc.AbstractIncomingMessage, dict]] = []
 
-    async def start(self) -> "EventTap":
+    async def start(self) -> EventTap:
         self.connection = await aio_pika.connect(AMQP_URL)
         channel = await self.connection.channel()
         exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)

@@ -11,7 +11,6 @@ import time
 import uuid
 
 import jwt
-import pytest
 
 from shared.permissions import BUILTIN_ROLES, STAFF_PERMISSIONS
 from tests.e2e.api import expect, join, scope, signup

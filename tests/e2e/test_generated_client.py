@@ -51,10 +51,26 @@ def journey(base_url: str, where: Path) -> dict:
     try:
         from saas_client import AuthenticatedClient, Client
         from saas_client.api.auth import get_me, refresh_tokens, signup
-        from saas_client.api.tickets import create_comment, create_ticket, get_ticket, list_comments, list_tickets, \
-            update_ticket
-        from saas_client.models import (CommentCreate, Problem, RefreshRequest, SignupRequest, Ticket, TicketCreate,
-                                        TicketPage, TicketPriority, TicketStatus, TicketUpdate)
+        from saas_client.api.tickets import (
+            create_comment,
+            create_ticket,
+            get_ticket,
+            list_comments,
+            list_tickets,
+            update_ticket,
+        )
+        from saas_client.models import (
+            CommentCreate,
+            Problem,
+            RefreshRequest,
+            SignupRequest,
+            Ticket,
+            TicketCreate,
+            TicketPage,
+            TicketPriority,
+            TicketStatus,
+            TicketUpdate,
+        )
     finally:
         sys.path.remove(str(where))
     seen: dict = {}

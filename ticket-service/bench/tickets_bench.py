@@ -129,7 +129,7 @@ COLUMNS = ["id", "org_id", "number", "title", "description", "status", "priority
 async def seed(conn: asyncpg.Connection) -> float:
     started = time.monotonic()
     rng = random.Random(20261122)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     counts = tickets_per_org()
     await conn.execute("SET synchronous_commit = off")
     await conn.execute("SET maintenance_work_mem = '256MB'")
@@ -308,7 +308,7 @@ def report(results: list[dict], seed_s: float | None, args) -> None:
     lines = [
         "# Ticket read benchmark",
         "",
-        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Python "
         f"{platform.python_version()}, PostgreSQL at {PG}; load average before the run "
         f"{os.getloadavg()[0]:.2f} (the machine is shared)",

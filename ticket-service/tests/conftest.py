@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -65,7 +65,7 @@ def membership_event(type_: str, org_id, user_id, role: str, *, occurred_at: dat
     data = {"organization_id": str(org_id), "user_id": str(user_id), "role": role}
     if permissions is not None:
         data["permissions"] = sorted(permissions)
-    return Event(id=uuid.uuid4(), type=type_, occurred_at=occurred_at or datetime.now(timezone.utc),
+    return Event(id=uuid.uuid4(), type=type_, occurred_at=occurred_at or datetime.now(UTC),
                  source="tenant-service", tenant_id=org_id, actor={"user_id": None, "ip": None},
                  subject={"type": "membership", "id": f"{org_id}:{user_id}"}, request_id="test", data=data)
 

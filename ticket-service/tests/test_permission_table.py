@@ -3,7 +3,7 @@
 tickets:triage only). Each action names the permissions it needs; the expected statuses of the
 built-in roles must follow from the built-in sets, so the table cannot drift from the catalogue."""
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -165,7 +165,7 @@ async def test_assignees_need_tickets_read_all_whatever_their_role_name(api, org
     # the custom role is narrowed (role.updated): its holders are no longer assignable
     role_id = str(uuid.uuid4())
     role_event = Event(
-        id=uuid.uuid4(), type="role.updated", occurred_at=datetime.now(timezone.utc), source="tenant-service",
+        id=uuid.uuid4(), type="role.updated", occurred_at=datetime.now(UTC), source="tenant-service",
         tenant_id=org.id, actor={"user_id": None, "ip": None}, subject={"type": "role", "id": role_id},
         request_id="test",
         data={"role_id": role_id, "name": "Onlooker", "description": "", "permissions": [P.TICKETS_READ_OWN],

@@ -1,14 +1,27 @@
 """Public routes of ticket-service, declared for the gateway's OpenAPI document with the same
 pydantic models the handlers validate and answer with."""
-from shared.errors import (AdminRequired, AssigneeNotAssignable, EtagMismatch, IdempotencyKeyInvalid, IfMatchInvalid,
-                           IdempotencyKeyReused, IfMatchRequired, InternalCommentForbidden,
-                           OrganizationNotFound, OrganizationScopeRequired, PermissionMissing, StatusTransitionNotAllowed,
-                           TicketFieldForbidden, TicketNotDeleted, TicketNotFound)
+from shared.errors import (
+                           AdminRequired,
+                           AssigneeNotAssignable,
+                           EtagMismatch,
+                           IdempotencyKeyInvalid,
+                           IdempotencyKeyReused,
+                           IfMatchInvalid,
+                           IfMatchRequired,
+                           InternalCommentForbidden,
+                           OrganizationNotFound,
+                           OrganizationScopeRequired,
+                           PermissionMissing,
+                           StatusTransitionNotAllowed,
+                           TicketFieldForbidden,
+                           TicketNotDeleted,
+                           TicketNotFound,
+)
 from shared.openapi import Operation, Param
 
 from .comments.schemas import CommentCreate, CommentListQuery, CommentOut
-from .tickets.service import IF_MATCH_PATTERN
 from .tickets.schemas import TicketCreate, TicketListQuery, TicketOut, TicketUpdate
+from .tickets.service import IF_MATCH_PATTERN
 
 TAG = "tickets"
 # A token without an organization is 403; an organization deleted moments ago is 404.

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -85,7 +85,7 @@ class AccountService:
     async def verify_email(self, token: str, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repo.lock_verification(conn, token_hash=hash_token(token))
-            if found is None or found.used_at is not None or found.expires_at <= datetime.now(timezone.utc):
+            if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
                 raise _invalid()
             outcome = await repo.mark_email_verified(conn, user_id=found.user_id, email=found.email)
             if outcome == "mismatch":
@@ -130,7 +130,7 @@ class AccountService:
 
     async def _valid_reset(self, conn, token_hash: bytes, *, for_update: bool = False):
         found = await repo.get_reset(conn, token_hash=token_hash, for_update=for_update)
-        if found is None or found.used_at is not None or found.expires_at <= datetime.now(timezone.utc):
+        if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
             raise _invalid()
         return found
 

@@ -3,8 +3,13 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate, is_internal
-from shared.errors import (ApiKeyNotAllowed, ApiKeyNotFound, InternalTokenRequired, OrganizationNotFound,
-                           PermissionMissing)
+from shared.errors import (
+    ApiKeyNotAllowed,
+    ApiKeyNotFound,
+    InternalTokenRequired,
+    OrganizationNotFound,
+    PermissionMissing,
+)
 from shared.pagination import PageQuery, page
 from shared.permissions import API_KEYS_MANAGE
 from shared.web import SETTINGS, json_response, parse_body, parse_query

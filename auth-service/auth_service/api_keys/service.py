@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -57,7 +57,7 @@ class ApiKeyService:
 
     @staticmethod
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def create(self, principal: Principal, org_id: UUID, body: ApiKeyCreate, info: RequestInfo) -> ApiKeyCreated:
         unknown = perms.unknown(body.permissions)
@@ -153,7 +153,7 @@ class ApiKeyService:
         if not report.items:
             return 0
         ids = [i.id for i in report.items]
-        at = [datetime.fromtimestamp(i.used_at / 1000, timezone.utc) for i in report.items]
+        at = [datetime.fromtimestamp(i.used_at / 1000, UTC) for i in report.items]
         async with self.pool.acquire() as conn:
             return await repo.record_usage(conn, ids=ids, used_at=at,
                                            min_interval_s=self.settings.api_key_usage_interval_s)

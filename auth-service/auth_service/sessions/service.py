@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -20,15 +20,14 @@ from ..revocation import Revocations, db_clock_ms
 from ..security_log import record_event
 from ..tenants.client import Membership, TenantClient
 from ..tokens.schemas import TokensOut
-from ..tokens.service import (AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor,
-                              seal_successor)
+from ..tokens.service import AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor, seal_successor
 from ..users import repository as users_repo
 from ..users.passwords import PasswordHasher
 from ..users.repository import User
 from ..users.schemas import normalize_email
 from . import repository as repo
-from .repository import Session
 from .devices import device_label
+from .repository import Session
 from .schemas import LoginRequest, RefreshRequest, SessionOut
 from .throttle import LoginThrottle
 
@@ -103,7 +102,7 @@ class SessionService:
 
     @staticmethod
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def _event(self, conn, info: RequestInfo, *, type: str, subject_type: str, subject_id,
                      actor_user_id=None, tenant_id=None, data: dict | None = None) -> None:

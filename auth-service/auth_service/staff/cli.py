@@ -30,7 +30,7 @@ async def _run(argv: list[str], settings: Settings) -> int:
     try:
         conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema},
                                      timeout=10)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         print(f"staff: the database is unavailable ({type(exc).__name__}); nothing changed", file=sys.stderr)
         return 1
     try:

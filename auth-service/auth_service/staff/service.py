@@ -10,7 +10,7 @@ next request.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +31,7 @@ from ..tokens.service import AccessTokenIssuer
 from ..users import repository as users_repo
 from . import repository as repo
 from .schemas import AdminOrganizationQuery, StaffAccessRequest, StaffTokensOut
+
 
 async def mark_staff_revoked(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Settings,
                              user_id: UUID) -> None:
@@ -64,7 +65,7 @@ class StaffService:
         if org is None or org.get("deleted_at"):
             raise OrganizationNotFound()
         ttl = self.settings.staff_access_ttl_s
-        expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+        expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         async with self.pool.acquire() as conn, conn.transaction():
             # Staff is checked again inside the transaction that records the grant.
             if not await repo.is_staff(conn, user_id=principal.user_id):
@@ -90,7 +91,7 @@ async def grant(conn: asyncpg.Connection, email: str) -> bool:
     user = await users_repo.get_by_email(conn, email=email)
     if user is None:
         raise LookupError(email)
-    return await repo.grant(conn, user_id=user.id, now=datetime.now(timezone.utc))
+    return await repo.grant(conn, user_id=user.id, now=datetime.now(UTC))
 
 
 async def revoke(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Settings, email: str) -> bool:

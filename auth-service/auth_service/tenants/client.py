@@ -5,7 +5,6 @@ token — is a 503 for our caller: fast, and never a 500.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ class TenantClient:
                                             timeout=self.timeout, **kw) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("tenant-service unreachable", extra={"path": path, "error": type(exc).__name__})
             raise TenantUnavailable() from None
         if status >= 500 or status in (401, 403):

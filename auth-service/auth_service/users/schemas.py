@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from typing import Annotated
-
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email

@@ -14,9 +14,9 @@ from shared.messaging import add_event
 
 from ..account import repository as account_repo
 from ..config import Settings
-from ..security_log import record_event
 from ..context import RequestInfo
 from ..revocation import db_clock_ms
+from ..security_log import record_event
 from ..sessions.service import SessionEnded, SessionService
 from ..sessions.throttle import LoginThrottle
 from ..tenants.client import Organization, TenantClient

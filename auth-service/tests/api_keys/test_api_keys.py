@@ -5,7 +5,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -47,7 +47,7 @@ async def test_created_key_is_shown_once_and_stored_only_as_its_hash(client, sig
     assert key.startswith("sk_") and len(key) == 3 + 43 and body["prefix"] == key[:12]
     assert body["name"] == "CI robot" and body["permissions"] == MEMBER and body["last_used_at"] is None
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
-    assert timedelta(days=7) - timedelta(minutes=1) < expires - datetime.now(timezone.utc) <= timedelta(days=7)
+    assert timedelta(days=7) - timedelta(minutes=1) < expires - datetime.now(UTC) <= timedelta(days=7)
     row = await admin_db.fetchrow("SELECT * FROM auth.api_key WHERE id = $1", uuid.UUID(body["id"]))
     assert bytes(row["key_hash"]) == hashlib.sha256(key.encode()).digest()
     assert key not in str(dict(row))
@@ -164,7 +164,7 @@ async def test_deleted_organization_revokes_its_keys(client, signup, redis, inte
     keys = [await (await create(client, acct)).json() for acct in (doomed, doomed, bystander)]
     app = client.server.app
     handler = membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])
-    ev = Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(timezone.utc),
+    ev = Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(UTC),
                source="tenant-service", tenant_id=doomed.organization_id, actor={},
                subject={"type": "organization", "id": doomed.organization_id}, data={})
     async with app[DB_POOL].acquire() as conn, conn.transaction():

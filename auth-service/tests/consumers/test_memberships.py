@@ -3,7 +3,7 @@ revocation marks of shared/README.md, and sessions scoped to a deleted organizat
 import asyncio
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aio_pika
 import jwt
@@ -28,7 +28,7 @@ async def consumer_app(make_settings, settings):
 
 
 def event(type_: str, *, tenant_id, data: dict, subject_id: str | None = None) -> Event:
-    return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(timezone.utc), source="tenant-service",
+    return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(UTC), source="tenant-service",
                  tenant_id=tenant_id, actor={"user_id": None, "ip": None},
                  subject={"type": "membership" if type_.startswith("membership") else "organization",
                           "id": subject_id or str(tenant_id)},
@@ -59,7 +59,7 @@ async def test_role_changes_mark_tokens_carrying_the_role(consumer_app, redis):
     org_id, role_id = uuid.uuid4(), str(uuid.uuid4())
 
     def role_event(type_, **data):
-        return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(timezone.utc), source="tenant-service",
+        return Event(id=uuid.uuid4(), type=type_, occurred_at=datetime.now(UTC), source="tenant-service",
                      tenant_id=org_id, actor={"user_id": None, "ip": None}, subject={"type": "role", "id": role_id},
                      request_id="req-test-0002", data={"role_id": role_id, "description": "", **data})
 

@@ -12,7 +12,6 @@ from tenant_service.app import create_app as create_tenant_app
 from tenant_service.config import Settings as TenantSettings
 
 
-
 def unique_email(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
 

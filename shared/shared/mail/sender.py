@@ -54,7 +54,7 @@ class SmtpTarget:
     start_tls: bool = False
 
     @classmethod
-    def from_url(cls, url: str) -> "SmtpTarget":
+    def from_url(cls, url: str) -> SmtpTarget:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError("SMTP_URL must start with smtp:// or smtps://")
@@ -177,7 +177,7 @@ class MailSender:
                             smtp = self.target.client(self.timeout_s)
                             await smtp.connect()
                         await smtp.send_message(message)
-                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                         smtp = await _drop(smtp)
                         await self._failed(conn, row, exc)
                         if not _permanent(exc):

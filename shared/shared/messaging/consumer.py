@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aio_pika
 import asyncpg
@@ -261,7 +261,7 @@ class EventConsumer:
     async def _park(self, message: AbstractIncomingMessage, *, reason: str, error: str) -> None:
         ok = await self._forward(message, dlq_name(self.group), headers={
             "x-dead-letter-reason": reason, "x-last-error": error, "x-consumer-group": self.group,
-            "x-dead-lettered-at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")})
+            "x-dead-lettered-at": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
         if ok:
             metrics.EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
 

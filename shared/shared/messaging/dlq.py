@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except NoSuchGroup as exc:
         print(f"dlq: no queues for consumer group {exc}", file=sys.stderr)
         return 1
-    except (OSError, aio_pika.exceptions.AMQPException, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPException) as exc:
         print(f"dlq: broker error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -30,7 +30,7 @@ class Actor(BaseModel):
         return out
 
 
-def actor_of(principal: "Principal | None", *, ip: str | None, user_id: UUID | None = None) -> Actor:
+def actor_of(principal: Principal | None, *, ip: str | None, user_id: UUID | None = None) -> Actor:
     """The event actor of a verified caller: its user (none for an API key, which acts as itself),
     the key, and the staff mark. Without a principal (internal calls), ``user_id`` names the user
     the platform acts for."""

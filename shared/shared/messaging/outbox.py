@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -40,7 +40,7 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
         # only the library's own tests use types outside it.
         check_data(type, data)
     event = Event(
-        id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(timezone.utc), source=source,
+        id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(UTC), source=source,
         tenant_id=tenant_id, actor=actor if actor is not None else Actor(user_id=actor_user_id, ip=actor_ip),
         subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
     await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
@@ -50,5 +50,5 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
 
 def event_json(event: Event) -> str:
     payload = event.model_dump(mode="json")
-    payload["occurred_at"] = event.occurred_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    payload["occurred_at"] = event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return json.dumps(payload, separators=(",", ":"))

@@ -5,7 +5,6 @@ Every failure to get an answer (refused, timeout, a 5xx, a refused internal toke
 body) is a 503 for our caller: fast, and never a 500 nor a wrong answer."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ class AccountsClient:
         try:
             async with self.session.get(self.base_url + path, headers=headers, timeout=self.timeout) as resp:
                 status, raw = resp.status, await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("auth-service unreachable", extra={"path": "/internal/users/{user_id}",
                                                           "error": type(exc).__name__})
             raise AccountsUnavailable() from None

@@ -4,7 +4,7 @@ retention without breaking it."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -69,7 +69,7 @@ async def apply_retention(pool: asyncpg.Pool, org_id: UUID, *, default_days: int
         days = await repository.retention_days_of(conn, org_id) or default_days
     if days <= 0:
         return 0
-    before = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    before = (now or datetime.now(UTC)) - timedelta(days=days)
     verification = await verify_chain(pool, org_id)
     if verification.first_broken_id is not None:
         log.warning("audit chain broken; retention skipped",

@@ -12,7 +12,6 @@ from shared.pagination import page
 from shared.permissions import AUDIT_READ
 from shared.web import REQUEST_ID_HEADER, json_response, parse_query, request_id_of
 
-
 from ..context import org_principal
 from ..keys import AUDIT_EVENTS
 from .schemas import AuditEventQuery, AuditExportQuery

@@ -7,11 +7,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
-from shared.pagination import PageQuery
-
 # The items are the stored envelopes exactly as published (API.md, "Events").
 from shared.messaging.envelope import Event as AuditEvent  # noqa: F401  (re-exported for api_spec)
-
+from shared.pagination import PageQuery
 
 _NUMBER = re.compile(r"^\s*[+-]?[0-9.]+([eE][+-]?[0-9]+)?\s*$")
 

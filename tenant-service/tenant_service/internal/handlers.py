@@ -11,8 +11,14 @@ from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, path_uuid, require_internal
 from ..keys import ORGANIZATIONS
-from ..organizations.schemas import (AdminOrganization, AdminOrganizationQuery, InternalMembership,
-                                     InternalMemberships, InternalOrganization, InternalOrganizationCreate)
+from ..organizations.schemas import (
+    AdminOrganization,
+    AdminOrganizationQuery,
+    InternalMembership,
+    InternalMemberships,
+    InternalOrganization,
+    InternalOrganizationCreate,
+)
 
 
 class OwnerQuery(BaseModel):

@@ -5,9 +5,8 @@ from aiohttp import web
 
 from shared.auth import authenticate
 from shared.pagination import page
-from shared.web import json_response, parse_body, parse_query, request_id_of
-
 from shared.permissions import MEMBERS_INVITE
+from shared.web import json_response, parse_body, parse_query, request_id_of
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import INVITATIONS

@@ -10,15 +10,22 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
-from shared.errors import (AccountGone, AlreadyMember, InvitationEmailMismatch, InvitationExpired, InvitationNotFound,
-                           InvitationRevoked, InvitationUsed)
+from shared.errors import (
+    AccountGone,
+    AlreadyMember,
+    InvitationEmailMismatch,
+    InvitationExpired,
+    InvitationNotFound,
+    InvitationRevoked,
+    InvitationUsed,
+)
 from shared.mail import Mailer
 from shared.pagination import CursorCodec
 from shared.permissions import MEMBERS_INVITE
 
 from .. import paging
-from ..accounts.client import AccountsClient
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
+from ..accounts.client import AccountsClient
 from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members

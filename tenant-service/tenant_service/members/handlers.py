@@ -4,9 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.pagination import page
-from shared.web import json_response, parse_body, parse_query
-
 from shared.permissions import MEMBERS_MANAGE, MEMBERS_READ
+from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import MEMBERS

@@ -9,10 +9,9 @@ import asyncpg
 from shared.auth import Principal
 from shared.errors import LastOwner, MemberNotFound
 from shared.pagination import CursorCodec
-
-from .. import paging
 from shared.permissions import MEMBERS_MANAGE, OWNER_ROLE
 
+from .. import paging
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..context import Actor
 from ..events import emit, membership_subject

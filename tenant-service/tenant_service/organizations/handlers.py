@@ -5,9 +5,8 @@ from aiohttp import web
 
 from shared.auth import authenticate
 from shared.pagination import page
-from shared.web import json_response, parse_body, parse_query
-
 from shared.permissions import ORGANIZATION_DELETE, ORGANIZATION_MANAGE
+from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal
 from ..keys import ORGANIZATIONS

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -11,12 +11,10 @@ import asyncpg
 from shared.auth import Principal
 from shared.errors import OrganizationNotFound, SignupRollbackRefused, SlugTaken
 from shared.pagination import CursorCodec
-
 from shared.permissions import BUILTIN_ROLES, ORGANIZATION_DELETE, ORGANIZATION_MANAGE
 from shared.permissions import OWNER_ROLE as OWNER
 
 from .. import paging
-
 from ..access import authorize_write
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -70,7 +68,7 @@ class OrganizationService:
         """Idempotent per owner: a retried signup gets the organization it already created."""
         async with self.pool.acquire() as conn, conn.transaction():
             await users.upsert(conn, user_id=owner_id, email=owner_email, name=owner_name,
-                               changed_at=datetime.now(timezone.utc))
+                               changed_at=datetime.now(UTC))
             existing = await repository.find_by_signup_user(conn, user_id=owner_id)
             if existing is not None:
                 return existing

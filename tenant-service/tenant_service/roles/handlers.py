@@ -10,7 +10,7 @@ from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import ROLES
-from .schemas import PermissionList, PermissionOut, RoleCreate, RoleListQuery, RoleDefinitionOut, RoleUpdate
+from .schemas import PermissionList, PermissionOut, RoleCreate, RoleDefinitionOut, RoleListQuery, RoleUpdate
 from .service import Role, RoleService
 
 

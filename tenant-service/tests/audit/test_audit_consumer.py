@@ -23,7 +23,6 @@ from tenant_service.audit.app import AUDIT_CONSUMER, create_app
 from tenant_service.audit.config import AuditSettings
 
 
-
 @pytest.fixture(scope="module")
 def exchange():
     return f"events_test_{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -35,7 +35,7 @@ async def chained(world, app_db):
     """An organization with 12 recorded events, a minute apart, in a fresh chain; returns
     (org, [event ids in chain order])."""
     org = await world.org(roles=("owner", "admin", "member"))
-    base = datetime.now(timezone.utc) - timedelta(hours=1)
+    base = datetime.now(UTC) - timedelta(hours=1)
     ids = []
     for i in range(12):
         event = make_event(org.id, i, base + timedelta(minutes=i))
@@ -156,7 +156,7 @@ async def test_reordered_events_with_their_hashes_moved_too_are_found(client, ch
 
 async def test_duplicates_do_not_extend_the_chain(client, chained, app_db, admin_db):
     org, ids = chained
-    event = make_event(org.id, 99, datetime.now(timezone.utc))
+    event = make_event(org.id, 99, datetime.now(UTC))
     await record(app_db, event)
     await record(app_db, event)  # a redelivery the inbox did not stop (another consumer group)
     assert await verify_route(client, org) == {"checked": 13, "first_broken_id": None}
@@ -172,7 +172,7 @@ async def test_concurrent_appends_to_one_organization_form_one_chain(client, wor
     try:
         total = 0
         for round_ in range(5):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             events = [make_event(org.id, i, now + timedelta(microseconds=i)) for i in range(16)]
             await asyncio.gather(*(record(pool, e) for e in events))
             total += len(events)
@@ -196,7 +196,7 @@ async def test_the_app_role_cannot_rewrite_or_remove_the_log(app_db, chained):
 
 async def test_retention_removes_a_prefix_and_the_rest_still_verifies(client, world, app_db, admin_db):
     org = await world.org(roles=("owner",))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     for i, days_ago in enumerate([40, 35, 31, 20, 10, 1]):
         event = make_event(org.id, i, now - timedelta(days=days_ago))
@@ -227,7 +227,7 @@ async def test_retention_removes_a_prefix_and_the_rest_still_verifies(client, wo
 
 async def test_retention_by_default_days_and_a_gap_is_not_hidden(client, world, app_db, admin_db):
     org = await world.org(roles=("owner",))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     for i, days_ago in enumerate([9, 8, 2, 1]):
         event = make_event(org.id, i, now - timedelta(days=days_ago))
@@ -254,7 +254,7 @@ async def test_purge_refuses_a_checkpoint_hash_that_is_not_the_stored_one(world,
     made-up state or remove events at will."""
     org = await world.org(roles=("owner",))
     for i in range(3):
-        await record(app_db, make_event(org.id, i, datetime.now(timezone.utc) - timedelta(days=50)))
+        await record(app_db, make_event(org.id, i, datetime.now(UTC) - timedelta(days=50)))
     async with app_db.acquire() as conn:
         with pytest.raises(asyncpg.SerializationError):
             await conn.fetchval("SELECT audit_purge($1, 2, $2)", org.id, "0" * 64)
@@ -265,7 +265,7 @@ async def test_events_recorded_before_the_chain_are_chained_by_the_backfill(clie
     """Migration 20261129184014 chains what the old consumer stored (audit_chain_backfill, run by
     the migration as the owner; here again as the superuser for a fresh organization)."""
     org = await world.org(roles=("owner",))
-    base = datetime.now(timezone.utc) - timedelta(days=3)
+    base = datetime.now(UTC) - timedelta(days=3)
     events = [make_event(org.id, i, base + timedelta(minutes=i)) for i in range(5)]
     for event in reversed(events):  # stored out of order, as deliveries may be
         await admin_db.execute(
@@ -278,7 +278,7 @@ async def test_events_recorded_before_the_chain_are_chained_by_the_backfill(clie
         "SELECT id FROM tenant.audit_event WHERE tenant_id = $1 ORDER BY chain_seq", org.id)]
     assert ordered == [e.id for e in events]
     # The consumer goes on from there, and a second backfill leaves a started chain alone.
-    await record(app_db, make_event(org.id, 9, datetime.now(timezone.utc)))
+    await record(app_db, make_event(org.id, 9, datetime.now(UTC)))
     await admin_db.execute(
         "INSERT INTO tenant.audit_event (id, tenant_id, type, occurred_at, subject_type, subject_id, envelope) "
         "VALUES ($1, $2, 'organization.updated', $3, 'organization', $4, '{}'::jsonb)",
@@ -300,7 +300,7 @@ async def run_command(*args: str) -> tuple[int, str]:
 
 async def test_retention_and_purge_commands(client, world, app_db):
     org = await world.org(roles=("owner",))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for i, days_ago in enumerate([50, 45, 3]):
         await record(app_db, make_event(org.id, i, now - timedelta(days=days_ago)))
     assert await run_command("retention", "--organization", str(org.id), "--days", "30") == (0, "")

@@ -1,11 +1,11 @@
 """The audit export: NDJSON, oldest first, the list's filters, streamed in constant memory."""
 import asyncio
 import gc
-import logging
 import json
+import logging
 import tracemalloc
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,7 +37,7 @@ async def export(client, org, query: str = "", member: str = "owner") -> list[di
 async def exported(world, app_db):
     """An organization with 9 events an hour apart, recorded out of order, and a neighbour."""
     org, other = await world.org(roles=("owner", "admin", "member")), await world.org(roles=("owner",))
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     events = [make_event(org.id, "organization.updated" if i % 3 else "organization.created", base + timedelta(hours=i))
               for i in range(9)]
     for event in reversed(events):  # delivery order is not occurrence order
@@ -101,7 +101,7 @@ TOTAL = 100_000
 async def big_log(world, admin_db):
     """An organization with 100,000 stored events (about 60 MB of NDJSON), written with SQL."""
     org = await world.org(roles=("owner",))
-    base = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2025, 1, 1, tzinfo=UTC)
     await admin_db.execute(
         """
         INSERT INTO tenant.audit_event (id, tenant_id, type, occurred_at, actor_user_id, subject_type, subject_id,

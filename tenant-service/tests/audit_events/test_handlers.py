@@ -3,7 +3,7 @@
 in its outbox; the read goes through row-level security."""
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ async def record(app_db, envelope: dict) -> None:
 
 
 def envelope(tenant_id, type_="ticket.created", at=None, actor=None, subject_id=None) -> dict:
-    e = Event(id=uuid.uuid4(), type=type_, occurred_at=at or datetime.now(timezone.utc), source="test",
+    e = Event(id=uuid.uuid4(), type=type_, occurred_at=at or datetime.now(UTC), source="test",
               tenant_id=tenant_id, actor=Actor(user_id=actor, ip="198.51.100.7"),
               subject=Subject(type="ticket", id=subject_id or str(uuid.uuid4())), request_id="rid-test", data={})
     return json.loads(event_json(e))
@@ -50,7 +50,7 @@ async def log(world, app_db):
     """An organization with 7 events an hour apart (3 by one actor on one subject) and a
     neighbour organization with events of its own."""
     org, other = await world.org(roles=("owner", "admin")), await world.org(roles=("owner",))
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     actor, subject = uuid.uuid4(), str(uuid.uuid4())
     envs = []
     for i in range(7):

@@ -1,7 +1,7 @@
 """user.registered keeps the profiles in step: through a real broker into the real database."""
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import pytest
@@ -18,7 +18,7 @@ from tenant_service.keys import USERS_CONSUMER
 
 
 def registered(user_id, email, name, at=None) -> Event:
-    return Event(id=uuid.uuid4(), type="user.registered", occurred_at=at or datetime.now(timezone.utc),
+    return Event(id=uuid.uuid4(), type="user.registered", occurred_at=at or datetime.now(UTC),
                  source="auth-service", actor=Actor(user_id=user_id), subject=Subject(type="user", id=str(user_id)),
                  data={"user_id": str(user_id), "email": email, "name": name})
 
@@ -64,7 +64,7 @@ async def test_consumer_upserts_profile_from_the_broker(settings, admin_db):
 
 async def test_older_event_never_overwrites_newer(app_db, admin_db):
     user_id = uuid.uuid4()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with app_db.acquire() as conn, conn.transaction():
         await handle_user_event(conn, registered(user_id, "new@example.com", "New", now))
         await handle_user_event(conn, registered(user_id, "old@example.com", "Old", now - timedelta(seconds=5)))

@@ -2,7 +2,7 @@
 the real consumer over RabbitMQ."""
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import pytest
@@ -22,7 +22,7 @@ async def _row(pool, org_id, user_id):
 
 async def test_older_events_delivered_late_are_ignored(api, org, pool, membership_consumer):
     user = uuid.uuid4()
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     ev = api.membership_event
     created = ev("membership.created", org.id, user, "agent", occurred_at=t0)
     promoted = ev("membership.role_changed", org.id, user, "admin", occurred_at=t0 + timedelta(seconds=1))
@@ -48,7 +48,7 @@ async def test_malformed_and_unrelated_events_are_skipped_not_retried(api, org, 
 
 
 def _org_deleted(org_id) -> Event:
-    return Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(timezone.utc),
+    return Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(UTC),
                  source="tenant-service", tenant_id=org_id, actor={}, subject={"type": "organization", "id": str(org_id)},
                  request_id="test", data={})
 

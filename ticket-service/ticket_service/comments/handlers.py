@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.web import json_response, parse_body, parse_query
-
 from shared.permissions import COMMENTS_CREATE
+from shared.web import json_response, parse_body, parse_query
 
 from ..caller import current_caller
 from ..keys import COMMENT_SERVICE

@@ -6,9 +6,8 @@ from uuid import UUID
 
 from aiohttp import web
 
-from shared.web import json_response, parse_body, parse_query, read_json, validate
-
 from shared.permissions import TICKETS_CREATE
+from shared.web import json_response, parse_body, parse_query, read_json, validate
 
 from ..caller import current_caller
 from ..keys import TICKET_SERVICE

@@ -56,7 +56,7 @@ class TicketRow:
     deleted_at: datetime | None
 
     @classmethod
-    def from_record(cls, record: asyncpg.Record) -> "TicketRow":
+    def from_record(cls, record: asyncpg.Record) -> TicketRow:
         values = dict(record)
         values["tags"] = list(values["tags"])
         return cls(**values)

@@ -16,17 +16,28 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import tenant_transaction
-from shared.messaging import add_event
 from shared.errors import PermissionMissing
+from shared.messaging import add_event
 from shared.pagination import CursorCodec
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
 
 from ..caller import Caller
 from ..memberships import repository as memberships
 from . import repository as repo
-from .errors import (AdminRequired, AssigneeNotAssignable, IdempotencyKeyReused, IfMatchInvalid, IfMatchRequired,
-                     InvalidCursor, OrganizationNotFound, StatusMoveNotAllowed, TicketChangeForbidden, TicketNotDeleted,
-                     TicketNotFound, TicketVersionMismatch)
+from .errors import (
+    AdminRequired,
+    AssigneeNotAssignable,
+    IdempotencyKeyReused,
+    IfMatchInvalid,
+    IfMatchRequired,
+    InvalidCursor,
+    OrganizationNotFound,
+    StatusMoveNotAllowed,
+    TicketChangeForbidden,
+    TicketNotDeleted,
+    TicketNotFound,
+    TicketVersionMismatch,
+)
 from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketOut, TicketUpdate
 
 log = logging.getLogger(__name__)
