@@ -9,11 +9,15 @@ SERVICES := auth_service tenant_service ticket_service
 DATABASE_NAME ?= saas
 export DATABASE_NAME
 
-.PHONY: help install servers db queues migrate keys seed run test backup restore bench bench-events bench-auth bench-gateway bench-tickets drills clean
+LINT_PATHS := shared gateway auth-service tenant-service ticket-service tests deploy conftest.py
+MYPY_PACKAGES := shared/shared gateway/gateway auth-service/auth_service tenant-service/tenant_service ticket-service/ticket_service
+
+.PHONY: help install lint servers db queues migrate keys seed run test backup restore bench bench-events bench-auth bench-gateway bench-tickets drills clean
 
 help:
 	@echo "make run      - install, start servers, migrate, seed, run the stack on :8080 (Ctrl-C stops)"
 	@echo "make test     - install, start servers, run the whole test suite"
+	@echo "make lint     - ruff (ruff.toml) and mypy (mypy.ini: strict on shared/, checked on the services)"
 	@echo "make migrate  - apply migrations (MIGRATE='status' | 'down 1' | 'new NAME' SERVICE=ticket_service)"
 	@echo "make seed     - seed the demo organization into a running stack"
 	@echo "make bench    - every benchmark; results are written under */bench/RESULTS.md"
@@ -54,6 +58,10 @@ seed: install
 
 run: db keys
 	$(BIN)/python deploy/run_local.py
+
+lint: install
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy $(MYPY_PACKAGES)
 
 test: install servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
