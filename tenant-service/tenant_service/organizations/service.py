@@ -79,7 +79,10 @@ class OrganizationService:
                 if exc.constraint_name != SIGNUP_INDEX:
                     raise
                 # A concurrent identical call won the race and has committed by now.
-                return await repository.find_by_signup_user(conn, user_id=owner_id)
+                winner = await repository.find_by_signup_user(conn, user_id=owner_id)
+                if winner is None:  # the winner's organization is already gone again
+                    raise
+                return winner
             await self._created(conn, actor, org, owner_id)
         return org
 

@@ -9,6 +9,7 @@ auth-service marks every token carrying the role stale (shared.redis_keys.role_s
 """
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from uuid import UUID, uuid5
@@ -101,7 +102,7 @@ class RoleService:
             raise RoleNameTaken(f"{name!r} is the name of a built-in role.")
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str, description: str,
-                     permissions: list[str]) -> Role:
+                     permissions: builtins.list[str]) -> Role:
         self._check_name(name)
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
@@ -121,7 +122,7 @@ class RoleService:
         return _custom(role)
 
     async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, role_id: UUID, name: str | None,
-                     description: str | None, permissions: list[str] | None) -> Role:
+                     description: str | None, permissions: builtins.list[str] | None) -> Role:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
             old = await self._custom_or_refuse(conn, org_id, role_id)
