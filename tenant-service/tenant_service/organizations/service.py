@@ -160,7 +160,7 @@ class OrganizationService:
                 except asyncpg.UniqueViolationError as exc:
                     if exc.constraint_name != SLUG_INDEX:
                         raise
-                    raise SlugTaken(slug) from None
+                    raise SlugTaken(slug or org.slug) from None
                 await emit(conn, actor, type="organization.updated", subject_type="organization",
                            subject_id=org_id, tenant_id=org_id, data={"changes": changes})
             count = await members.count(conn, organization_id=org_id)

@@ -77,7 +77,8 @@ class RoleService:
         start = 0
         if cursor:
             payload = self.cursors.decode(cursor)
-            start = payload.get("n") if isinstance(payload.get("n"), int) else -1
+            position = payload.get("n")
+            start = position if isinstance(position, int) else -1
             if start < 0:
                 raise InvalidCursor()
         async with self.pool.acquire() as conn:
