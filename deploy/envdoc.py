@@ -32,10 +32,13 @@ TOOLING = [
     ("SEED_GATEWAY_URL, SEED_PASSWORD, SEED_ORG_NAME", "http://127.0.0.1:8080, demo-Password-2026, Demo Co",
      "seed", "Where and what `deploy/seed.py` seeds."),
     ("TEST_DATABASE_NAME", "saas_test", "tests", "Database the test suite creates and migrates."),
-    ("TEST_DB_PREFIX", "saas", "tests", "Prefix of every test database (`<prefix>_test`, `<prefix>_e2e`, `<prefix>_drills`)."),
+    ("TEST_DB_PREFIX", "saas", "tests",
+     "Prefix of every test database (`<prefix>_test`, `<prefix>_e2e`, `<prefix>_drills`)."),
     ("TEST_REDIS_HOSTPORT", "127.0.0.1:6379", "tests", "Redis server the tests use (databases 1 to 5)."),
-    ("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "tests", "RabbitMQ the tests use (a vhost keeps suites apart)."),
-    ("TEST_PORT_OFFSET", "0", "tests", "Added to the end-to-end, drill and benchmark stacks' ports (18080, 28080, 29080)."),
+    ("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "tests",
+     "RabbitMQ the tests use (a vhost keeps suites apart)."),
+    ("TEST_PORT_OFFSET", "0", "tests",
+     "Added to the end-to-end, drill and benchmark stacks' ports (18080, 28080, 29080)."),
 ]
 
 

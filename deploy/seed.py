@@ -20,7 +20,8 @@ ORG_NAME = os.environ.get("SEED_ORG_NAME", "Demo Co")
 USERS = [("owner", "owner@demo.example", "Olivia Owner"), ("admin", "admin@demo.example", "Adam Admin"),
          ("agent", "agent@demo.example", "Ada Agent"), ("member", "member@demo.example", "Max Member")]
 TICKETS = [
-    ("Cannot log in from the mobile app", "The app says 'session expired' right after login.", "high", ["mobile", "login"]),
+    ("Cannot log in from the mobile app", "The app says 'session expired' right after login.", "high",
+     ["mobile", "login"]),
     ("Invoice PDF shows the wrong VAT rate", "Invoices of October use 19% instead of 20%.", "urgent", ["billing"]),
     ("Feature request: export tickets to CSV", "We would like a CSV export of all open tickets.", "low", ["export"]),
     ("Password reset email never arrives", "Tried three times; nothing in spam either.", "normal", ["email"]),

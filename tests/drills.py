@@ -207,8 +207,10 @@ async def drill_redis(stack, http, *, outage: float) -> Outcome:
                 return round(time.monotonic() - t0, 2)
             await asyncio.sleep(0.1)
         return None
-    write_back = await recovered(lambda: http.post("/v1/tickets", headers=owner.auth, json={"title": "after redis"}), 201)
-    login_back = await recovered(lambda: http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD}), 200)
+    write_back = await recovered(
+        lambda: http.post("/v1/tickets", headers=owner.auth, json={"title": "after redis"}), 201)
+    login_back = await recovered(
+        lambda: http.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD}), 200)
     out.figures = {"outage_s": outage, "authenticated_reads_ok": f"{reads}/{rounds}",
                    "authenticated_writes_503": f"{writes_refused}/{rounds}", "logins_503": f"{logins_refused}/{rounds}",
                    "writes_recovered_after_s": write_back, "login_recovered_after_s": login_back}

@@ -92,7 +92,8 @@ class Stack:
         self.proxies = {}
         self.redis_target = (REDIS_HOST, REDIS_PORT)
         if proxied:
-            self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)), "redis": ThreadedProxy(REDIS_HOST, REDIS_PORT),
+            self.proxies = {"postgres": ThreadedProxy(pg_host, int(pg_port)),
+                            "redis": ThreadedProxy(REDIS_HOST, REDIS_PORT),
                             "rabbitmq": ThreadedProxy(AMQP_HOST, AMQP_PORT)}
         pg = f"127.0.0.1:{self.proxies['postgres'].port}" if proxied else PG_HOSTPORT
         redis_port = self.proxies["redis"].port if proxied else REDIS_PORT

@@ -53,8 +53,9 @@ async def populate(database: str) -> list[uuid.UUID]:
     auth = await asyncpg.connect(dsn("auth_app", database))
     try:
         for i in range(USERS):
-            await auth.execute("INSERT INTO auth.user_account (id, email, name, password_hash) VALUES ($1, $2, $3, 'x')",
-                               uuid.uuid4(), f"user{i}@example.com", f"User {i}")
+            await auth.execute(
+                "INSERT INTO auth.user_account (id, email, name, password_hash) VALUES ($1, $2, $3, 'x')",
+                uuid.uuid4(), f"user{i}@example.com", f"User {i}")
     finally:
         await auth.close()
     orgs = [uuid.uuid4() for _ in range(ORGS)]

@@ -40,7 +40,8 @@ def keys_dir(tmp_path_factory):
 
 
 def start(module: str, prefix: str, dsn: str, port: int, keys_dir: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ENVIRONMENT": "development", "AUTH_SIGNING_KEYS_DIR": keys_dir, f"{prefix}_DATABASE_URL": dsn, f"{prefix}_PORT": str(port),
+    env = {**os.environ, "ENVIRONMENT": "development", "AUTH_SIGNING_KEYS_DIR": keys_dir,
+           f"{prefix}_DATABASE_URL": dsn, f"{prefix}_PORT": str(port),
            f"{prefix}_DB_CONNECT_ATTEMPTS": "2", "REDIS_URL": redis_url(5), "AMQP_URL": AMQP_URL,
            "EVENTS_EXCHANGE": f"role_check_{uuid.uuid4().hex[:8]}", "RELAY_ENABLED": "false",
            "AUTH_MEMBERSHIP_CONSUMER_ENABLED": "false", "TENANT_USERS_CONSUMER_ENABLED": "false",
@@ -71,7 +72,8 @@ def test_a_service_refuses_its_tables_owner_and_a_bypassrls_role(module, prefix,
     port = 23300 + PORT_OFFSET + SERVICES.index((module, prefix, schema))
     owner = start(module, prefix, owner_dsn(schema), port, keys_dir)
     assert owner.returncode != 0
-    assert f"{prefix}_DATABASE_URL" in owner.stderr and f"role {schema}_owner owns" in owner.stderr, owner.stderr[-3000:]
+    assert f"{prefix}_DATABASE_URL" in owner.stderr, owner.stderr[-3000:]
+    assert f"role {schema}_owner owns" in owner.stderr, owner.stderr[-3000:]
     bypass = start(module, prefix, f"postgresql://{bypass_role}@{PG_HOSTPORT}/{TEST_DATABASE}", port, keys_dir)
     assert bypass.returncode != 0
     assert f"role {bypass_role} has BYPASSRLS" in bypass.stderr, bypass.stderr[-3000:]

@@ -4,6 +4,7 @@ Deployment, headless Services behind the gateway, preStop longer than its re-res
 every secret setting from the Secret (and every key in the template), per-release migrations."""
 import importlib.util
 import re
+import urllib.parse
 from pathlib import Path
 
 import kubernetes_validate
@@ -34,7 +35,11 @@ def selects(selector: dict, pod_labels: dict) -> bool:
     return all(pod_labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
-@pytest.mark.parametrize("fname,doc", load_all(), ids=lambda x: x if isinstance(x, str) else x["kind"] + "/" + x["metadata"]["name"])
+def manifest_id(x) -> str:
+    return x if isinstance(x, str) else x["kind"] + "/" + x["metadata"]["name"]
+
+
+@pytest.mark.parametrize("fname,doc", load_all(), ids=manifest_id)
 def test_manifest_is_schema_valid(fname, doc):
     kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -120,8 +125,9 @@ def test_services_behind_the_gateway_are_headless():
         assert services[name]["spec"]["clusterIP"] == "None", name
     config = of_kind("ConfigMap")[0]["data"]
     for pool, port in (("AUTH", 8081), ("TENANT", 8082), ("TICKET", 8083)):
-        host = config[f"GATEWAY_{pool}_UPSTREAMS"].split("//")[1].split(":")[0]
-        assert services[host]["spec"]["clusterIP"] == "None"
+        upstream = urllib.parse.urlsplit(config[f"GATEWAY_{pool}_UPSTREAMS"])
+        assert services[upstream.hostname]["spec"]["clusterIP"] == "None"
+        assert upstream.port == port, pool
     assert float(config["GATEWAY_RESOLVE_INTERVAL_S"]) == render_module().RESOLVE_INTERVAL_S
 
 

@@ -43,7 +43,8 @@ def base_env(prefix: str, schema: str | None, port: int, keys_dir: str) -> dict:
     env.update({
         # The broker as a deployment names it: not the built-in guest@127.0.0.1 default, which
         # production refuses (tested below).
-        f"{prefix}_PORT": str(port), "REDIS_URL": redis_url(5), "AMQP_URL": AMQP_URL.replace("@127.0.0.1:", "@localhost:"),
+        f"{prefix}_PORT": str(port), "REDIS_URL": redis_url(5),
+        "AMQP_URL": AMQP_URL.replace("@127.0.0.1:", "@localhost:"),
         "EVENTS_EXCHANGE": f"prod_check_{uuid.uuid4().hex[:8]}", "AUTH_SIGNING_KEYS_DIR": keys_dir,
         "RELAY_ENABLED": "false", "LOG_LEVEL": "WARNING", "DB_CONNECT_ATTEMPTS": "3",
         f"{prefix}_DB_CONNECT_ATTEMPTS": "3",

@@ -356,7 +356,8 @@ def main() -> int:
         groups = process_groups(stack.proc.pid)
         asyncio.run(settle())
         # The GET and its floor, the same hops built bare, take turns twice; each keeps its best.
-        with bare_chain(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}", redis_url(5)) as (bare_url, bare_token, pids):
+        bare_dsn = f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}"
+        with bare_chain(bare_dsn, redis_url(5)) as (bare_url, bare_token, pids):
             bare_groups = {"bare gateway": tree(pids[1]), "bare service": tree(pids[0]),
                            "postgresql": groups["postgresql"], "redis": groups["redis"]}
             gets, bares = [], []
@@ -372,8 +373,9 @@ def main() -> int:
         results["GET /v1/tickets?q=…&status=open (search)"] = run("search", groups, stack.url, lua=lua_request(
             "GET", [f"/v1/tickets?q={w}&status=open&limit=20" for w in WORDS], token))
         since = time.time()
+        new_ticket = json.dumps({"title": "load test ticket", "description": "created by wrk"})
         results["POST /v1/tickets"] = run("create", groups, stack.url, lua=lua_request(
-            "POST", ["/v1/tickets"], token, [json.dumps({"title": "load test ticket", "description": "created by wrk"})]))
+            "POST", ["/v1/tickets"], token, [new_ticket]))
         time.sleep(3)
         lag = asyncio.run(event_lag(since))
         results["POST /v1/auth/login"] = run("login", groups, stack.url, lua=lua_request(
@@ -399,7 +401,8 @@ def main() -> int:
               "asyncpg primary-key query": asyncio.run(floor_pk_query(owner.org_id, ids)),
               "argon2id hash": floor_argon2()}
     floor_of = {"GET /v1/tickets/{id}": "bare chain", "GET /v1/tickets (first page)": "bare aiohttp handler",
-                "GET /v1/tickets?q=…&status=open (search)": "bare aiohttp handler", "POST /v1/tickets": "bare aiohttp handler",
+                "GET /v1/tickets?q=…&status=open (search)": "bare aiohttp handler",
+                "POST /v1/tickets": "bare aiohttp handler",
                 "POST /v1/auth/login": "argon2id hash", "POST /v1/auth/refresh": "bare aiohttp handler"}
     rate = {**{k: v["rps"] for k, v in results.items()}, **{k: v["rps"] for k, v in floors.items()}}
     cpu = cpu_model()
@@ -407,7 +410,8 @@ def main() -> int:
         "# Load benchmark", "",
         f"`make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, one gunicorn worker per process, load generator on the same machine "
-        f"(wrk -t1 -c{CONNECTIONS}, {SECONDS} s per scenario; refresh by a Python client with {CONNECTIONS} chained sessions). "
+        f"(wrk -t1 -c{CONNECTIONS}, {SECONDS} s per scenario; "
+        f"refresh by a Python client with {CONNECTIONS} chained sessions). "
         f"Data set: {len(ids)} tickets seeded through the API; logins spread over {len(data['users'])} accounts. "
         "The GET and the bare chain ran interleaved, twice each; the best run of each is shown.", "",
         "Machine load (1-minute load average) when each scenario started: "
@@ -434,13 +438,14 @@ def main() -> int:
     for name, r in results.items():
         if "cpu_us" in r:
             lines.append(f"| {name} | " + " | ".join(f"{r['cpu_us'][g]:.0f}" for g in groups) + " |")
-    lines += ["", "The bare chain, same run: " + ", ".join(f"{g} {us:.0f} µs" for g, us in bare["cpu_us"].items()) + "."]
+    bare_cpu = ", ".join(f"{g} {us:.0f} µs" for g, us in bare["cpu_us"].items())
+    lines += ["", f"The bare chain, same run: {bare_cpu}."]
     hash_us = floors["argon2id hash"]["cpu_us_per_hash"]
     login_cpu = results["POST /v1/auth/login"]["cpu_us"]
-    lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run); the non-hash CPU of a "
-                  "login, by process: " + ", ".join(
-                      f"{g} {(login_cpu[g] - (hash_us if g == 'auth-service' else 0)) / 1000:.1f} ms"
-                      for g in groups if login_cpu[g] >= 50) + "."]
+    login_non_hash = ", ".join(f"{g} {(login_cpu[g] - (hash_us if g == 'auth-service' else 0)) / 1000:.1f} ms"
+                               for g in groups if login_cpu[g] >= 50)
+    lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run); "
+                  f"the non-hash CPU of a login, by process: {login_non_hash}."]
     lines += ["", "Memory after the run (resident set, gunicorn master + one worker per process):", "",
               "| process | OS processes | RSS MiB |", "|---|---|---|"]
     for name, (n, mib) in sorted(memory.items()):

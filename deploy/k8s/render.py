@@ -235,7 +235,8 @@ def secret_templates() -> list[dict]:
     return [{"apiVersion": "v1", "kind": "Secret", "metadata": meta(SECRET), "type": "Opaque",
              "stringData": {key: "REPLACE-ME" for key in secret_keys()}},
             {"apiVersion": "v1", "kind": "Secret", "metadata": meta(SIGNING_KEYS_SECRET), "type": "Opaque",
-             "stringData": {"KID.pem": "REPLACE-ME: one PEM per key, named <kid>.pem (python -m auth_service keys ensure)"}}]
+             "stringData": {
+                 "KID.pem": "REPLACE-ME: one PEM per key, named <kid>.pem (python -m auth_service keys ensure)"}}]
 
 
 def hpa(name, low, high) -> dict:

@@ -108,8 +108,9 @@ async def main(seconds: float, concurrency: int) -> None:
                                          server_settings={"search_path": "tenant"})
     org_id, users = await seed(admin, app_pool, members=200, audit_rows=5000)
     port = free_port()
-    env = {**os.environ, "ENVIRONMENT": "development", "TENANT_PORT": str(port), "TENANT_DATABASE_URL": app_dsn("tenant"), "JWKS_URL": jwks_url,
-           "INTERNAL_API_TOKEN": internal, "RELAY_ENABLED": "false", "TENANT_USERS_CONSUMER_ENABLED": "false",
+    env = {**os.environ, "ENVIRONMENT": "development", "TENANT_PORT": str(port),
+           "TENANT_DATABASE_URL": app_dsn("tenant"), "JWKS_URL": jwks_url, "INTERNAL_API_TOKEN": internal,
+           "RELAY_ENABLED": "false", "TENANT_USERS_CONSUMER_ENABLED": "false",
            "LOG_LEVEL": "WARNING", "PYTHONPATH": f"{REPO / 'shared'}:{REPO / 'tenant-service'}"}
     proc = subprocess.Popen([sys.executable, "-m", "tenant_service"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -45,12 +45,14 @@ HAND_OUT = ("A caller never acts on a role (grants it, invites with it, changes 
 OPERATIONS: list[Operation] = [
     Operation("POST", "/v1/organizations", "Create an organization (the caller becomes its owner)", "organizations",
               status=201, request=OrganizationCreate, response=Organization, problems=(SlugTaken,),
-              operation_id="createOrganization", api_key=False, request_example={"name": "Acme Support", "slug": "acme-support"},
+              operation_id="createOrganization", api_key=False,
+              request_example={"name": "Acme Support", "slug": "acme-support"},
               description="Any signed-in user, with or without an organization-scoped token. The slug is "
                           "derived from the name when absent (suffixed when taken); an explicit slug that "
                           "is taken is 409."),
     Operation("GET", "/v1/organizations", "List the caller's organizations", "organizations",
-              response=MyOrganization, response_is_list=True, query=ListQuery, operation_id="listMyOrganizations", api_key=False,
+              response=MyOrganization, response_is_list=True, query=ListQuery, operation_id="listMyOrganizations",
+              api_key=False,
               description="Live organizations the caller belongs to, oldest membership first."),
     Operation("GET", ORG, "Get an organization", "organizations", response=Organization, problems=IN_ORG,
               operation_id="getOrganization",

@@ -9,8 +9,10 @@ async def test_two_owners_demoting_each_other_keep_one_owner(client, world, admi
     second = await world.add_member(org, "owner")
     first = org["owner"]
     results = await asyncio.gather(
-        client.patch(f"/v1/organizations/{org.id}/members/{second.user_id}", json={"role": "admin"}, headers=first.auth),
-        client.patch(f"/v1/organizations/{org.id}/members/{first.user_id}", json={"role": "admin"}, headers=second.auth))
+        client.patch(f"/v1/organizations/{org.id}/members/{second.user_id}", json={"role": "admin"},
+                     headers=first.auth),
+        client.patch(f"/v1/organizations/{org.id}/members/{first.user_id}", json={"role": "admin"},
+                     headers=second.auth))
     assert sorted(r.status for r in results) in ([200, 403], [200, 409])
     assert await admin_db.fetchval("SELECT count(*) FROM tenant.membership WHERE organization_id = $1 "
                                    "AND role = 'owner'", org.id) == 1

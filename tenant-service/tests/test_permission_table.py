@@ -15,7 +15,7 @@ ROLES = ("member", "agent", "admin", "owner")
 
 
 def expect(member, agent, admin, owner):
-    return dict(zip(ROLES, (member, agent, admin, owner)))
+    return dict(zip(ROLES, (member, agent, admin, owner), strict=True))
 
 
 async def invite(world, org, role):

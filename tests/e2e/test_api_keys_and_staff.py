@@ -116,7 +116,8 @@ async def test_api_key_lifecycle_scope_and_audit(http, stack, tap):
     await expect(await http.delete(f"/v1/tickets/{ticket['id']}", headers=key_auth(key)), 403)
     await expect(await http.get(f"/v1/organizations/{owner.org_id}/audit-events", headers=key_auth(key)), 403)
     await expect(await http.get(f"/v1/organizations/{other.org_id}/members", headers=key_auth(key)), 404)
-    theirs = await expect(await http.post("/v1/tickets", headers=other.auth, json={"title": "B", "description": "b"}), 201)
+    theirs = await expect(
+        await http.post("/v1/tickets", headers=other.auth, json={"title": "B", "description": "b"}), 201)
     await expect(await http.get(f"/v1/tickets/{theirs['id']}", headers=key_auth(key)), 404)
     for path in ("/v1/auth/me", "/v1/auth/sessions"):
         await expect(await http.get(path, headers=key_auth(key)), 403)

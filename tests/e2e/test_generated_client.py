@@ -94,8 +94,9 @@ def journey(base_url: str, where: Path) -> dict:
         assert me.status_code == 200 and me.parsed.organization_id == org_id and me.parsed.role == "owner"
         tickets = []
         for i in range(3):
-            resp = create_ticket.sync_detailed(client=client, idempotency_key=f"gen-{uuid.uuid4().hex}", body=TicketCreate(
-                title=f"Generated ticket {i}", priority=TicketPriority.HIGH, tags=["generated"]))
+            resp = create_ticket.sync_detailed(
+                client=client, idempotency_key=f"gen-{uuid.uuid4().hex}",
+                body=TicketCreate(title=f"Generated ticket {i}", priority=TicketPriority.HIGH, tags=["generated"]))
             assert resp.status_code == 201, resp.content
             assert isinstance(resp.parsed, Ticket) and resp.headers["ETag"] == f'"{resp.parsed.version}"'
             tickets.append(resp.parsed)

@@ -3,6 +3,7 @@ three clients logging in and three refreshing, about fifty times each, while the
 the change, repeated. Five seconds after the change answered, no token minted from the old
 membership may still pass the gateway."""
 import asyncio
+import functools
 import time
 import uuid
 
@@ -91,16 +92,22 @@ async def still_working(http, tokens: list[str], after: float) -> list[int]:
     return [s for s in statuses if s != 401]
 
 
+async def remove_member(http, owner: User, member: User) -> None:
+    await expect(await http.delete(f"/v1/organizations/{owner.org_id}/members/{member.id}",
+                                   headers=owner.auth), 204)
+
+
+async def change_role(http, owner: User, member: User, role: str) -> None:
+    await expect(await http.patch(f"/v1/organizations/{owner.org_id}/members/{member.id}",
+                                  headers=owner.auth, json={"role": role}), 200)
+
+
 async def test_logins_and_refreshes_racing_a_removal_leave_no_working_token(http):
     owner = await signup(http, "race-owner", org_name=f"Race {uuid.uuid4().hex[:6]}")
     owner = await scope(http, owner, owner.org_id)
     for round_ in range(ROUNDS):
         agent = await join(http, owner, "agent")
-
-        async def remove():
-            await expect(await http.delete(f"/v1/organizations/{owner.org_id}/members/{agent.id}",
-                                           headers=owner.auth), 204)
-        minted, answered = await race(http, agent, remove)
+        minted, answered = await race(http, agent, functools.partial(remove_member, http, owner, agent))
         scoped = [t for t in minted if claims(t).get("tid") == owner.org_id]
         assert scoped, "no token minted for the organization: the race did not happen"
         working = await still_working(http, scoped, answered)
@@ -115,11 +122,7 @@ async def test_logins_and_refreshes_racing_a_role_change_leave_no_old_role_token
     roles = ["agent", "member"]
     for round_ in range(ROUNDS):
         old, new = roles[round_ % 2], roles[(round_ + 1) % 2]
-
-        async def change_role():
-            await expect(await http.patch(f"/v1/organizations/{owner.org_id}/members/{agent.id}",
-                                          headers=owner.auth, json={"role": new}), 200)
-        minted, answered = await race(http, agent, change_role)
+        minted, answered = await race(http, agent, functools.partial(change_role, http, owner, agent, new))
         old_role = [t for t in minted if claims(t).get("tid") == owner.org_id and claims(t).get("role") == old]
         assert old_role, "no token minted with the old role: the race did not happen"
         working = await still_working(http, old_role, answered)

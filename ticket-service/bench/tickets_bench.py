@@ -177,8 +177,9 @@ def free_port() -> int:
 
 
 def start_service(port: int, jwks_url: str) -> subprocess.Popen:
-    env = dict(os.environ, ENVIRONMENT="development", TICKET_PORT=str(port), TICKET_HOST="127.0.0.1", TICKET_DATABASE_URL=APP_DSN,
-               TICKET_MIGRATE_DATABASE_URL=OWNER_DSN, TICKET_CONSUMERS_ENABLED="false", RELAY_ENABLED="false",
+    env = dict(os.environ, ENVIRONMENT="development", TICKET_PORT=str(port), TICKET_HOST="127.0.0.1",
+               TICKET_DATABASE_URL=APP_DSN, TICKET_MIGRATE_DATABASE_URL=OWNER_DSN, TICKET_CONSUMERS_ENABLED="false",
+               RELAY_ENABLED="false",
                TICKET_DB_POOL_MAX="10", JWKS_URL=jwks_url, LOG_LEVEL="WARNING", EVENTS_EXCHANGE="events_bench_unused")
     proc = subprocess.Popen([sys.executable, "-m", "ticket_service"], env=env, cwd=str(REPO))
     deadline = time.monotonic() + 30
@@ -188,7 +189,7 @@ def start_service(port: int, jwks_url: str) -> subprocess.Popen:
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit("ticket-service exited during start-up")
+                raise SystemExit("ticket-service exited during start-up") from None
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("ticket-service did not start")
@@ -264,7 +265,9 @@ async def run(args) -> None:
     base = f"http://127.0.0.1:{port}"
 
     def agent_headers(org: uuid.UUID) -> dict:
-        return {"Authorization": f"Bearer {tokens.mint(user_id=uuid.uuid5(NAMESPACE, f'bench-agent-{org}'), tenant_id=org, role='agent', ttl_s=3600)}"}
+        token = tokens.mint(user_id=uuid.uuid5(NAMESPACE, f"bench-agent-{org}"), tenant_id=org, role="agent",
+                            ttl_s=3600)
+        return {"Authorization": f"Bearer {token}"}
 
     try:
         headers_by_org = {org_id(i): agent_headers(org_id(i)) for i in range(ORGS)}
@@ -288,7 +291,8 @@ async def run(args) -> None:
                 scenarios[f"first page, {sort} (large org)"] = [
                     (f"{base}/v1/tickets?limit=20&sort={sort}", headers_by_org[large]) for _ in range(n)]
                 scenarios[f"page 1,001 (rows 20,001-20,020), {sort} (large org)"] = [
-                    (f"{base}/v1/tickets?limit=20&sort={sort}&cursor={cursor}", headers_by_org[large]) for _ in range(n)]
+                    (f"{base}/v1/tickets?limit=20&sort={sort}&cursor={cursor}", headers_by_org[large])
+                    for _ in range(n)]
             scenarios["search q=printer, first page (random org)"] = [
                 (f"{base}/v1/tickets?limit=20&q=printer", headers_by_org[random.choice(orgs)]) for _ in range(n)]
             results = await measure(session, scenarios, args.concurrency)

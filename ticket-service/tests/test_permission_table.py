@@ -16,7 +16,7 @@ PERMS = {**P.BUILTIN_ROLES, "triage": TRIAGE}
 
 
 def expect(member, agent, admin, owner, triage):
-    return dict(zip(ROLES, (member, agent, admin, owner, triage)))
+    return dict(zip(ROLES, (member, agent, admin, owner, triage), strict=True))
 
 
 async def others_ticket(api, org):

@@ -61,7 +61,8 @@ OPERATIONS: list[Operation] = [
                      "creation time."),
     ),
     Operation("GET", "/v1/tickets/{ticket_id}", "Read a ticket", TAG, response=TicketOut,
-              problems=SCOPE + (PermissionMissing, TicketNotFound), response_headers=("ETag",), operation_id="getTicket",
+              problems=SCOPE + (PermissionMissing, TicketNotFound), response_headers=("ETag",),
+              operation_id="getTicket",
               description="Another's ticket without `tickets:read_all` answers 404."),
     Operation(
         "PATCH", "/v1/tickets/{ticket_id}", "Change a ticket", TAG, request=TicketUpdate, response=TicketOut,
@@ -87,7 +88,8 @@ OPERATIONS: list[Operation] = [
               request=CommentCreate, response=CommentOut,
               problems=SCOPE + (PermissionMissing, TicketNotFound, InternalCommentForbidden),
               operation_id="createComment", request_example={"body": "Restarted it; please check.", "internal": False},
-              description="`comments:create` on a ticket one can see; `internal: true` needs `comments:internal` (403)."),
+              description="`comments:create` on a ticket one can see; "
+                          "`internal: true` needs `comments:internal` (403)."),
     Operation("GET", "/v1/tickets/{ticket_id}/comments", "List a ticket's comments", TAG, response=CommentOut,
               response_is_list=True, query=CommentListQuery, problems=SCOPE + (PermissionMissing, TicketNotFound),
               operation_id="listComments",

@@ -35,8 +35,11 @@ class Caller:
 async def current_caller(request: web.Request, permission: str | None = None) -> Caller:
     """403 for a token without an organization or without ``permission`` (shared.auth)."""
     principal = await require_permission(request, permission) if permission else await _scoped(request)
+    org_id = principal.tenant_id
+    if org_id is None:  # pragma: no cover - both calls above already refuse a token without one
+        raise OrganizationScopeRequired()
     ip = client_ip(request, request.app[SETTINGS])
-    return Caller(user_id=principal.user_id, org_id=principal.tenant_id, role=principal.role or "",
+    return Caller(user_id=principal.user_id, org_id=org_id, role=principal.role or "",
                   ip=ip, request_id=request_id_of(request) or None, actor=actor_of(principal, ip=ip),
                   permissions=principal.permissions)
 

@@ -17,8 +17,10 @@ class Settings(BaseServiceSettings):
     # from the first page).
     cursor_secret: SecretStr = Field(SecretStr("dev-ticket-cursor-secret-change-me"),
                                      description="HMAC key of the list cursors (secret; set in production).")
-    idempotency_ttl_s: int = Field(24 * 3600, description="How long an Idempotency-Key of POST /v1/tickets is remembered.")
+    idempotency_ttl_s: int = Field(
+        24 * 3600, description="How long an Idempotency-Key of POST /v1/tickets is remembered.")
     consumers_enabled: bool = Field(True, description="Run the membership read-model consumer in this process.")
     membership_consumer_group: str = Field(
         "ticket-service.memberships",
-        description="Queue of the consumer keeping the membership read model (assignable agents, deleted organizations).")
+        description="Queue of the consumer keeping the membership read model "
+                    "(assignable agents, deleted organizations).")

@@ -51,9 +51,10 @@ async def append_chained(conn: asyncpg.Connection, event: Event, *, seq: int, pr
     The conflict target is the event id only: a clash on the position raises (the delivery is
     retried) instead of dropping the event. The transaction is scoped to the event's
     organization, so the read policy lets the statement see its own row and a duplicate."""
+    hash_expr = hash_sql("$11::text", "$10::bigint", "$9::jsonb")
     row = await conn.fetchrow(
         f"INSERT INTO audit_event ({_COLUMNS}, chain_seq, prev_hash, hash) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, {hash_sql('$11::text', '$10::bigint', '$9::jsonb')}) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, {hash_expr}) "
         "ON CONFLICT (id) DO NOTHING RETURNING hash", *_values(event), seq, prev_hash)
     return None if row is None else row["hash"]
 

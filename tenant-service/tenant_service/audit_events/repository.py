@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -24,7 +25,8 @@ async def list_events(conn: asyncpg.Connection, *, tenant_id: UUID, type: str | 
     # one catch-all statement with "$n IS NULL OR ..." gets a generic plan that reads and sorts
     # every event of the organization, where this shape walks an index in order and stops at
     # the limit.
-    where, args = ["tenant_id = $1"], [tenant_id]
+    where: list[str] = ["tenant_id = $1"]
+    args: list[Any] = [tenant_id]
 
     def add(fragment: str, *values) -> None:
         args.extend(values)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from uuid import UUID
 
 import asyncpg
@@ -35,7 +35,7 @@ class AuditEventService:
         return [json.loads(r.envelope) for r in rows], cursor
 
     async def export(self, *, org_id: UUID, query: AuditExportQuery,
-                     batch: int = EXPORT_BATCH) -> AsyncIterator[bytes]:
+                     batch: int = EXPORT_BATCH) -> AsyncGenerator[bytes, None]:
         """The matching events, oldest first, as NDJSON chunks of ``batch`` lines each.
 
         Keyset batches, each in its own short transaction: memory stays one batch whatever the

@@ -32,6 +32,13 @@ def _inv(row: asyncpg.Record | None) -> InvitationRecord | None:
     return None if row is None else InvitationRecord(**dict(row))
 
 
+def _returned_inv(row: asyncpg.Record | None) -> InvitationRecord:
+    """The row of an INSERT ... RETURNING: always there."""
+    if row is None:
+        raise LookupError("INSERT ... RETURNING returned no invitation row")
+    return InvitationRecord(**dict(row))
+
+
 async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, email: str, role: str,
                  token_hash: bytes, invited_by: UUID, ttl_s: int) -> InvitationRecord:
     row = await conn.fetchrow(
@@ -40,7 +47,7 @@ async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, e
         "SELECT $1, $2, $3, $4, $5, $6, t.at, t.at + make_interval(secs => $7) FROM t "
         "RETURNING " + _COLS,
         id, organization_id, email, role, token_hash, invited_by, float(ttl_s))
-    return _inv(row)
+    return _returned_inv(row)
 
 
 async def find_by_token_hash(conn: asyncpg.Connection, *, token_hash: bytes, for_update: bool = False
@@ -64,7 +71,7 @@ async def list_pending(conn: asyncpg.Connection, *, organization_id: UUID, after
               "AND revoked_at IS NULL AND expires_at > now() ")
     order = "ORDER BY created_at DESC, id DESC LIMIT $2"
     rows = await fetch_page(conn, select, order, "AND (created_at, id) < ($3, $4) ", [organization_id, limit], after)
-    return [_inv(r) for r in rows]
+    return [InvitationRecord(**dict(r)) for r in rows]
 
 
 async def mark_accepted(conn: asyncpg.Connection, *, invitation_id: UUID, user_id: UUID) -> None:

@@ -106,7 +106,10 @@ class InvitationService:
         async with self.pool.acquire() as conn:
             await users.upsert(conn, user_id=account.id, email=account.email, name=account.name,
                                changed_at=account.created_at)
-            return await users.get(conn, user_id=account.id)
+            stored = await users.get(conn, user_id=account.id)  # the upsert's row, or a newer one
+        if stored is None:
+            raise LookupError("the user profile upserted just before is missing")
+        return stored
 
     async def accept(self, actor: Actor, principal: Principal, *, token: str,
                      request_id: str | None = None) -> MembershipRecord:
@@ -126,6 +129,8 @@ class InvitationService:
             if await organizations.get_live(conn, org_id=found.organization_id, for_update=True) is None:
                 raise InvitationNotFound()
             inv = await repository.find_by_token_hash(conn, token_hash=token_hash, for_update=True)
+            if inv is None:  # removed between the two reads
+                raise InvitationNotFound()
             if inv.accepted_at is not None:
                 raise InvitationUsed()
             if inv.revoked_at is not None:

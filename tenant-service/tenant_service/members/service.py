@@ -52,7 +52,10 @@ class MemberService:
                            data={"organization_id": str(org_id), "user_id": str(user_id),
                                  "old_role": target.role, "role": role,
                                  "permissions": sorted(granted)})
-            return await repository.get_member(conn, organization_id=org_id, user_id=user_id)
+            changed = await repository.get_member(conn, organization_id=org_id, user_id=user_id)
+            if changed is None:  # pragma: no cover - the membership is locked by this transaction
+                raise LookupError("the membership vanished inside its own transaction")
+            return changed
 
     async def remove(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
         leaving = user_id == principal.user_id

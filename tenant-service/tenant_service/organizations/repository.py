@@ -33,13 +33,20 @@ def _org(row: asyncpg.Record | None) -> OrganizationRecord | None:
     return None if row is None else OrganizationRecord(**dict(row))
 
 
+def _returned_org(row: asyncpg.Record | None) -> OrganizationRecord:
+    """The row of an INSERT/UPDATE ... RETURNING on a row the caller has locked or just created."""
+    if row is None:
+        raise LookupError("the organization row vanished inside its own transaction")
+    return OrganizationRecord(**dict(row))
+
+
 async def insert(conn: asyncpg.Connection, *, id: UUID, name: str, slug: str,
                  signup_user_id: UUID | None = None) -> OrganizationRecord:
     """Raises asyncpg.UniqueViolationError when the slug (or the signup user) is taken."""
     row = await conn.fetchrow(
         "INSERT INTO organization (id, name, slug, signup_user_id) VALUES ($1, $2, $3, $4) "
         "RETURNING id, name, slug, created_at", id, name, slug, signup_user_id)
-    return _org(row)
+    return _returned_org(row)
 
 
 async def get_live(conn: asyncpg.Connection, *, org_id: UUID, for_update: bool = False) -> OrganizationRecord | None:
@@ -63,7 +70,8 @@ async def find_by_signup_user(conn: asyncpg.Connection, *, user_id: UUID) -> Org
     return _org(row)
 
 
-async def get_signup_user(conn: asyncpg.Connection, *, org_id: UUID, for_update: bool = False) -> tuple[bool, UUID | None]:
+async def get_signup_user(
+        conn: asyncpg.Connection, *, org_id: UUID, for_update: bool = False) -> tuple[bool, UUID | None]:
     """(exists, signup_user_id) for any organization, live or deleted."""
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow("SELECT signup_user_id FROM organization WHERE id = $1" + lock, org_id)
@@ -74,7 +82,7 @@ async def update(conn: asyncpg.Connection, *, org_id: UUID, name: str, slug: str
     row = await conn.fetchrow(
         "UPDATE organization SET name = $2, slug = $3, updated_at = clock_timestamp() "
         "WHERE id = $1 AND deleted_at IS NULL RETURNING id, name, slug, created_at", org_id, name, slug)
-    return _org(row)
+    return _returned_org(row)
 
 
 async def soft_delete(conn: asyncpg.Connection, *, org_id: UUID) -> bool:

@@ -79,7 +79,10 @@ class OrganizationService:
                 if exc.constraint_name != SIGNUP_INDEX:
                     raise
                 # A concurrent identical call won the race and has committed by now.
-                return await repository.find_by_signup_user(conn, user_id=owner_id)
+                winner = await repository.find_by_signup_user(conn, user_id=owner_id)
+                if winner is None:  # the winner's organization is already gone again
+                    raise
+                return winner
             await self._created(conn, actor, org, owner_id)
         return org
 
@@ -157,7 +160,7 @@ class OrganizationService:
                 except asyncpg.UniqueViolationError as exc:
                     if exc.constraint_name != SLUG_INDEX:
                         raise
-                    raise SlugTaken(slug) from None
+                    raise SlugTaken(slug or org.slug) from None
                 await emit(conn, actor, type="organization.updated", subject_type="organization",
                            subject_id=org_id, tenant_id=org_id, data={"changes": changes})
             count = await members.count(conn, organization_id=org_id)

@@ -15,7 +15,8 @@ from .service import Role, RoleService
 
 
 def role_out(r: Role) -> RoleDefinitionOut:
-    return RoleDefinitionOut(id=r.id, name=r.name, description=r.description, permissions=r.permissions, builtin=r.builtin)
+    return RoleDefinitionOut(id=r.id, name=r.name, description=r.description, permissions=r.permissions,
+                             builtin=r.builtin)
 
 
 async def list_permissions(request: web.Request) -> web.Response:

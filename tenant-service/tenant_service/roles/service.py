@@ -9,6 +9,7 @@ auth-service marks every token carrying the role stale (shared.redis_keys.role_s
 """
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from uuid import UUID, uuid5
@@ -76,7 +77,8 @@ class RoleService:
         start = 0
         if cursor:
             payload = self.cursors.decode(cursor)
-            start = payload.get("n") if isinstance(payload.get("n"), int) else -1
+            position = payload.get("n")
+            start = position if isinstance(position, int) else -1
             if start < 0:
                 raise InvalidCursor()
         async with self.pool.acquire() as conn:
@@ -101,7 +103,7 @@ class RoleService:
             raise RoleNameTaken(f"{name!r} is the name of a built-in role.")
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str, description: str,
-                     permissions: list[str]) -> Role:
+                     permissions: builtins.list[str]) -> Role:
         self._check_name(name)
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
@@ -121,7 +123,7 @@ class RoleService:
         return _custom(role)
 
     async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, role_id: UUID, name: str | None,
-                     description: str | None, permissions: list[str] | None) -> Role:
+                     description: str | None, permissions: builtins.list[str] | None) -> Role:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
             old = await self._custom_or_refuse(conn, org_id, role_id)

@@ -251,15 +251,16 @@ async def test_two_consumer_replicas_build_one_valid_chain_per_organization(
     replicas = [await start_audit(aiohttp_client, audit_settings(exchange, group, consumer_batch_max=10))
                 for _ in range(2)]
     orgs = [uuid.uuid4() for _ in range(3)]
-    ids = []
+    ids: list[uuid.UUID] = []
+
+    async def all_recorded():
+        return len(await audit_counts(admin, ids)) == len(ids)
+
     async with running(relay_for(settings, pool, batch_size=25)):
         for _ in range(4):
             for _ in range(20):
                 for org in orgs:
-                    ids += [e.id for e in await write_events(pool, 2, tenant_id=org)]
-
-            async def all_recorded():
-                return len(await audit_counts(admin, ids)) == len(ids)
+                    ids.extend(e.id for e in await write_events(pool, 2, tenant_id=org))
             await wait_until(all_recorded, timeout=60, what="every event")
     assert all(r.app[AUDIT_CONSUMER].processed_total > 0 for r in replicas), "one replica did all the work"
     app_pool = replicas[0].app[DB_POOL]

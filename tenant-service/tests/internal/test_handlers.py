@@ -64,7 +64,8 @@ async def test_signup_organization_is_created_with_owner_profile_and_events(clie
 async def test_signup_organization_is_idempotent_per_owner(client, internal_headers, admin_db, outbox):
     body = signup_body()
     first = await client.post("/internal/organizations", json=body, headers=internal_headers())
-    again = await client.post("/internal/organizations", json={**body, "name": "Other Name"}, headers=internal_headers())
+    again = await client.post("/internal/organizations", json={**body, "name": "Other Name"},
+                              headers=internal_headers())
     assert first.status == again.status == 201
     assert await first.json() == await again.json()
     org_id = (await first.json())["id"]

@@ -52,7 +52,8 @@ async def test_full_flow_with_case_insensitive_email(client, world, admin_db, ou
     resp = await client.post("/v1/invitations/accept", json={"token": inv["token"]}, headers=auth)
     assert resp.status == 200, await resp.text()
     membership = await resp.json()
-    assert (membership["organization_id"], membership["user_id"], membership["role"]) == (str(org.id), str(uid), "agent")
+    assert (membership["organization_id"], membership["user_id"], membership["role"]) == (
+        str(org.id), str(uid), "agent")
     members = await (await client.get(f"/v1/organizations/{org.id}/members", headers=org["member"].auth)).json()
     assert {"user_id": str(uid), "role": "agent"}.items() <= next(
         m for m in members["items"] if m["user_id"] == str(uid)).items()
@@ -144,7 +145,8 @@ async def test_already_member_is_409(client, world, problem, admin_db):
 async def test_pending_list_paginates_newest_first(client, world, problem):
     org = await world.org()
     ids = [(await invite(client, org, f"p{i}-{uuid.uuid4().hex[:6]}@example.com"))["id"] for i in range(3)]
-    first = await (await client.get(f"/v1/organizations/{org.id}/invitations?limit=2", headers=org["owner"].auth)).json()
+    first = await (await client.get(f"/v1/organizations/{org.id}/invitations?limit=2",
+                                    headers=org["owner"].auth)).json()
     second = await (await client.get(f"/v1/organizations/{org.id}/invitations?limit=2&cursor={first['next_cursor']}",
                                      headers=org["owner"].auth)).json()
     assert [i["id"] for i in first["items"] + second["items"]] == ids[::-1] and second["next_cursor"] is None

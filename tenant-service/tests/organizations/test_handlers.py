@@ -34,7 +34,8 @@ async def test_create_with_unscoped_token_makes_caller_owner(client, world, outb
 async def test_explicit_slug_taken_is_409_and_derived_one_is_suffixed(client, world, problem):
     uid, _ = await world.user()
     slug = f"acme-{uuid.uuid4().hex[:8]}"
-    first = await client.post("/v1/organizations", json={"name": "Acme", "slug": slug}, headers=bearer(world.token(uid)))
+    first = await client.post("/v1/organizations", json={"name": "Acme", "slug": slug},
+                              headers=bearer(world.token(uid)))
     assert first.status == 201 and (await first.json())["slug"] == slug
     await problem(await client.post("/v1/organizations", json={"name": "Other", "slug": slug},
                                     headers=bearer(world.token(uid))), 409)
@@ -109,7 +110,8 @@ async def test_soft_delete_hides_the_organization(client, world, outbox, problem
     assert await admin_db.fetchval("SELECT deleted_at IS NOT NULL FROM tenant.organization WHERE id = $1", org.id)
     # the slug is free for a new organization
     uid, _ = await world.user()
-    again = await client.post("/v1/organizations", json={"name": "x", "slug": org.slug}, headers=bearer(world.token(uid)))
+    again = await client.post("/v1/organizations", json={"name": "x", "slug": org.slug},
+                              headers=bearer(world.token(uid)))
     assert again.status == 201
 
 

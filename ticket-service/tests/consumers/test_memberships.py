@@ -49,7 +49,8 @@ async def test_malformed_and_unrelated_events_are_skipped_not_retried(api, org, 
 
 def _org_deleted(org_id) -> Event:
     return Event(id=uuid.uuid4(), type="organization.deleted", occurred_at=datetime.now(UTC),
-                 source="tenant-service", tenant_id=org_id, actor={}, subject={"type": "organization", "id": str(org_id)},
+                 source="tenant-service", tenant_id=org_id, actor={},
+                 subject={"type": "organization", "id": str(org_id)},
                  request_id="test", data={})
 
 

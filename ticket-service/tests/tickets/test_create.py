@@ -12,7 +12,8 @@ async def test_create_returns_ticket_with_etag_and_event(api, org):
     t = await resp.json()
     assert resp.headers["ETag"] == f'"{t["version"]}"'
     assert t["title"] == "Printer on fire" and t["description"] == "smoke"
-    assert (t["status"], t["priority"], t["tags"], t["version"], t["number"]) == ("open", "urgent", ["hw", "fire"], 1, 1)
+    assert (t["status"], t["priority"], t["tags"], t["version"], t["number"]) == (
+        "open", "urgent", ["hw", "fire"], 1, 1)
     assert t["requester_id"] == str(owner.id) and t["assignee_id"] is None
     assert t["created_at"].endswith("Z")
     [event] = await api.events_of(t["id"], "ticket.created")
@@ -51,8 +52,10 @@ async def test_validation_errors(api, org):
 
 async def test_malformed_and_non_json_bodies(api, org):
     user = await org.user()
-    await api.problem(await api.client.post("/v1/tickets", data=b"{oops", headers={**user.auth, "Content-Type": "application/json"}), 400)
-    await api.problem(await api.client.post("/v1/tickets", data=b"title=x", headers={**user.auth, "Content-Type": "text/plain"}), 415)
+    await api.problem(await api.client.post("/v1/tickets", data=b"{oops",
+                                            headers={**user.auth, "Content-Type": "application/json"}), 400)
+    await api.problem(await api.client.post("/v1/tickets", data=b"title=x",
+                                            headers={**user.auth, "Content-Type": "text/plain"}), 415)
 
 
 async def test_auth_is_required_and_scoped(api, org, tokens):
@@ -61,8 +64,10 @@ async def test_auth_is_required_and_scoped(api, org, tokens):
     for method, path in [("POST", "/v1/tickets"), ("GET", "/v1/tickets"), ("GET", f"/v1/tickets/{uuid.uuid4()}"),
                          ("PATCH", f"/v1/tickets/{uuid.uuid4()}"), ("DELETE", f"/v1/tickets/{uuid.uuid4()}"),
                          ("POST", f"/v1/tickets/{uuid.uuid4()}/restore"),
-                         ("POST", f"/v1/tickets/{uuid.uuid4()}/comments"), ("GET", f"/v1/tickets/{uuid.uuid4()}/comments")]:
-        resp = await api.client.request(method, path, json={"title": "x"}, headers={"Authorization": f"Bearer {no_tid}"})
+                         ("POST", f"/v1/tickets/{uuid.uuid4()}/comments"),
+                         ("GET", f"/v1/tickets/{uuid.uuid4()}/comments")]:
+        resp = await api.client.request(method, path, json={"title": "x"},
+                                        headers={"Authorization": f"Bearer {no_tid}"})
         await api.problem(resp, 403)
 
 
@@ -73,7 +78,8 @@ async def test_assignee_rules_on_create(api, org, other_org):
     assert t["assignee_id"] == str(agent.id)
     # A member is not assignable; nor is someone of another organization, or a stranger.
     for assignee in (member.id, other_agent.id, uuid.uuid4()):
-        resp = await api.client.post("/v1/tickets", json={"title": "x", "assignee_id": str(assignee)}, headers=agent.auth)
+        resp = await api.client.post("/v1/tickets", json={"title": "x", "assignee_id": str(assignee)},
+                                     headers=agent.auth)
         assert (await api.problem(resp, 422))["errors"][0]["field"] == "assignee_id"
     # Members may not assign at all.
     resp = await api.client.post("/v1/tickets", json={"title": "x", "assignee_id": str(agent.id)}, headers=member.auth)
@@ -130,7 +136,8 @@ async def test_expired_idempotency_key_counts_as_new(api, org, pool):
     first = await (await api.client.post("/v1/tickets", json={"title": "x"}, headers=headers)).json()
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org.id))
-        await conn.execute("UPDATE idempotency_key SET expires_at = now() - interval '1 second' WHERE user_id = $1", user.id)
+        await conn.execute(
+            "UPDATE idempotency_key SET expires_at = now() - interval '1 second' WHERE user_id = $1", user.id)
     second = await (await api.client.post("/v1/tickets", json={"title": "x"}, headers=headers)).json()
     assert second["id"] != first["id"] and second["number"] == first["number"] + 1
 

@@ -125,7 +125,8 @@ async def test_cursor_is_tamper_checked_and_bound_to_its_query(api, org):
     for params in ({"sort": "created_at"}, {"sort": "-priority"}, {"priority": "high"}):
         resp = await api.client.get("/v1/tickets", params={"cursor": cursor, **params}, headers=agent.auth)
         assert (await api.problem(resp, 422))["errors"][0]["field"] == "cursor"
-    assert (await api.client.get("/v1/tickets", params={"cursor": cursor, "limit": 1}, headers=agent.auth)).status == 200
+    resp = await api.client.get("/v1/tickets", params={"cursor": cursor, "limit": 1}, headers=agent.auth)
+    assert resp.status == 200
 
 
 async def test_soft_deleted_tickets_are_not_listed(api, org):

@@ -24,7 +24,8 @@ async def test_patch_changes_fields_bumps_version_and_emits_changes(api, org):
     assert resp.status == 200
     body = await resp.json()
     assert resp.headers["ETag"] == '"2"' and body["version"] == 2
-    assert (body["title"], body["priority"], body["tags"], body["assignee_id"]) == ("new", "urgent", ["b", "c"], str(agent.id))
+    assert (body["title"], body["priority"], body["tags"], body["assignee_id"]) == (
+        "new", "urgent", ["b", "c"], str(agent.id))
     assert body["updated_at"] > t["updated_at"] and body["created_at"] == t["created_at"]
     [event] = await api.events_of(t["id"], "ticket.updated")
     # Only what changed; description was sent with its current value.

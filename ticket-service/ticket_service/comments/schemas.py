@@ -19,8 +19,8 @@ def _not_blank(value: str) -> str:
 
 
 class CommentCreate(RequestModel):
-    body: Annotated[str, Field(min_length=1, max_length=20000, json_schema_extra=NOT_BLANK_SCHEMA), AfterValidator(no_nul),
-                    AfterValidator(_not_blank)]
+    body: Annotated[str, Field(min_length=1, max_length=20000, json_schema_extra=NOT_BLANK_SCHEMA),
+                    AfterValidator(no_nul), AfterValidator(_not_blank)]
     internal: StrictBool = False   # true or false, not 0/1 or "yes"
 
 

@@ -46,7 +46,8 @@ class CommentService:
                                   "author_id": str(comment.author_id)})
         return comment
 
-    async def list(self, caller: Caller, ticket_id: UUID, query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
+    async def list(
+            self, caller: Caller, ticket_id: UUID, query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
         after = self._decode_cursor(query.cursor, ticket_id) if query.cursor else None
         async with tenant_transaction(self.pool, caller.org_id) as conn:
             await self._visible_ticket(conn, caller, ticket_id)

@@ -58,7 +58,8 @@ async def handle_event(conn: asyncpg.Connection, event: Event) -> None:
             try:
                 org_id = UUID(event.subject.id)
             except ValueError:
-                log.warning("organization.deleted without an organization id skipped", extra={"event_id": str(event.id)})
+                log.warning("organization.deleted without an organization id skipped",
+                            extra={"event_id": str(event.id)})
                 return
         await memberships.scope_to_organization(conn, org_id=org_id)
         await memberships.mark_organization_deleted(conn, org_id=org_id, deleted_at=event.occurred_at)

@@ -16,6 +16,6 @@ from shared.errors import (
                            TicketVersionMismatch,
 )
 
-__all__ = ["AdminRequired", "AssigneeNotAssignable", "IdempotencyKeyReused", "IfMatchInvalid", "IfMatchRequired", "InvalidCursor",
-           "InvalidIdempotencyKey", "OrganizationNotFound", "StatusMoveNotAllowed", "TicketChangeForbidden",
-           "TicketNotDeleted", "TicketNotFound", "TicketVersionMismatch"]
+__all__ = ["AdminRequired", "AssigneeNotAssignable", "IdempotencyKeyReused", "IfMatchInvalid", "IfMatchRequired",
+           "InvalidCursor", "InvalidIdempotencyKey", "OrganizationNotFound", "StatusMoveNotAllowed",
+           "TicketChangeForbidden", "TicketNotDeleted", "TicketNotFound", "TicketVersionMismatch"]

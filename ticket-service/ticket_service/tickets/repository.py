@@ -167,7 +167,7 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
             where.append(f"search @@ websearch_to_tsquery('english', {arg(filters.q)})")
     if after is not None:
         op = ">" if direction == "ASC" else "<"
-        placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after))
+        placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after, strict=True))
         where.append(f"({', '.join(columns)}) {op} ({placeholders})")
     order = ", ".join(f"{col} {direction}" for col in columns)
     records = await conn.fetch(

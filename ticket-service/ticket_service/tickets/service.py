@@ -3,6 +3,7 @@ to the caller's organization (row-level security); its events go to the outbox i
 transaction."""
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -151,7 +152,8 @@ class TicketService:
                                             request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
             return None
         stored = await repo.get_idempotency_key(conn, user_id=caller.user_id, key=key)
-        if stored is None or stored.status is None:  # pragma: no cover - committed only with a response
+        if (stored is None or stored.status is None  # pragma: no cover - committed only with a response
+                or stored.body is None or stored.etag is None):
             raise IdempotencyKeyReused()
         if stored.request_hash != request_hash:
             raise IdempotencyKeyReused()
@@ -197,7 +199,7 @@ class TicketService:
         raw = json.dumps([_jsonable(v) for v in vars(filters).values()], separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-    def _decode_cursor(self, cursor: str, sort: str, fingerprint: str) -> list[Any]:
+    def _decode_cursor(self, cursor: str, sort: str, fingerprint: str) -> builtins.list[Any]:
         payload = self.cursors.decode(cursor)  # 422 on field "cursor" when forged or damaged
         if payload.get("s") != sort:
             raise InvalidCursor("this cursor belongs to another sort order")
@@ -208,8 +210,8 @@ class TicketService:
         if not isinstance(key, list) or len(key) != len(columns):
             raise InvalidCursor()
         try:
-            out: list[Any] = []
-            for column, value in zip(columns, key):
+            out: builtins.list[Any] = []
+            for column, value in zip(columns, key, strict=True):
                 if column == "id":
                     out.append(UUID(value))
                 elif column == "priority_rank":
@@ -269,8 +271,10 @@ class TicketService:
                 raise TicketNotFound()
             if if_match is not None and not if_match_allows(if_match, row.version):
                 raise TicketVersionMismatch(etag_of(row.version))
-            row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
-            await self._event(conn, caller, "ticket.deleted", row.id, to_out(row).model_dump(mode="json"))
+            deleted = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
+            if deleted is None:  # pragma: no cover - the live row is locked above
+                raise TicketNotFound()
+            await self._event(conn, caller, "ticket.deleted", deleted.id, to_out(deleted).model_dump(mode="json"))
 
     async def restore(self, caller: Caller, ticket_id: UUID) -> TicketOut:
         self._require_admin(caller)
