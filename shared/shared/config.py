@@ -75,7 +75,8 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: str = shared_field("LOG_LEVEL", "INFO", "Log level (JSON logs on stdout).")
     max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
-    shutdown_timeout_s: float = shared_field("SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
+    shutdown_timeout_s: float = shared_field(
+        "SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
     ready_timeout_s: float = shared_field("READY_TIMEOUT_S", 0.8, "Time limit of each readiness check.")
 
     relay_enabled: bool = shared_field("RELAY_ENABLED", True, "Run the outbox relay in this process.")

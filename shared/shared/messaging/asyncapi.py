@@ -178,8 +178,9 @@ class EventValidator:
         self.types = set(document["components"]["messages"])
         registry = Registry().with_resource(self.BASE, Resource.from_contents(document, default_specification=DRAFT7))
         self._validators = {
-            name: jsonschema.Draft7Validator({"$ref": f"{self.BASE}#/components/messages/{name}/payload"},
-                                             registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+            name: jsonschema.Draft7Validator(
+                {"$ref": f"{self.BASE}#/components/messages/{name}/payload"},
+                registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
             for name in self.types}
 
     def errors(self, event: dict) -> list[str]:

@@ -184,8 +184,8 @@ class OutboxRelay:
                 channel = await exchange.channel.get_underlay_channel()
                 results = await asyncio.gather(*(self._publish(channel, row) for row in rows),
                                                return_exceptions=True)
-                sent = [row["id"] for row, r in zip(rows, results) if not isinstance(r, BaseException)]
-                failed = [row["id"] for row, r in zip(rows, results) if isinstance(r, BaseException)]
+                sent = [row["id"] for row, r in zip(rows, results, strict=True) if not isinstance(r, BaseException)]
+                failed = [row["id"] for row, r in zip(rows, results, strict=True) if isinstance(r, BaseException)]
                 if sent:
                     await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1::uuid[])",
                                        sent)

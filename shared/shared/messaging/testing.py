@@ -26,7 +26,8 @@ async def scratch_schema(database: str = TEST_DATABASE, *, prefix: str = "evt",
         await Runner(admin_dsn(database), schema, [SHARED_MIGRATIONS], out=open(os.devnull, "w")).up()
         if grant_to:
             await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{grant_to}"')
-            await conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{grant_to}"')
+            await conn.execute(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{grant_to}"')
         yield schema
     finally:
         with contextlib.suppress(Exception):
