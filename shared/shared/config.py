@@ -7,13 +7,14 @@ description: the README's environment table is generated from them (deploy/envdo
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def shared_field(name: str, default, description: str = "", **kw):
+def shared_field(name: str, default: Any, description: str = "", **kw: Any) -> Any:
+    # Any, like pydantic.Field itself: the value stands in for the field's declared type.
     """A field read from an unprefixed environment variable shared by all processes."""
     return Field(default, validation_alias=AliasChoices(name), description=description, **kw)
 
