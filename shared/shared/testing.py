@@ -70,8 +70,9 @@ async def prepare_test_database(database: str = TEST_DATABASE) -> None:
 
 def test_settings(settings_cls: type[SettingsT], schema: str, **overrides: Any) -> SettingsT:
     # overrides: any setting of settings_cls, validated by pydantic like the environment's values.
-    values: dict[str, Any] = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema), db_schema=schema,
-                  db_connect_attempts=3, relay_poll_interval_s=0.2, amqp_url=AMQP_URL)
+    values: dict[str, Any] = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema),
+                                  db_schema=schema, db_connect_attempts=3, relay_poll_interval_s=0.2,
+                                  amqp_url=AMQP_URL)
     values.update(overrides)
     return settings_cls(**values)
 
