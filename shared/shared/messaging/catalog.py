@@ -269,7 +269,7 @@ def event_type(name: str) -> EventType:
         raise UnknownEventType(f"event type {name!r} is not in the catalogue (shared.messaging.catalog)") from None
 
 
-def check_data(name: str, data: dict) -> None:
+def check_data(name: str, data: dict[str, Any]) -> None:
     """Raise ValueError when ``data`` does not match the catalogue's model of ``name``.
 
     Provisional types are not enforced here (see the module docstring)."""
