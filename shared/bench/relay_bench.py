@@ -76,7 +76,8 @@ def free_port() -> int:
 
 
 def machine() -> str:
-    return f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 async def prepare_database() -> None:
@@ -116,8 +117,8 @@ async def wait_for(predicate, timeout: float, what: str):
 
 
 def spawn(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=REPO, env={**os.environ, "ENVIRONMENT": "development", **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(args, cwd=REPO, env={**os.environ, "ENVIRONMENT": "development", **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -185,7 +186,8 @@ async def steady_lag(admin, pool, rate: int, seconds: float) -> dict:
     ids = list(committed)
 
     async def all_recorded():
-        return await admin.fetchval("SELECT count(*) FROM tenant.audit_event WHERE id = ANY($1::uuid[])", ids) == len(ids)
+        recorded = await admin.fetchval("SELECT count(*) FROM tenant.audit_event WHERE id = ANY($1::uuid[])", ids)
+        return recorded == len(ids)
     await wait_for(all_recorded, 60, "every audit row")
     rows = await admin.fetch("SELECT id, EXTRACT(EPOCH FROM recorded_at)::float8 AS at FROM tenant.audit_event "
                              "WHERE id = ANY($1::uuid[])", ids)
@@ -238,7 +240,8 @@ async def main(args) -> None:
                     return resp.status == 200
             return False
         await wait_for(audit_ready, 30, "the audit consumer to be ready")
-        relay = spawn([sys.executable, __file__, "--relay-process", exchange, str(args.batch_size), str(args.inflight)], {})
+        relay = spawn([sys.executable, __file__, "--relay-process", exchange,
+                       str(args.batch_size), str(args.inflight)], {})
         procs.append(relay)
         await asyncio.sleep(1.0)
 
@@ -270,7 +273,8 @@ async def main(args) -> None:
     report = (f"# Event backbone benchmark\n\nMachine: {machine()}  \nDate: {date}  \n"
               f"PostgreSQL, RabbitMQ and the benchmark share the machine with other work: 1-minute load "
               f"average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after.  \n"
-              f"Command: `.venv/bin/python shared/bench/relay_bench.py --events {args.events} --repeat {args.repeat} --rate {args.rate} "
+              f"Command: `.venv/bin/python shared/bench/relay_bench.py --events {args.events} "
+              f"--repeat {args.repeat} --rate {args.rate} "
               f"--seconds {args.seconds:.0f} --burst {args.burst}`\n\n{table}\n\n"
               "Relay and audit consumer each run in their own process (uvloop for the consumer, as in "
               "production); the producer writes one event per transaction for the lag test. Lag is "

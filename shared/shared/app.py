@@ -2,7 +2,10 @@
 each opened in a cleanup context, with readiness covering each of them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .cache import check_redis, redis_ctx
 from .config import BaseServiceSettings
@@ -16,12 +19,12 @@ async def check_db(app: web.Application) -> None:
         await conn.fetchval("SELECT 1")
 
 
-async def check_broker(app: web.Application) -> dict:
+async def check_broker(app: web.Application) -> dict[str, bool | int | float]:
     """Reported in the readiness body; not required, since writes keep working through the
     outbox while the broker is away."""
     relay = app[OUTBOX_RELAY]
     pending, oldest = await backlog(app[DB_POOL])
-    state = {"connected": relay.broker_connected, "outbox_pending": pending,
+    state: dict[str, bool | int | float] = {"connected": relay.broker_connected, "outbox_pending": pending,
              "outbox_oldest_age_s": round(oldest, 3)}
     if not relay.broker_connected:
         raise BrokerDown(state)
@@ -33,7 +36,7 @@ class BrokerDown(Exception):
 
 
 def create_service_app(settings: BaseServiceSettings, *, use_redis: bool = False, use_relay: bool = True,
-                       middlewares=(), check_role: bool = True) -> web.Application:
+                       middlewares: Sequence[Middleware] = (), check_role: bool = True) -> web.Application:
     """``check_role``: refuse to start when the database role can bypass row-level security
     (shared.db.check_least_privilege). Every service keeps it; only the shared library's own
     tests of the skeleton, on scratch schemas, turn it off."""

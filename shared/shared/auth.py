@@ -7,8 +7,9 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import aiohttp
@@ -49,7 +50,7 @@ class Principal:
     jti: str
     iat: int
     exp: int
-    claims: dict = field(repr=False, compare=False, default_factory=dict)
+    claims: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     permissions: frozenset[str] = frozenset()
     api_key_id: UUID | None = None
     staff: bool = False
@@ -65,7 +66,7 @@ class KeySource(Protocol):
 class StaticKeys:
     """Keys known in-process (the auth service verifies with its own public keys)."""
 
-    def __init__(self, jwks: dict):
+    def __init__(self, jwks: dict[str, Any]) -> None:
         self.keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", [])}
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
@@ -149,7 +150,7 @@ class TokenVerifier:
             raise TokenInvalid() from None
 
 
-def principal_from_claims(claims: dict) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     """The caller a verified token describes. ``perms`` lists the token's permissions (only
     meaningful with a ``tid``); a token without it has its built-in role's set."""
     tenant_id = UUID(claims["tid"]) if claims.get("tid") else None
@@ -173,9 +174,9 @@ TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
-def jwks_verifier_ctx(settings: BaseServiceSettings):
+def jwks_verifier_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     """Cleanup context giving the app a TokenVerifier backed by the auth service's JWKS."""
-    async def ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         cache = JWKSCache(settings.jwks_url, session)
         app[TOKEN_VERIFIER] = TokenVerifier(cache, issuer=settings.jwt_issuer, audience=settings.jwt_audience,

@@ -1,6 +1,8 @@
 """The Redis client of a process, opened and closed in a cleanup context."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.retry import Retry
@@ -13,8 +15,8 @@ from .config import BaseServiceSettings
 REDIS = web.AppKey("redis", aioredis.Redis)
 
 
-def redis_ctx(settings: BaseServiceSettings):
-    async def ctx(app: web.Application):
+def redis_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         # A pooled connection that Redis dropped (a restart) fails its next command: that command
         # is sent again on a fresh connection (twice at most, 10-100 ms apart) instead of failing
         # the request; connections idle for more than 5 s are PINGed before use.

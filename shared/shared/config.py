@@ -7,13 +7,14 @@ description: the README's environment table is generated from them (deploy/envdo
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def shared_field(name: str, default, description: str = "", **kw):
+def shared_field(name: str, default: Any, description: str = "", **kw: Any) -> Any:
+    # Any, like pydantic.Field itself: the value stands in for the field's declared type.
     """A field read from an unprefixed environment variable shared by all processes."""
     return Field(default, validation_alias=AliasChoices(name), description=description, **kw)
 
@@ -75,7 +76,8 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: str = shared_field("LOG_LEVEL", "INFO", "Log level (JSON logs on stdout).")
     max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
-    shutdown_timeout_s: float = shared_field("SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
+    shutdown_timeout_s: float = shared_field(
+        "SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
     ready_timeout_s: float = shared_field("READY_TIMEOUT_S", 0.8, "Time limit of each readiness check.")
 
     relay_enabled: bool = shared_field("RELAY_ENABLED", True, "Run the outbox relay in this process.")

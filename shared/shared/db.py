@@ -5,7 +5,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -13,12 +14,13 @@ from aiohttp import web
 from .config import BaseServiceSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 
 
-async def connect_with_retry(factory, *, attempts: int, what: str, base_delay: float = 0.2,
-                             max_delay: float = 3.0):
+async def connect_with_retry(factory: Callable[[], Awaitable[T]], *, attempts: int, what: str,
+                             base_delay: float = 0.2, max_delay: float = 3.0) -> T:
     """Call ``factory()`` until it succeeds, with capped exponential backoff and jitter."""
     delay = base_delay
     for attempt in range(1, attempts + 1):
@@ -31,6 +33,7 @@ async def connect_with_retry(factory, *, attempts: int, what: str, base_delay: f
                         extra={"attempt": attempt, "error": type(exc).__name__})
             await asyncio.sleep(delay + random.uniform(0, delay / 2))
             delay = min(delay * 2, max_delay)
+    raise ValueError(f"attempts must be at least 1, not {attempts}")
 
 
 async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
@@ -41,7 +44,7 @@ async def create_pool(settings: BaseServiceSettings, *, dsn: str | None = None,
         "application_name": settings.service_name,
         "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10000)),
     }
-    options: dict = {}
+    options: dict[str, int] = {}
     if settings.db_transaction_pooling:
         # PgBouncer in transaction mode hands each transaction to any server connection: a
         # statement prepared on one is unknown on the next (no statement cache, unnamed
@@ -106,7 +109,8 @@ async def check_least_privilege(pool: asyncpg.Pool, settings: BaseServiceSetting
         raise UnsafeDatabaseRole(message)
 
 
-def pool_ctx(settings: BaseServiceSettings, *, check_role: bool = True):
+def pool_ctx(settings: BaseServiceSettings, *,
+             check_role: bool = True) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings)
         if check_role:
@@ -123,7 +127,7 @@ def pool_ctx(settings: BaseServiceSettings, *, check_role: bool = True):
 
 
 @contextlib.asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool, tenant_id) -> AsyncIterator[asyncpg.Connection]:
+async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object) -> AsyncIterator[asyncpg.Connection]:
     """A transaction whose row-level-security scope is ``tenant_id``.
 
     ``set_config(..., true)`` is transaction-local, so the setting can never leak to the next

@@ -23,6 +23,7 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -73,7 +74,7 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
         await conn.close()
 
 
-async def setup(admin_dsn: str, database: str, schemas=SCHEMAS) -> None:
+async def setup(admin_dsn: str, database: str, schemas: Sequence[str] = SCHEMAS) -> None:
     database = _check(database)
     await ensure_database(admin_dsn, database)
     # Connect to the target database with the same credentials.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 TYPE_BASE = "https://errors.saas.example/"
 
@@ -121,11 +121,18 @@ class BadRequest(ProblemError):
     status, title, type_slug, code = 400, "Bad Request", "bad-request", "bad_request"
 
 
+class ProblemOptions(TypedDict, total=False):
+    """The keyword arguments of ``ProblemError``, for subclasses that pass them through."""
+    errors: list[FieldError] | None
+    headers: dict[str, str] | None
+    title: str | None
+
+
 class Unauthorized(ProblemError):
     """Authentication is missing or failed."""
     status, title, type_slug, code = 401, "Unauthorized", "unauthorized", "unauthorized"
 
-    def __init__(self, detail: str | None = None, **kw):
+    def __init__(self, detail: str | None = None, **kw: Unpack[ProblemOptions]) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="api"'})
         super().__init__(detail, **kw)
 
@@ -182,10 +189,11 @@ class RateLimited(ProblemError):
     `Retry-After` seconds."""
     status, title, type_slug, code = 429, "Too Many Requests", "rate-limited", "rate_limited"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int, **kw):
-        headers = kw.pop("headers", {}) or {}
+    def __init__(self, detail: str | None = None, *, retry_after: int, headers: dict[str, str] | None = None,
+                 errors: list[FieldError] | None = None, title: str | None = None) -> None:
+        headers = dict(headers or {})
         headers["Retry-After"] = str(max(1, int(retry_after)))
-        super().__init__(detail, headers=headers, **kw)
+        super().__init__(detail, headers=headers, errors=errors, title=title)
         self.retry_after = retry_after
 
 
@@ -345,7 +353,7 @@ class EmailTaken(Conflict):
     """An account with this email already exists."""
     type_slug, code, default_detail = "email-taken", "email_taken", "An account with this email already exists."
 
-    def __init__(self, detail: str | None = None, **kw):
+    def __init__(self, detail: str | None = None, **kw: Unpack[ProblemOptions]) -> None:
         kw.setdefault("errors", [FieldError("email", "is already registered")])
         super().__init__(detail, **kw)
 
@@ -354,7 +362,7 @@ class CurrentPasswordIncorrect(ValidationFailed):
     """`current_password` is not the account's password."""
     type_slug, code = "current-password-incorrect", "current_password_incorrect"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The current password is incorrect.",
                          errors=[FieldError("current_password", "is incorrect")])
 
@@ -363,7 +371,7 @@ class PasswordUnchanged(ValidationFailed):
     """The new password is the current one."""
     type_slug, code = "password-unchanged", "password_unchanged"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The new password must differ from the current one.",
                          errors=[FieldError("new_password", "must differ from the current password")])
 
@@ -521,7 +529,7 @@ class AssigneeNotAssignable(ValidationFailed):
     """The assignee must be a member of this organization holding `tickets:read_all`."""
     type_slug, code = "assignee-not-assignable", "assignee_not_assignable"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The assignee must be an agent, admin or owner of this organization.",
                          errors=[FieldError("assignee_id", "not an agent or above of this organization")])
 
@@ -530,7 +538,7 @@ class IdempotencyKeyReused(ValidationFailed):
     """This `Idempotency-Key` was used with another request body."""
     type_slug, code = "idempotency-key-reused", "idempotency_key_reused"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("This Idempotency-Key was used with a different request body.",
                          errors=[FieldError("Idempotency-Key", "already used with a different body")])
 
@@ -539,7 +547,7 @@ class IdempotencyKeyInvalid(ValidationFailed):
     """`Idempotency-Key` must be 1 to 255 visible ASCII characters."""
     type_slug, code = "idempotency-key-invalid", "idempotency_key_invalid"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The Idempotency-Key header is not valid.",
                          errors=[FieldError("Idempotency-Key", "1 to 255 visible ASCII characters")])
 
@@ -553,7 +561,7 @@ class IfMatchInvalid(ValidationFailed):
     """`If-Match` must be `*` or a list of entity tags (`"3"`, `W/"3"`)."""
     type_slug, code = "if-match-invalid", "if_match_invalid"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The If-Match header is not valid.",
                          errors=[FieldError("If-Match", "must be * or a list of entity tags")])
 

@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from typing import TextIO
 
 REDACT_KEYS = {"authorization", "password", "new_password", "current_password", "token",
                "access_token", "refresh_token", "cookie", "set-cookie", "x-internal-token",
@@ -24,7 +25,7 @@ _API_KEY = re.compile(r"(sk_[A-Za-z0-9_-]{9})[A-Za-z0-9_-]{20,}")
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
 
 
-def scrub(value):
+def scrub(value: object) -> object:
     if isinstance(value, dict):
         return {k: ("[redacted]" if str(k).lower() in REDACT_KEYS else scrub(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -75,7 +76,7 @@ def _client_fault(record: logging.LogRecord) -> bool:
     return True
 
 
-def setup_logging(service: str, level: str = "INFO", stream=None) -> None:
+def setup_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

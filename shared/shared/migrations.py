@@ -21,10 +21,14 @@ import hashlib
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO, TypeVar
 
 import asyncpg
+
+T = TypeVar("T")
 
 SHARED_MIGRATIONS = Path(__file__).parent / "sql"
 _FILE = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
@@ -143,7 +147,7 @@ def _ident(name: str) -> str:
 
 
 class Runner:
-    def __init__(self, dsn: str, schema: str, dirs: list[Path], *, out=None):
+    def __init__(self, dsn: str, schema: str, dirs: list[Path], *, out: TextIO | None = None) -> None:
         self.dsn, self.schema, self.dirs = dsn, schema, [Path(d) for d in dirs]
         self.out = out or sys.stdout
         self.table = f"{_ident(schema)}.schema_migrations"
@@ -156,7 +160,7 @@ class Runner:
         await conn.execute(f"SET search_path TO {_ident(self.schema)}")
         return conn
 
-    async def _ensure_table(self, conn) -> None:
+    async def _ensure_table(self, conn: asyncpg.Connection) -> None:
         # Only ever called under the advisory lock: CREATE TABLE IF NOT EXISTS is not safe
         # against a concurrent creator.
         await conn.execute(f"""
@@ -167,7 +171,7 @@ class Runner:
                 applied_at timestamptz NOT NULL DEFAULT now()
             )""")
 
-    async def _locked(self, fn):
+    async def _locked(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         conn = await self._connect()
         try:
             # Replicas starting together queue here; each one then sees what the first applied.
@@ -180,13 +184,13 @@ class Runner:
         finally:
             await conn.close()
 
-    async def _applied(self, conn) -> dict[str, asyncpg.Record]:
+    async def _applied(self, conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
         if await conn.fetchval("SELECT to_regclass($1)", f"{self.schema}.schema_migrations") is None:
             return {}
         rows = await conn.fetch(f"SELECT version, name, checksum, applied_at FROM {self.table} ORDER BY version")
         return {r["version"]: r for r in rows}
 
-    def _verify(self, migrations: list[Migration], applied: dict) -> None:
+    def _verify(self, migrations: list[Migration], applied: dict[str, asyncpg.Record]) -> None:
         by_version = {m.version: m for m in migrations}
         for version, row in applied.items():
             mig = by_version.get(version)
@@ -199,7 +203,7 @@ class Runner:
     async def up(self) -> list[str]:
         migrations = discover(self.dirs)
 
-        async def run(conn):
+        async def run(conn: asyncpg.Connection) -> list[str]:
             applied = await self._applied(conn)
             self._verify(migrations, applied)
             done = []
@@ -227,7 +231,7 @@ class Runner:
     async def down(self, steps: int = 1) -> list[str]:
         migrations = {m.version: m for m in discover(self.dirs)}
 
-        async def run(conn):
+        async def run(conn: asyncpg.Connection) -> list[str]:
             applied = await self._applied(conn)
             self._verify(list(migrations.values()), applied)
             done = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -100,7 +100,7 @@ _OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 class Param:
     name: str
     location: str = "query"  # query | path | header
-    schema: dict = field(default_factory=lambda: {"type": "string"})
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     required: bool = False
     description: str = ""
 
@@ -161,7 +161,8 @@ def component_name(model: type[BaseModel]) -> str:
     return name[:-3] if name.endswith("Out") and len(name) > 3 else name
 
 
-def _ref(model: type[BaseModel], components: dict, mode: str) -> dict:
+def _ref(model: type[BaseModel], components: dict[str, Any],
+         mode: Literal["validation", "serialization"]) -> dict[str, str]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
     for name, sub in schema.pop("$defs", {}).items():
         components.setdefault(name, sub)
@@ -169,7 +170,7 @@ def _ref(model: type[BaseModel], components: dict, mode: str) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _query_params(model: type[BaseModel], components: dict) -> list[dict]:
+def _query_params(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
     qschema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in qschema.pop("$defs", {}).items():
         components.setdefault(name, sub)
@@ -269,7 +270,7 @@ def _no_nul_strings(node: Any) -> Any:
     return node
 
 
-def _lift_named(node: Any, components: dict) -> Any:
+def _lift_named(node: Any, components: dict[str, Any]) -> Any:
     """A property schema marked ``x-component: Name`` (e.g. a role name) becomes one named schema."""
     if isinstance(node, dict):
         name = node.get("x-component")

@@ -41,5 +41,5 @@ class CursorCodec:
             raise InvalidCursor() from None
 
 
-def page(items: list, next_cursor: str | None) -> dict:
+def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}

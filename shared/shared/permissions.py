@@ -53,7 +53,7 @@ CATALOGUE: tuple[Permission, ...] = (
 NAMES: frozenset[str] = frozenset(p.name for p in CATALOGUE)
 # For the API document: a permission name is one of the catalogue's (the services answer 422
 # naming the unknown ones; the document states the same as an enum).
-PERMISSION_NAME_SCHEMA: dict = {"enum": [p.name for p in CATALOGUE]}
+PERMISSION_NAME_SCHEMA: dict[str, list[str]] = {"enum": [p.name for p in CATALOGUE]}
 
 _MEMBER = frozenset({TICKETS_CREATE, TICKETS_READ_OWN, COMMENTS_CREATE, MEMBERS_READ})
 _AGENT = _MEMBER | {TICKETS_READ_ALL, TICKETS_TRIAGE, COMMENTS_INTERNAL}

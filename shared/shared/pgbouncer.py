@@ -64,9 +64,10 @@ class PgBouncerProcess:
     """A PgBouncer of its own on a free port (tests, bench); stopped with ``stop()``."""
 
     def __init__(self, server_hostport: str, *, port: int = 0, pool_size: int = 20):
-        self.binary = find_binary()
-        if self.binary is None:
+        binary = find_binary()
+        if binary is None:
             raise RuntimeError("pgbouncer is not installed (bash deploy/ensure-servers.sh installs it)")
+        self.binary: str = binary
         host, server_port = server_hostport.rsplit(":", 1)
         self.port = port or _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
@@ -75,7 +76,7 @@ class PgBouncerProcess:
             directory=self.dir, port=self.port, server_host=host, server_port=int(server_port),
             pool_size=pool_size))
         (self.dir / "userlist.txt").write_text(render_userlist({r: "" for r in (*APP_ROLES, "pgbouncer")}))
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10) -> PgBouncerProcess:
         cmd = [self.binary, str(self.dir / "pgbouncer.ini")]
@@ -110,7 +111,8 @@ class PgBouncerProcess:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,23 +2,25 @@
 the reader alike (shared/README.md, "Revocation keys in Redis")."""
 from __future__ import annotations
 
+from uuid import UUID
 
-def session_revoked(session_id) -> str:
+
+def session_revoked(session_id: UUID | str) -> str:
     """``1`` while every access token of this session is revoked."""
     return f"rv:sid:{session_id}"
 
 
-def user_org_stale(user_id, organization_id) -> str:
+def user_org_stale(user_id: UUID | str, organization_id: UUID | str) -> str:
     """Epoch ms: this user's tokens for this organization issued before it are stale."""
     return f"rv:ut:{user_id}:{organization_id}"
 
 
-def org_stale(organization_id) -> str:
+def org_stale(organization_id: UUID | str) -> str:
     """Epoch ms: every token for this organization issued before it is stale."""
     return f"rv:t:{organization_id}"
 
 
-def rate_user(user_id) -> str:
+def rate_user(user_id: UUID | str) -> str:
     """The gateway's fixed-window request counter of one user."""
     return f"rl:u:{user_id}"
 
@@ -28,24 +30,24 @@ def rate_client(client_ip: str) -> str:
     return f"rl:ip:{client_ip}"
 
 
-def role_stale(organization_id, role_name: str) -> str:
+def role_stale(organization_id: UUID | str, role_name: str) -> str:
     """Epoch ms: tokens of this organization carrying this custom role (the token's ``role``
     claim) issued before it are stale; set when the role's permissions change, or it is
     renamed or deleted."""
     return f"rv:r:{organization_id}:{role_name}"
 
 
-def api_key_revoked(api_key_id) -> str:
+def api_key_revoked(api_key_id: UUID | str) -> str:
     """``1`` while every access token minted for this API key is revoked (the key was deleted)."""
     return f"rv:ak:{api_key_id}"
 
 
-def staff_stale(user_id) -> str:
+def staff_stale(user_id: UUID | str) -> str:
     """Epoch ms: this user's staff-access tokens issued before it are stale (staff revoked)."""
     return f"rv:st:{user_id}"
 
 
-def rate_api_key(api_key_id) -> str:
+def rate_api_key(api_key_id: UUID | str) -> str:
     """The gateway's fixed-window request counter of one API key."""
     return f"rl:ak:{api_key_id}"
 
@@ -92,6 +94,6 @@ def password_reset_requests_address(client_ip: str) -> str:
     return f"auth:pr:ip:{client_ip}"
 
 
-def verification_requests_user(user_id) -> str:
+def verification_requests_user(user_id: UUID | str) -> str:
     """Verification emails requested by one user."""
     return f"auth:ve:u:{user_id}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
@@ -19,7 +20,13 @@ from . import migrations
 from .config import BaseServiceSettings
 from .logging import JsonFormatter, setup_logging
 
+if TYPE_CHECKING:
+    from gunicorn.config import Config
+    from gunicorn.workers.base import Worker
+
 AppFactory = Callable[[BaseServiceSettings], web.Application]
+# A service's own settings class: its factories take that class, not the base.
+S = TypeVar("S", bound=BaseServiceSettings)
 
 
 class UnsafeConfiguration(SystemExit):
@@ -44,7 +51,8 @@ def check_start_up_settings(settings: BaseServiceSettings) -> None:
         logging.getLogger("config").warning("development settings: " + problem)
 
 
-def gunicorn_factory(settings_cls: type[BaseServiceSettings], create_app: AppFactory):
+def gunicorn_factory(settings_cls: type[S],
+                     create_app: Callable[[S], web.Application]) -> Callable[[], Awaitable[web.Application]]:
     """An async app factory for ``gunicorn pkg.app:gunicorn_app -k aiohttp.GunicornUVLoopWebWorker``."""
     async def gunicorn_app() -> web.Application:
         settings = settings_cls()
@@ -77,13 +85,13 @@ def prepare_metrics_dir(settings: BaseServiceSettings) -> bool:
     return reexec
 
 
-def _json_gunicorn_logger(service: str):
+def _json_gunicorn_logger(service: str) -> type[object]:
     from gunicorn.glogging import Logger
 
-    class JsonLogger(Logger):
+    class JsonLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type information
         """gunicorn's own lines (boot, worker start and exit, timeouts) in the services' JSON."""
 
-        def setup(self, cfg):
+        def setup(self, cfg: Config) -> None:
             super().setup(cfg)
             formatter = JsonFormatter(service)
             for logger in (self.error_log, self.access_log):
@@ -92,19 +100,20 @@ def _json_gunicorn_logger(service: str):
     return JsonLogger
 
 
-def _mark_worker_dead(server, worker) -> None:
+def _mark_worker_dead(server: object, worker: Worker) -> None:
     # The dead worker's live gauges (multiprocess_mode live*) leave the scrape with it.
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
-        multiprocess.mark_process_dead(worker.pid)
+        # prometheus_client leaves mark_process_dead unannotated.
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.util import import_app
 
-    class _App(BaseApplication):
-        def load_config(self):
+    class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
+        def load_config(self) -> None:
             for key, value in {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.workers,
@@ -119,14 +128,15 @@ def serve_gunicorn(settings: BaseServiceSettings, app_path: str) -> None:
             }.items():
                 self.cfg.set(key, value)
 
-        def load(self):
+        def load(self) -> object:
             return import_app(app_path)
 
     _App().run()
 
 
-def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app_path: str,
-         migrations_dir: Path | None, argv: list[str] | None = None, consumer_groups=None) -> int:
+def main(settings_cls: type[S], create_app: Callable[[S], web.Application], *, app_path: str,
+         migrations_dir: Path | None, argv: list[str] | None = None,
+         consumer_groups: Callable[[S], list[tuple[str, list[str]]]] | None = None) -> int:
     """``consumer_groups(settings) -> [(group, bindings)]`` names the process's consumers for
     ``declare-queues``; without it they are read from the app the factory builds."""
     argv = sys.argv[1:] if argv is None else argv
@@ -167,7 +177,8 @@ def main(settings_cls: type[BaseServiceSettings], create_app: AppFactory, *, app
     return 0
 
 
-def declare_queues(settings: BaseServiceSettings, create_app: AppFactory, consumer_groups=None) -> int:
+def declare_queues(settings: S, create_app: Callable[[S], web.Application],
+                   consumer_groups: Callable[[S], list[tuple[str, list[str]]]] | None = None) -> int:
     import asyncio
 
     from .messaging.topology import app_consumer_groups, declare_topology

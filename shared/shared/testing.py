@@ -6,9 +6,18 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 from .dbsetup import setup as db_setup
 from .migrations import SHARED_MIGRATIONS, Runner
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestServer
+
+    from .config import BaseServiceSettings
+
+SettingsT = TypeVar("SettingsT", bound="BaseServiceSettings")
 
 REPO = Path(__file__).resolve().parents[2]
 PG_HOSTPORT = os.environ.get("TEST_PG_HOSTPORT", "127.0.0.1:5432")
@@ -59,14 +68,18 @@ async def prepare_test_database(database: str = TEST_DATABASE) -> None:
         await Runner(owner_dsn(schema, database), schema, [SHARED_MIGRATIONS, own], out=open(os.devnull, "w")).up()
 
 
-def test_settings(settings_cls, schema: str, **overrides):
-    values = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema), db_schema=schema,
-                  db_connect_attempts=3, relay_poll_interval_s=0.2, amqp_url=AMQP_URL)
+def test_settings(settings_cls: type[SettingsT], schema: str, **overrides: Any) -> SettingsT:
+    # overrides: any setting of settings_cls, validated by pydantic like the environment's values.
+    values: dict[str, Any] = dict(database_url=app_dsn(schema), migrate_database_url=owner_dsn(schema),
+                                  db_schema=schema, db_connect_attempts=3, relay_poll_interval_s=0.2,
+                                  amqp_url=AMQP_URL)
     values.update(overrides)
     return settings_cls(**values)
 
 
-test_settings.__test__ = False  # a helper, not a test, wherever it is imported
+# A helper, not a test, wherever it is imported. pytest reads this attribute; mypy cannot
+# declare an attribute on a function.
+test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
 class TcpProxy:
@@ -78,7 +91,7 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
-        self._pipes: set[asyncio.Task] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.delay_s = 0.0
 
@@ -87,7 +100,7 @@ class TcpProxy:
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
-    async def _handle(self, reader, writer):
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -95,7 +108,7 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
 
-        async def pipe(src, dst):
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
                     if self.delay_s:
@@ -139,9 +152,9 @@ class TokenFactory:
         self.issuer, self.audience = issuer, audience
         self.kid = kid or f"test-{_uuid.uuid4().hex[:8]}"
         self.private_key = Ed25519PrivateKey.generate()
-        self.server = None
+        self.server: TestServer | None = None
 
-    def jwks(self) -> dict:
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
         import json as _json
 
         import jwt as _jwt
@@ -149,15 +162,17 @@ class TokenFactory:
         jwk.update({"kid": self.kid, "alg": "EdDSA", "use": "sig"})
         return {"keys": [jwk]}
 
-    def mint(self, *, user_id=None, tenant_id=None, role=None, session_id=None, ttl_s: int = 900,
-             iat: int | None = None, **extra) -> str:
+    def mint(self, *, user_id: UUID | str | None = None, tenant_id: UUID | str | None = None,
+             role: str | None = None, session_id: UUID | str | None = None, ttl_s: int = 900,
+             iat: int | None = None, **extra: Any) -> str:
+        # extra: further claims, any JSON value (tests forge odd tokens with them).
         import time as _time
         import uuid as _uuid
 
         import jwt as _jwt
         now = _time.time()
         iat = int(now) if iat is None else iat
-        claims = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id or _uuid.uuid4()),
+        claims: dict[str, Any] = {"iss": self.issuer, "aud": self.audience, "sub": str(user_id or _uuid.uuid4()),
                   "sid": str(session_id or _uuid.uuid4()), "iat": iat, "iat_ms": int(now * 1000),
                   "exp": iat + ttl_s, "jti": _uuid.uuid4().hex}
         if tenant_id is not None:
@@ -174,7 +189,7 @@ class TokenFactory:
 
         app = _web.Application()
 
-        async def jwks(request):
+        async def jwks(request: _web.Request) -> _web.Response:
             return _web.json_response(self.jwks())
         app.router.add_get("/.well-known/jwks.json", jwks)
         self.server = TestServer(app)

@@ -10,14 +10,15 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import redis.exceptions as redis_errors
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -78,7 +79,10 @@ DEPENDENCY_FAILURES = Counter("dependency_failures_total", "Requests answered 50
 
 
 def request_id_of(request: web.Request) -> str:
-    return request.get(REQUEST_ID) or request.headers.get(REQUEST_ID_HEADER, "")
+    rid = request.get(REQUEST_ID)
+    if isinstance(rid, str) and rid:
+        return rid
+    return request.headers.get(REQUEST_ID_HEADER) or ""
 
 
 def pick_request_id(incoming: str | None) -> str:
@@ -90,7 +94,7 @@ def pick_request_id(incoming: str | None) -> str:
 
 def problem_response(status: int, title: str, detail: str, *, request_id: str, type_: str | None = None,
                      code: str | None = None, errors: list[FieldError] | None = None,
-                     headers: dict | None = None) -> web.Response:
+                     headers: dict[str, str] | None = None) -> web.Response:
     """A problem+json answer; without ``type_``/``code`` the generic type of the status (registry)."""
     if type_ is None or code is None:
         generic = STATUS_CLASSES.get(status, ProblemError)
@@ -128,12 +132,13 @@ def route_template(request: web.Request) -> str:
     resource = getattr(route, "resource", None)
     if resource is None:
         return "unmatched"
-    return resource.canonical
+    canonical: str = resource.canonical
+    return canonical
 
 
-def make_edge_middleware(service: str):
+def make_edge_middleware(service: str) -> Middleware:
     @web.middleware
-    async def edge(request: web.Request, handler):
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         rid = pick_request_id(request.headers.get(REQUEST_ID_HEADER))
         request[REQUEST_ID] = rid
@@ -195,7 +200,7 @@ def make_edge_middleware(service: str):
 
 # ---------------------------------------------------------------- request parsing
 
-def normalize_email(value):
+def normalize_email(value: object) -> object:
     """Emails are compared trimmed and case-insensitively (API.md); use as a BeforeValidator."""
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -283,7 +288,7 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
@@ -386,7 +391,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     return validate(model, data)
 
 
-def json_response(data: Any, *, status: int = 200, headers: dict | None = None) -> web.Response:
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     if isinstance(data, BaseModel):
         text = data.model_dump_json()
     else:
@@ -394,7 +399,7 @@ def json_response(data: Any, *, status: int = 200, headers: dict | None = None) 
     return web.Response(text=text, status=status, content_type="application/json", headers=headers)
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, uuid.UUID):
@@ -413,7 +418,8 @@ class ReadyCheck:
     required: bool = True
 
 
-def add_ready_check(app: web.Application, name: str, check, *, required: bool = True) -> None:
+def add_ready_check(app: web.Application, name: str, check: Callable[[web.Application], Awaitable[Any]], *,
+                    required: bool = True) -> None:
     app[READY_CHECKS].append(ReadyCheck(name, check, required))
 
 
@@ -425,10 +431,10 @@ async def health_ready(request: web.Request) -> web.Response:
     app = request.app
     timeout = app[SETTINGS].ready_timeout_s
 
-    async def run(chk: ReadyCheck):
+    async def run(chk: ReadyCheck) -> tuple[str, dict[str, Any]]:
         try:
             detail = await asyncio.wait_for(chk.check(app), timeout=timeout)
-            out = {"ok": True, "required": chk.required}
+            out: dict[str, Any] = {"ok": True, "required": chk.required}
             if isinstance(detail, dict):
                 out.update(detail)
             return chk.name, out
@@ -444,7 +450,8 @@ async def health_ready(request: web.Request) -> web.Response:
     failing = [n for n, r in results.items() if r["required"] and not r["ok"]]
     # A check that is not required reports a degraded dependency without failing readiness.
     degraded = [n for n, r in results.items() if not r["required"] and not r["ok"]]
-    body = {"status": "unavailable" if failing else "degraded" if degraded else "ok", "checks": results}
+    status = "unavailable" if failing else "degraded" if degraded else "ok"
+    body: dict[str, object] = {"status": status, "checks": results}
     if failing:
         body["failing"] = failing
     if degraded:
@@ -456,14 +463,15 @@ async def metrics(request: web.Request) -> web.Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Under gunicorn (shared.service.prepare_metrics_dir): every worker's values, summed.
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        # prometheus_client leaves MultiProcessCollector.__init__ unannotated.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         body = generate_latest(registry)
     else:
         body = generate_latest()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def base_app(settings: BaseServiceSettings, *, middlewares=()) -> web.Application:
+def base_app(settings: BaseServiceSettings, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
     """An application with the shared edge, health and metrics; the caller adds its routes,
     ready checks and cleanup contexts."""
     app = web.Application(middlewares=[make_edge_middleware(settings.service_name), *middlewares],

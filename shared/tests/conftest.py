@@ -40,7 +40,8 @@ async def messaging_pool(messaging_settings):
     async with pool.acquire() as conn:
         # What a consumer's handler does in these tests: one row per application, no unique key,
         # so a second application of an event would show as a second row.
-        await conn.execute("CREATE TABLE effect (event_id uuid NOT NULL, applied_at timestamptz DEFAULT clock_timestamp())")
+        await conn.execute(
+            "CREATE TABLE effect (event_id uuid NOT NULL, applied_at timestamptz DEFAULT clock_timestamp())")
     yield pool
     await pool.close()
 

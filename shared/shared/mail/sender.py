@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -71,7 +72,7 @@ class SmtpTarget:
                                use_tls=self.use_tls, start_tls=self.start_tls, timeout=timeout_s)
 
 
-def build_message(row, mail_from: str) -> EmailMessage:
+def build_message(row: asyncpg.Record, mail_from: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = row["recipient"]
@@ -108,7 +109,7 @@ class MailSender:
         self._backoff = _MIN_BACKOFF_S
         self._last_purge = 0.0
 
-    def _notified(self, *_args) -> None:
+    def _notified(self, *_args: object) -> None:
         self._wake.set()
 
     async def run(self) -> None:
@@ -178,7 +179,8 @@ class MailSender:
                             await smtp.connect()
                         await smtp.send_message(message)
                     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                        smtp = await _drop(smtp)
+                        await _drop(smtp)
+                        smtp = None
                         await self._failed(conn, row, exc)
                         if not _permanent(exc):
                             self.smtp_reachable = not isinstance(exc, (aiosmtplib.SMTPConnectError, OSError,
@@ -199,7 +201,8 @@ class MailSender:
         finally:
             await _drop(smtp, quit=True)
 
-    async def _failed(self, conn, row, exc: Exception, *, permanent: bool = False) -> None:
+    async def _failed(self, conn: asyncpg.Connection, row: asyncpg.Record, exc: Exception, *,
+                      permanent: bool = False) -> None:
         kind = "refused" if permanent or _permanent(exc) else "transient"
         MAIL_FAILURES.labels(self.schema, kind).inc()
         error = type(exc).__name__
@@ -258,9 +261,9 @@ class SmtpUnreachable(Exception):
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
 
 
-def mail_sender_ctx(settings: MailSettings):
+def mail_sender_ctx(settings: MailSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     """Run the sender as a background task of the app (after the pool context)."""
-    async def ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         sender = MailSender(app[DB_POOL], target=SmtpTarget.from_url(settings.smtp_url.get_secret_value()),
                             mail_from=settings.mail_from, schema=settings.db_schema,
                             poll_interval_s=settings.mail_poll_interval_s,
@@ -276,11 +279,12 @@ def mail_sender_ctx(settings: MailSettings):
     return ctx
 
 
-async def check_mail(app: web.Application) -> dict:
+async def check_mail(app: web.Application) -> dict[str, bool | int | float | None]:
     """Reported in the readiness body, never required: emails wait while SMTP is away."""
     sender = app[MAIL_SENDER]
     pending, oldest = await mail_backlog(app[DB_POOL], sender.schema)
-    state = {"smtp_reachable": sender.smtp_reachable, "pending": pending, "oldest_age_s": round(oldest, 3)}
+    state: dict[str, bool | int | float | None] = {
+        "smtp_reachable": sender.smtp_reachable, "pending": pending, "oldest_age_s": round(oldest, 3)}
     if sender.smtp_reachable is False:
         raise SmtpUnreachable(state)
     return state

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .catalog import CATALOG, EventType
 
@@ -37,7 +38,7 @@ least once and never lost. The routing key is the event's `type`; messages are p
 UUID = {"type": "string", "format": "uuid"}
 
 
-def envelope_schema() -> dict:
+def envelope_schema() -> dict[str, Any]:
     """The envelope of API.md ("Events"), common to every message."""
     nullable_uuid = {"oneOf": [UUID, {"type": "null"}]}
     return {
@@ -74,15 +75,15 @@ def envelope_schema() -> dict:
     }
 
 
-def _data_schema(spec: EventType) -> dict:
+def _data_schema(spec: EventType) -> dict[str, Any]:
     schema = spec.data.model_json_schema()
     schema.pop("title", None)
     return schema
 
 
-def _message(spec: EventType) -> dict:
+def _message(spec: EventType) -> dict[str, Any]:
     data_ref = {"$ref": f"#/components/schemas/{spec.data.__name__}"}
-    message = {
+    message: dict[str, Any] = {
         "name": spec.name,
         "title": spec.name,
         "summary": spec.summary,
@@ -102,8 +103,8 @@ def _message(spec: EventType) -> dict:
     return message
 
 
-def build_document() -> dict:
-    schemas: dict[str, dict] = {"Envelope": envelope_schema()}
+def build_document() -> dict[str, Any]:
+    schemas: dict[str, dict[str, Any]] = {"Envelope": envelope_schema()}
     channels, operations, messages = {}, {}, {}
     for name in sorted(CATALOG):
         spec = CATALOG[name]
@@ -136,7 +137,7 @@ def build_document() -> dict:
     }
 
 
-def render(document: dict | None = None) -> str:
+def render(document: dict[str, Any] | None = None) -> str:
     return json.dumps(document if document is not None else build_document(), indent=2, sort_keys=False) + "\n"
 
 
@@ -170,7 +171,7 @@ class EventValidator:
 
     BASE = "urn:saas:asyncapi"
 
-    def __init__(self, document: dict):
+    def __init__(self, document: dict[str, Any]) -> None:
         import jsonschema
         from referencing import Registry, Resource
         from referencing.jsonschema import DRAFT7
@@ -178,11 +179,12 @@ class EventValidator:
         self.types = set(document["components"]["messages"])
         registry = Registry().with_resource(self.BASE, Resource.from_contents(document, default_specification=DRAFT7))
         self._validators = {
-            name: jsonschema.Draft7Validator({"$ref": f"{self.BASE}#/components/messages/{name}/payload"},
-                                             registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+            name: jsonschema.Draft7Validator(
+                {"$ref": f"{self.BASE}#/components/messages/{name}/payload"},
+                registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
             for name in self.types}
 
-    def errors(self, event: dict) -> list[str]:
+    def errors(self, event: dict[str, Any]) -> list[str]:
         """Why ``event`` does not validate (empty when it does); an unknown type is an error."""
         validator = self._validators.get(event.get("type"))
         if validator is None:

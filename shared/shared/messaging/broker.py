@@ -37,7 +37,9 @@ async def declare_events_exchange(channel: AbstractChannel, name: str) -> Abstra
     return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
-async def declare_group_queues(channel: AbstractChannel, group: str) -> tuple[AbstractQueue, AbstractQueue, AbstractQueue]:
+async def declare_group_queues(
+    channel: AbstractChannel, group: str,
+) -> tuple[AbstractQueue, AbstractQueue, AbstractQueue]:
     """Declare (idempotently) the group's main, retry and dead-letter queues."""
     main = await channel.declare_queue(group, durable=True, arguments=dict(QUORUM))
     retry = await channel.declare_queue(retry_queue_name(group), durable=True, arguments={

@@ -11,8 +11,9 @@ Versioning rule: an additive change (a new optional field, a new event type) kee
 Types marked ``provisional=True`` are not produced on the branch that wrote this module: their
 schema is written from the contract (API.md) and shared/README.md's event table, for the lead to
 reconcile with the producers being built in parallel (roles, API keys, staff access; email
-verification and password reset are reconciled with their producer, issue 13). ``add_event`` does not enforce a provisional schema; the
-end-to-end tests validate every published event, provisional or not.
+verification and password reset are reconciled with their producer, issue 13). ``add_event`` does
+not enforce a provisional schema; the end-to-end tests validate every published event, provisional
+or not.
 """
 from __future__ import annotations
 
@@ -268,7 +269,7 @@ def event_type(name: str) -> EventType:
         raise UnknownEventType(f"event type {name!r} is not in the catalogue (shared.messaging.catalog)") from None
 
 
-def check_data(name: str, data: dict) -> None:
+def check_data(name: str, data: dict[str, Any]) -> None:
     """Raise ValueError when ``data`` does not match the catalogue's model of ``name``.
 
     Provisional types are not enforced here (see the module docstring)."""

@@ -15,12 +15,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, HeadersType
 from aiohttp import web
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
@@ -65,13 +66,13 @@ class EventConsumer:
         self.connected_since: float | None = None
         self.processed_total = 0
         self._stopping = False
-        self._queue = None
+        self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
-        self._inflight: set[asyncio.Task] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._last_inbox_purge = 0.0
         self.max_batch = max(1, max_batch)
-        self._pending: list[tuple[Event, asyncio.Future]] = []
-        self._drainer: asyncio.Task | None = None
+        self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -97,7 +98,7 @@ class EventConsumer:
         try:
             closed = asyncio.get_running_loop().create_future()
 
-            def on_close(*_args) -> None:
+            def on_close(*_args: object) -> None:
                 self.connected = False
                 if not closed.done():
                     closed.set_result(None)
@@ -144,12 +145,15 @@ class EventConsumer:
     # ------------------------------------------------------------------ deliveries
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika runs each delivery callback in a task of its own.
         task = asyncio.current_task()
-        self._inflight.add(task)
+        if task is not None:
+            self._inflight.add(task)
         try:
             await self._handle(message)
         finally:
-            self._inflight.discard(task)
+            if task is not None:
+                self._inflight.discard(task)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -205,7 +209,7 @@ class EventConsumer:
 
     async def _apply_in_batch(self, event: Event) -> bool:
         """True once ``event`` was applied (or found applied) in a committed batch."""
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((event, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name=f"consumer-{self.group}-batches")
@@ -265,7 +269,7 @@ class EventConsumer:
         if ok:
             metrics.EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
 
-    async def _forward(self, message: AbstractIncomingMessage, queue: str, *, headers: dict,
+    async def _forward(self, message: AbstractIncomingMessage, queue: str, *, headers: HeadersType,
                        expiration_ms: int | None = None) -> bool:
         """Put a copy in one of the group's own queues, then ack the original. When the copy
         cannot be confirmed, the original goes back to the queue instead (after a pause)."""
@@ -300,9 +304,12 @@ class EventConsumer:
 
 
 def _attempt_of(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPT_HEADER, 0)
+    if not isinstance(value, int | float | str | bytes | bytearray | Decimal):
+        return 0
     try:
-        return max(int((message.headers or {}).get(ATTEMPT_HEADER, 0)), 0)
-    except (TypeError, ValueError):
+        return max(int(value), 0)
+    except ValueError:
         return 0
 
 
@@ -311,7 +318,7 @@ def _describe(exc: BaseException) -> str:
     return text[:500]
 
 
-def copy_message(message: AbstractIncomingMessage, headers: dict, *, expiration_ms: int | None = None,
+def copy_message(message: AbstractIncomingMessage, headers: HeadersType, *, expiration_ms: int | None = None,
                  drop: tuple[str, ...] = ()) -> aio_pika.Message:
     """A persistent copy of ``message`` with ``headers`` merged in; remembers the original
     routing key (the event type) since the copy travels with another one."""
@@ -324,10 +331,20 @@ def copy_message(message: AbstractIncomingMessage, headers: dict, *, expiration_
         expiration=None if expiration_ms is None else expiration_ms / 1000)
 
 
-def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey | None = None, max_batch: int = 1):
-    """Run an EventConsumer as a background task of the app (after the pool context)."""
-    async def ctx(app: web.Application):
+class ConsumerContext:
+    """Cleanup context running an EventConsumer as a background task of the app (after the
+    pool context). ``consumer_group`` and ``consumer_bindings`` are read by `declare-queues`
+    (shared.messaging.topology) to declare the group before any producer publishes."""
+
+    def __init__(self, settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> None:
+        self.settings, self.handler, self.key, self.max_batch = settings, handler, key, max_batch
+        self.consumer_group = group
+        self.consumer_bindings = list(bindings)
+
+    async def __call__(self, app: web.Application) -> AsyncIterator[None]:
+        settings, group, bindings = self.settings, self.consumer_group, self.consumer_bindings
+        handler, key, max_batch = self.handler, self.key, self.max_batch
         consumer = EventConsumer(app[DB_POOL], amqp_url=settings.amqp_url.get_secret_value(),
                                  exchange=settings.events_exchange, group=group, bindings=bindings,
                                  handler=handler, prefetch=settings.consumer_prefetch,
@@ -343,16 +360,19 @@ def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[st
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    # Read by `declare-queues` (shared.messaging.topology) to declare the group before any
-    # producer publishes.
-    ctx.consumer_group = group
-    ctx.consumer_bindings = list(bindings)
-    return ctx
 
 
-def consumer_ready_check(key: web.AppKey):
+def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> ConsumerContext:
+    """Run an EventConsumer as a background task of the app (after the pool context)."""
+    return ConsumerContext(settings, group=group, bindings=bindings, handler=handler, key=key, max_batch=max_batch)
+
+
+def consumer_ready_check(
+    key: web.AppKey[EventConsumer],
+) -> Callable[[web.Application], Awaitable[dict[str, str | bool | int]]]:
     """A readiness check that fails while the consumer under ``key`` has no broker connection."""
-    async def check(app: web.Application) -> dict:
+    async def check(app: web.Application) -> dict[str, str | bool | int]:
         consumer = app[key]
         if not consumer.connected:
             raise ConsumerDisconnected(consumer.group)

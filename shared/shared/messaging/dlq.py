@@ -15,9 +15,11 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 
 import aio_pika
 import aiormq
+from aio_pika.abc import AbstractChannel, AbstractMessage, AbstractQueue
 from aiormq.abc import DeliveredMessage
 
 from ..config import BaseServiceSettings
@@ -35,18 +37,32 @@ class DeadLetter:
     error: str | None
 
 
-def _text(value) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def describe(message) -> DeadLetter:
+def _int(value: object) -> int | None:
+    """A numeric header's value; None when absent or not a number."""
+    if not isinstance(value, int | float | str | bytes | bytearray | Decimal):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _message_count(queue: AbstractQueue) -> int:
+    # A declare always answers with the count; the AMQP model types it optional.
+    return queue.declaration_result.message_count or 0
+
+
+def describe(message: AbstractMessage) -> DeadLetter:
     headers = message.headers or {}
-    attempts = headers.get(ATTEMPT_HEADER)
     return DeadLetter(message_id=message.message_id, type=_text(headers.get(ROUTING_KEY_HEADER)),
                       reason=_text(headers.get("x-dead-letter-reason")),
-                      attempts=int(attempts) if attempts is not None else None,
+                      attempts=_int(headers.get(ATTEMPT_HEADER)),
                       dead_lettered_at=_text(headers.get("x-dead-lettered-at")),
                       error=_text(headers.get("x-last-error")))
 
@@ -55,7 +71,7 @@ class NoSuchGroup(Exception):
     pass
 
 
-async def _dlq(channel, group: str):
+async def _dlq(channel: AbstractChannel, group: str) -> AbstractQueue:
     try:
         return await channel.declare_queue(dlq_name(group), passive=True)
     except aiormq.exceptions.ChannelNotFoundEntity:
@@ -68,7 +84,7 @@ async def list_dead_letters(amqp_url: str, group: str, *, limit: int = 100) -> t
     try:
         channel = await connection.channel()
         queue = await _dlq(channel, group)
-        total = queue.declaration_result.message_count
+        total = _message_count(queue)
         seen: list[DeadLetter] = []
         while len(seen) < min(limit, total):
             message = await queue.get(no_ack=False, fail=False, timeout=5)
@@ -90,7 +106,7 @@ async def requeue_dead_letters(amqp_url: str, group: str, *, limit: int | None =
         queue = await _dlq(channel, group)
         await channel.declare_queue(group, passive=True)
         # Only what is parked now: a message that fails again is not picked up twice.
-        budget = queue.declaration_result.message_count
+        budget = _message_count(queue)
         if limit is not None:
             budget = min(budget, limit)
         moved = 0
@@ -98,7 +114,7 @@ async def requeue_dead_letters(amqp_url: str, group: str, *, limit: int | None =
             message = await queue.get(no_ack=False, fail=False, timeout=5)
             if message is None:
                 break
-            requeued = int((message.headers or {}).get("x-requeued", 0) or 0) + 1
+            requeued = (_int((message.headers or {}).get("x-requeued")) or 0) + 1
             copy = copy_message(message, {ATTEMPT_HEADER: 0, "x-requeued": requeued},
                                 drop=("x-dead-letter-reason", "x-dead-lettered-at", "x-consumer-group"))
             result = await channel.default_exchange.publish(copy, routing_key=group, timeout=10)

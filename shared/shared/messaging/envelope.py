@@ -21,8 +21,8 @@ class Actor(BaseModel):
     staff: bool = False
 
     @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict:
-        out = handler(self)
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
         if out.get("api_key_id") is None:
             out.pop("api_key_id", None)
         if not out.get("staff"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +18,7 @@ FORBIDDEN_DATA_KEYS = {"password", "new_password", "current_password", "password
                        "token_hash", "refresh_token", "access_token"}
 
 
-def _check_data(data: dict) -> None:
+def _check_data(data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key.lower() in FORBIDDEN_DATA_KEYS:
             raise ValueError(f"event data must not carry {key!r}")
@@ -28,7 +29,8 @@ def _check_data(data: dict) -> None:
 async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject_type: str,
                     subject_id: str | UUID, tenant_id: UUID | str | None = None,
                     actor_user_id: UUID | str | None = None, actor_ip: str | None = None,
-                    request_id: str | None = None, data: dict | None = None, actor: Actor | None = None) -> Event:
+                    request_id: str | None = None, data: dict[str, Any] | None = None,
+                    actor: Actor | None = None) -> Event:
     """``actor`` (from ``envelope.actor_of``) or, for callers without a principal,
     ``actor_user_id``/``actor_ip``."""
     if not conn.is_in_transaction():

@@ -15,9 +15,12 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import AsyncIterator, Callable
 
 import aio_pika
+import aiormq.abc
 import asyncpg
+from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
@@ -59,7 +62,7 @@ class OutboxRelay:
         self._last_purge = 0.0
         self._backoff = _MIN_BACKOFF_S
 
-    def _notified(self, *_args) -> None:
+    def _notified(self, *_args: object) -> None:
         self._wake.set()
 
     def _set_connected(self, value: bool) -> None:
@@ -97,7 +100,7 @@ class OutboxRelay:
             listener = await self.pool.acquire()
         lost = asyncio.Event()
 
-        def on_lost(*_args) -> None:
+        def on_lost(*_args: object) -> None:
             lost.set()
             self._wake.set()
         try:
@@ -109,7 +112,7 @@ class OutboxRelay:
                 connection.close_callbacks.add(on_lost)
                 channel = await connection.channel(publisher_confirms=True)
                 channel.close_callbacks.add(on_lost)
-                exchange = await declare_events_exchange(channel, self.exchange_name)
+                await declare_events_exchange(channel, self.exchange_name)
                 self._set_connected(True)
                 self._backoff = _MIN_BACKOFF_S
                 log.info("outbox relay connected", extra={"schema": self.schema})
@@ -118,7 +121,7 @@ class OutboxRelay:
                     if lost.is_set() or (listener is not None and listener.is_closed()):
                         raise ConnectionError("broker or listener connection lost")
                     self._wake.clear()
-                    full = await self._publish_batches(exchange, inflight)
+                    full = await self._publish_batches(channel, inflight)
                     await self._maybe_purge()
                     if full:
                         # A backlog: keep several batches in flight (see _publish_batches).
@@ -142,7 +145,7 @@ class OutboxRelay:
                     else:
                         await self.pool.release(listener)
 
-    async def _publish(self, channel, row) -> bool:
+    async def _publish(self, channel: aiormq.abc.AbstractChannel, row: asyncpg.Record) -> bool:
         """Publish one event on the confirm channel; returns False when the broker had no queue
         to route it to. A nack raises (aiormq's DeliveryError), a lost connection too."""
         # Straight to aiormq with ready-made properties: aio-pika's Message wrapper costs about
@@ -154,7 +157,7 @@ class OutboxRelay:
                                         delivery_mode=PERSISTENT))
         return not isinstance(result, DeliveredMessage)
 
-    async def _publish_batches(self, exchange, count: int) -> bool:
+    async def _publish_batches(self, channel: AbstractChannel, count: int) -> bool:
         """Run ``count`` batches at once; True when one came back full (more is waiting).
 
         A quorum queue confirms once the message is in the Raft log on disk, so one batch costs
@@ -162,16 +165,19 @@ class OutboxRelay:
         transaction, SKIP LOCKED keeps them disjoint) multiplies throughput during a backlog.
         """
         if count == 1:
-            return await self.publish_batch(exchange) >= self.batch_size
-        results = await asyncio.gather(*(self.publish_batch(exchange) for _ in range(count)),
+            return await self.publish_batch(channel) >= self.batch_size
+        results = await asyncio.gather(*(self.publish_batch(channel) for _ in range(count)),
                                        return_exceptions=True)
+        counts: list[int] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return any(r >= self.batch_size for r in results)
+            counts.append(result)
+        return any(n >= self.batch_size for n in counts)
 
-    async def publish_batch(self, exchange) -> int:
-        """Claim up to ``batch_size`` pending events, publish them, mark the confirmed ones sent."""
+    async def publish_batch(self, channel: AbstractChannel) -> int:
+        """Claim up to ``batch_size`` pending events, publish them on ``channel`` (publisher
+        confirms on) to the events exchange, mark the confirmed ones sent."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 rows = await conn.fetch(
@@ -181,11 +187,11 @@ class OutboxRelay:
                     return 0
                 # Confirms are pipelined: every publish of the batch is in flight at once, and each
                 # returns when the broker confirmed (persisted and routed) that message.
-                channel = await exchange.channel.get_underlay_channel()
-                results = await asyncio.gather(*(self._publish(channel, row) for row in rows),
+                underlay = await channel.get_underlay_channel()
+                results = await asyncio.gather(*(self._publish(underlay, row) for row in rows),
                                                return_exceptions=True)
-                sent = [row["id"] for row, r in zip(rows, results) if not isinstance(r, BaseException)]
-                failed = [row["id"] for row, r in zip(rows, results) if isinstance(r, BaseException)]
+                sent = [row["id"] for row, r in zip(rows, results, strict=True) if not isinstance(r, BaseException)]
+                failed = [row["id"] for row, r in zip(rows, results, strict=True) if isinstance(r, BaseException)]
                 if sent:
                     await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1::uuid[])",
                                        sent)
@@ -249,9 +255,9 @@ async def purge_sent(pool: asyncpg.Pool, retention_s: float) -> int:
                 return total
 
 
-def relay_ctx(settings: BaseServiceSettings):
+def relay_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     """Run the relay as a background task of the app (after the pool context)."""
-    async def ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         relay = OutboxRelay(app[DB_POOL], amqp_url=settings.amqp_url.get_secret_value(),
                             exchange=settings.events_exchange, schema=settings.db_schema,
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,

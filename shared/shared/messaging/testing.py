@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 
@@ -26,7 +26,8 @@ async def scratch_schema(database: str = TEST_DATABASE, *, prefix: str = "evt",
         await Runner(admin_dsn(database), schema, [SHARED_MIGRATIONS], out=open(os.devnull, "w")).up()
         if grant_to:
             await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{grant_to}"')
-            await conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{grant_to}"')
+            await conn.execute(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{grant_to}"')
         yield schema
     finally:
         with contextlib.suppress(Exception):
@@ -34,7 +35,8 @@ async def scratch_schema(database: str = TEST_DATABASE, *, prefix: str = "evt",
         await conn.close()
 
 
-async def delete_broker_objects(amqp_url: str, *, exchange: str | None = None, groups=(), queues=()) -> None:
+async def delete_broker_objects(amqp_url: str, *, exchange: str | None = None, groups: Iterable[str] = (),
+                                queues: Iterable[str] = ()) -> None:
     """Delete a test's consumer groups' queues, extra queues and exchange (best effort)."""
     connection = await connect(amqp_url)
     try:

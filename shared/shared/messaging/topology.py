@@ -11,12 +11,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from .broker import connect, declare_events_exchange, declare_group_queues
+from .consumer import ConsumerContext
 
 
 def app_consumer_groups(app: web.Application) -> list[tuple[str, list[str]]]:
     """The (group, bindings) of every consumer the app would run."""
     return [(ctx.consumer_group, ctx.consumer_bindings) for ctx in app.cleanup_ctx
-            if hasattr(ctx, "consumer_group")]
+            if isinstance(ctx, ConsumerContext)]
 
 
 async def declare_topology(amqp_url: str, exchange: str, groups: list[tuple[str, list[str]]]) -> None:
