@@ -200,9 +200,14 @@ def make_edge_middleware(service: str) -> Middleware:
 
 # ---------------------------------------------------------------- request parsing
 
+def canonical_email(email: str) -> str:
+    """The one rule for emails (API.md): compared trimmed and case-insensitively."""
+    return email.strip().lower()
+
+
 def normalize_email(value: object) -> object:
-    """Emails are compared trimmed and case-insensitively (API.md); use as a BeforeValidator."""
-    return value.strip().lower() if isinstance(value, str) else value
+    """``canonical_email`` as a pydantic BeforeValidator (anything else is left to validation)."""
+    return canonical_email(value) if isinstance(value, str) else value
 
 
 class RequestModel(BaseModel):

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from shared.auth import INTERNAL_TOKEN_HEADER
 from shared.errors import ServiceUnavailable
-from shared.web import REQUEST_ID_HEADER, normalize_email
+from shared.web import REQUEST_ID_HEADER, canonical_email
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,10 @@ class AccountsClient:
             raise AccountsUnavailable()
         try:
             body = json.loads(raw)
-            account = Account(UUID(body["id"]), normalize_email(body["email"]), body["name"],
+            email = body["email"]
+            if not isinstance(email, str):
+                raise TypeError("email")
+            account = Account(UUID(body["id"]), canonical_email(email), body["name"],
                               datetime.fromisoformat(body["created_at"].replace("Z", "+00:00")))
         except (KeyError, ValueError, TypeError, AttributeError):
             raise AccountsUnavailable() from None
