@@ -67,11 +67,16 @@ class ApiKeyResolver:
         entry = self._entries.get(digest)
         now = time.time()
         if entry is not None and entry.exp - REFRESH_MARGIN_S > now:
-            self.used[entry.api_key_id] = now
+            self._note_use(entry, now)
             return entry
         caller = await self._resolve_once(digest, key, now)
-        self.used[caller.api_key_id] = now
+        self._note_use(caller, now)
         return caller
+
+    def _note_use(self, caller: Caller, now: float) -> None:
+        # Every caller here has a key id: _resolve refuses a token without one.
+        if caller.api_key_id is not None:
+            self.used[caller.api_key_id] = now
 
     async def _resolve_once(self, digest: bytes, key: str, now: float) -> Caller:
         until = self._unknown.get(digest)

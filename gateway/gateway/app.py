@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
@@ -61,10 +61,11 @@ class Gateway:
     pools: dict[str, UpstreamPool]
     proxies: TrustedProxies
     internal_token: str
-    session: aiohttp.ClientSession | None = None
-    tokens: TokenCache | None = None
-    keys: ApiKeyResolver | None = None
-    guard: Guard | None = None
+    # Opened by clients_ctx before the app serves anything (no field exists until then).
+    session: aiohttp.ClientSession = field(init=False)
+    tokens: TokenCache = field(init=False)
+    keys: ApiKeyResolver = field(init=False)
+    guard: Guard = field(init=False)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

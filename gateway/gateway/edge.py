@@ -76,7 +76,7 @@ def security_headers(settings: Settings, cors: Cors):
         if cors.enabled:
             h.add("Vary", "Origin")
             origin = request.headers.get("Origin")
-            if cors.allows(origin):
+            if origin is not None and cors.allows(origin):
                 h["Access-Control-Allow-Origin"] = origin
                 h["Access-Control-Expose-Headers"] = CORS_EXPOSED
     return on_prepare

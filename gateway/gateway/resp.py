@@ -138,7 +138,7 @@ class _Protocol(asyncio.Protocol):
             self.transport.abort()
 
     def send(self, payload: bytes) -> asyncio.Future:
-        if self.closed:
+        if self.closed or self.transport is None:
             raise RedisUnavailable("connection to Redis lost")
         fut = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
@@ -175,7 +175,7 @@ class RedisPipe:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     _, proto = await loop.create_connection(_Protocol, self.host, self.port, ssl=self.ssl)
-                    setup = []
+                    setup: list[tuple[str | int, ...]] = []
                     if self.password:
                         setup.append(("AUTH", self.username, self.password) if self.username
                                      else ("AUTH", self.password))

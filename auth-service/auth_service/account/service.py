@@ -85,7 +85,9 @@ class AccountService:
     async def verify_email(self, token: str, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repo.lock_verification(conn, token_hash=hash_token(token))
-            if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
+            # A verification token always names its address (NOT NULL); only reset tokens have none.
+            if (found is None or found.email is None or found.used_at is not None
+                    or found.expires_at <= datetime.now(UTC)):
                 raise _invalid()
             outcome = await repo.mark_email_verified(conn, user_id=found.user_id, email=found.email)
             if outcome == "mismatch":

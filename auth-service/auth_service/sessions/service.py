@@ -141,7 +141,9 @@ class SessionService:
         except BaseException:
             _discard(memberships_call)
             raise
-        if not ok:
+        # An unknown email never verifies (and then no membership call was made); the two
+        # None checks state it for the reader and the type checker.
+        if not ok or user is None or memberships_call is None:
             _discard(memberships_call)
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._event(conn, info, type="auth.login_failed", subject_type="user",
@@ -223,7 +225,7 @@ class SessionService:
                                          successor_sealed=seal_successor(body.refresh_token, successor,
                                                                          successor_hash))
                     await repo.touch_session(conn, session_id=session.id, now=now, organization_id=organization_id)
-        if reused:
+        if reused or successor is None:  # a reused chain: the session is over (committed above)
             raise InvalidRefreshToken()
         return self.issuer.tokens(user_id=session.user_id, session_id=session.id, organization_id=organization_id,
                                   role=role, refresh_token=successor,
@@ -232,7 +234,8 @@ class SessionService:
     async def _grace_successor(self, conn, presented: str, token: repo.RefreshToken, now: datetime) -> str | None:
         """The successor of a token spent moments ago, while that successor is still the
         session's live token; None otherwise."""
-        if token.successor_sealed is None or token.successor_hash is None or now - token.spent_at > self.grace:
+        if (token.spent_at is None or token.successor_sealed is None or token.successor_hash is None
+                or now - token.spent_at > self.grace):
             return None
         if not await repo.is_unspent(conn, token_hash=token.successor_hash):
             return None

@@ -90,7 +90,7 @@ class TenantClient:
             json={"name": name, "owner_user_id": str(owner_user_id), "owner_email": owner_email,
                   "owner_name": owner_name})
         if status == 422:
-            message = "is not acceptable"
+            message: object = "is not acceptable"
             if isinstance(body, dict):
                 errs = body.get("errors") or []
                 message = next((e.get("message") for e in errs if isinstance(e, dict) and e.get("message")),
