@@ -44,7 +44,7 @@ NEGATIVE_TTL_S = 5.0
 
 
 class InvalidApiKey(InvalidApiKeyError):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The API key is invalid, expired or revoked.")
 
 
@@ -56,7 +56,7 @@ class ApiKeyResolver:
         self.max_entries = max_entries
         self._entries: dict[bytes, Caller] = {}
         self._unknown: dict[bytes, float] = {}
-        self._inflight: dict[bytes, asyncio.Future] = {}
+        self._inflight: dict[bytes, asyncio.Future[Caller]] = {}
         self.used: dict[str, float] = {}
 
     def __len__(self) -> int:
@@ -128,7 +128,7 @@ class ApiKeyResolver:
             raise InvalidApiKey()
         return Caller.of(principal, forward_token=token)
 
-    async def _call(self, path: str, payload: dict) -> tuple[int, object]:
+    async def _call(self, path: str, payload: dict[str, object]) -> tuple[int, object]:
         headers = {INTERNAL_TOKEN_HEADER: self.internal_token, "Content-Type": "application/json"}
         data = json.dumps(payload)
         for replica in self.pool.candidates():
@@ -176,7 +176,7 @@ async def flush_usage_forever(resolver: ApiKeyResolver, interval_s: float) -> No
             log.exception("reporting API key usage failed")
 
 
-async def stop(task: asyncio.Task | None, resolver: ApiKeyResolver) -> None:
+async def stop(task: asyncio.Task[None] | None, resolver: ApiKeyResolver) -> None:
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

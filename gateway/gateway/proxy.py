@@ -118,7 +118,7 @@ def _is_connect_failure(exc: BaseException) -> bool:
 
 
 async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.ClientSession, *,
-                  headers: CIMultiDict, max_body: int, buffer_max: int,
+                  headers: CIMultiDict[str], max_body: int, buffer_max: int,
                   extra_headers: dict[str, str]) -> web.StreamResponse:
     method = request.method
     body = LimitedBody(request.content, max_body) if request.body_exists else None
