@@ -114,7 +114,7 @@ class ApiKeyService:
             await self.mark_revoked(conn, [row.id])
 
     # builtins.list below: inside this class, ``list`` names the method above.
-    async def revoke_organization(self, conn, organization_id: UUID) -> builtins.list[UUID]:
+    async def revoke_organization(self, conn: asyncpg.Connection, organization_id: UUID) -> builtins.list[UUID]:
         """Every key of a deleted organization (in the caller's transaction)."""
         ids = await repo.revoke_organization(conn, organization_id=organization_id, now=self.now())
         await self.mark_revoked(conn, ids)
