@@ -15,7 +15,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "staff":
     raise SystemExit(staff_cli(sys.argv[2:]))
 
 
-def consumer_groups(settings: Settings):
+def consumer_groups(settings: Settings) -> list[tuple[str, list[str]]]:
     # Named here rather than read from the app: building the app loads the signing keys, which
     # the deploy step declaring queues has no business holding.
     groups = [(settings.membership_consumer_group, BINDINGS)] if settings.membership_consumer_enabled else []

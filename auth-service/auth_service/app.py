@@ -1,6 +1,8 @@
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from shared.app import create_service_app
@@ -9,6 +11,7 @@ from shared.cache import REDIS
 from shared.db import DB_POOL
 from shared.mail import Mailer, mail_sender_ctx
 from shared.mail.sender import check_mail
+from shared.messaging import Event
 from shared.messaging.consumer import EventConsumer, consumer_ctx, consumer_ready_check
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
@@ -37,16 +40,16 @@ MEMBERSHIP_CONSUMER = web.AppKey("membership_consumer", EventConsumer)
 INVITATION_CONSUMER = web.AppKey("invitation_consumer", EventConsumer)
 
 
-async def check_membership_consumer(app: web.Application) -> dict:
+async def check_membership_consumer(app: web.Application) -> dict[str, int]:
     consumer = app[MEMBERSHIP_CONSUMER]
     if not consumer.connected:
         raise ConnectionError("membership consumer is not connected")
     return {"processed": consumer.processed_total}
 
 
-def services_ctx(settings: Settings):
+def services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     """Builds the services once the pools exist, and closes what they own."""
-    async def ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         hasher = PasswordHasher(settings)
         await hasher.start()
         http = aiohttp.ClientSession()
@@ -84,9 +87,9 @@ def services_ctx(settings: Settings):
     return ctx
 
 
-def _membership_events(app: web.Application):
+def _membership_events(app: web.Application) -> Callable[[asyncpg.Connection, Event], Awaitable[None]]:
     # The services exist only once services_ctx ran; the consumer starts after it.
-    async def handle(conn, event):
+    async def handle(conn: asyncpg.Connection, event: Event) -> None:
         return await membership_handler(app[SESSIONS], app[REVOCATIONS], app[API_KEYS])(conn, event)
     return handle
 
@@ -107,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
         # Not required: sign-in keeps working while revocation marks catch up.
         add_ready_check(app, "membership_consumer", check_membership_consumer, required=False)
     if settings.invitation_consumer_enabled:
-        async def invitation_events_handler(conn, event):
+        async def invitation_events_handler(conn: asyncpg.Connection, event: Event) -> None:
             return await invitation_events.invitation_handler(app[ACCOUNTS])(conn, event)
         app.cleanup_ctx.append(consumer_ctx(
             settings, group=settings.invitation_consumer_group, bindings=invitation_events.BINDINGS,

@@ -90,7 +90,7 @@ class Settings(MailSettings):
     invitation_consumer_enabled: bool = Field(True, description="Run that consumer in this process.")
 
     @model_validator(mode="after")
-    def _argon2_floor(self):
+    def _argon2_floor(self) -> "Settings":
         if not self.argon2_allow_weak and (self.argon2_memory_kib < OWASP_ARGON2_MEMORY_KIB
                                            or self.argon2_time_cost < OWASP_ARGON2_TIME_COST
                                            or self.argon2_parallelism < 1):

@@ -137,7 +137,7 @@ class Revocations:
     async def _write(self, marks: list[Mark]) -> None:
         for i in range(0, len(marks), BATCH):
             batch = marks[i:i + BATCH]
-            args: list = [_now_ms()]
+            args: list[str | int] = [_now_ms()]
             for m in batch:
                 args += [m.value, m.expires_at_ms, 1 if m.raise_only else 0]
             await self._apply(keys=[m.key for m in batch], args=args)
@@ -210,7 +210,7 @@ class RevocationRebuilder:
         self.revocations, self.pool = revocations, pool
         self.interval_s, self.settle_s, self.purge_every_s = interval_s, settle_s, purge_every_s
         self.rebuilds = 0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

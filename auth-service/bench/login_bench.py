@@ -162,7 +162,8 @@ async def main() -> None:
     auth_port, tenant_port = free_port(), free_port()
     keys = Path(tempfile.mkdtemp(prefix="auth-bench-keys-"))
     write_new_key(keys)
-    common = {**os.environ, "ENVIRONMENT": "development", "PYTHONPATH": f"{REPO / 'shared'}:{REPO / 'auth-service'}:{REPO / 'tenant-service'}",
+    pythonpath = f"{REPO / 'shared'}:{REPO / 'auth-service'}:{REPO / 'tenant-service'}"
+    common = {**os.environ, "ENVIRONMENT": "development", "PYTHONPATH": pythonpath,
               "REDIS_URL": "redis://127.0.0.1:6379/1", "EVENTS_EXCHANGE": exchange, "INTERNAL_API_TOKEN": internal,
               "JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json", "LOG_LEVEL": "WARNING"}
     auth_env = {**common, "AUTH_PORT": str(auth_port), "AUTH_DATABASE_URL": app_dsn("auth"),
@@ -215,18 +216,18 @@ async def main() -> None:
                     t0 = time.perf_counter()
                     cpu0 = [proc_cpu_s(p.pid) for p in procs] + [proc_cpu_s(procs[1].pid, True)]
                     everyone0 = machine_cpu(procs[1].pid, procs[0].pid)
-                    o, f, l = await run_load(login, concurrency=conc, seconds=args.seconds)
+                    o, f, round_lat = await run_load(login, concurrency=conc, seconds=args.seconds)
                     dt = time.perf_counter() - t0
                     cpu1 = [proc_cpu_s(p.pid) for p in procs] + [proc_cpu_s(procs[1].pid, True)]
                     everyone.update(machine_cpu(procs[1].pid, procs[0].pid))
                     everyone.subtract(everyone0)
-                    for k, (a, b) in enumerate(zip(cpu0, cpu1)):
+                    for k, (a, b) in enumerate(zip(cpu0, cpu1, strict=True)):
                         login_cpu[k] += b - a
                     login_count += o
                     raw_rates.append(raw_argon2_rate(cores, args.raw_seconds))
                     ratios.append((o / dt) / ((raw_rates[-1] + raw_rates[-2]) / 2))
                     ok, failed, elapsed = ok + o, failed + f, elapsed + dt
-                    lat += l
+                    lat += round_lat
                 results[conc] = (ok / elapsed, failed, lat, statistics.mean(ratios))
             raw_rate = statistics.mean(raw_rates)
             (login_rate, failed, lat, ratio), (login_rate2, failed2, lat2, ratio2) = results.values()
@@ -258,8 +259,8 @@ async def main() -> None:
     rows = [
         ("raw argon2id verify (m=19456 KiB, t=2, p=1), " f"{cores} threads (mean of {len(raw_rates)} phases: "
          + ", ".join(f"{r:.1f}" for r in raw_rates) + ")", f"{raw_rate:.1f}/s", "", "", "100%"),
-        (f"POST /v1/auth/login, concurrency {concurrency}", f"{login_rate:.1f}/s", f"{statistics.median(lat) * 1000:.1f}",
-         f"{pct(lat, 0.99):.1f}", f"{ratio * 100:.1f}%"),
+        (f"POST /v1/auth/login, concurrency {concurrency}", f"{login_rate:.1f}/s",
+         f"{statistics.median(lat) * 1000:.1f}", f"{pct(lat, 0.99):.1f}", f"{ratio * 100:.1f}%"),
         (f"POST /v1/auth/login, concurrency {2 * concurrency}", f"{login_rate2:.1f}/s",
          f"{statistics.median(lat2) * 1000:.1f}", f"{pct(lat2, 0.99):.1f}", f"{ratio2 * 100:.1f}%"),
         (f"POST /v1/auth/refresh, concurrency {args.refresh_concurrency}", f"{refresh_rate:.1f}/s",

@@ -43,9 +43,11 @@ WRK_LUA = """
 -- The Authorization header is set once; done() prints the figures as one JSON line.
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 function done(summary, latency, requests)
-  io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
+  io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "errors": %d, '
+      .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
     summary.requests, summary.duration,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.status + summary.errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
 end
 """
@@ -364,9 +366,10 @@ def render(results: dict, info: dict, args) -> str:
               "| upstream | round | direct req/s | gateway req/s | ratio | direct p99 ms | gateway p99 ms |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for scenario, runs in results.items():
-        for i, (rd, rg) in enumerate(zip(runs["direct"], runs["gateway"]), 1):
-            lines.append(f"| {scenario} | {i} | {rd['rps']:.0f} | {rg['rps']:.0f} | {100 * rg['rps'] / rd['rps']:.0f}% | "
-                         f"{rd['p99_us'] / 1000:.2f} | {rg['p99_us'] / 1000:.2f} |")
+        for i, (rd, rg) in enumerate(zip(runs["direct"], runs["gateway"], strict=True), 1):
+            lines.append(f"| {scenario} | {i} | {rd['rps']:.0f} | {rg['rps']:.0f} | "
+                         f"{100 * rg['rps'] / rd['rps']:.0f}% | {rd['p99_us'] / 1000:.2f} | "
+                         f"{rg['p99_us'] / 1000:.2f} |")
     return "\n".join(lines) + "\n" + NOTES
 
 
@@ -439,11 +442,13 @@ def render_keys(results: dict, info: dict, args) -> str:
     lines += ["", "Per round:", "", "| upstream | round | JWT req/s | API key req/s | ratio | JWT gateway CPU µs/req "
               "| API key gateway CPU µs/req |", "|---|---:|---:|---:|---:|---:|---:|"]
     for scenario, runs in results.items():
-        for i, (rj, rk) in enumerate(zip(runs["JWT"], runs["API key"]), 1):
-            lines.append(f"| {scenario} | {i} | {rj['rps']:.0f} | {rk['rps']:.0f} | {100 * rk['rps'] / rj['rps']:.0f}% | "
-                         f"{rj['gateway_cpu_us']:.0f} | {rk['gateway_cpu_us']:.0f} |")
+        for i, (rj, rk) in enumerate(zip(runs["JWT"], runs["API key"], strict=True), 1):
+            lines.append(f"| {scenario} | {i} | {rj['rps']:.0f} | {rk['rps']:.0f} | "
+                         f"{100 * rk['rps'] / rj['rps']:.0f}% | {rj['gateway_cpu_us']:.0f} | "
+                         f"{rk['gateway_cpu_us']:.0f} |")
     if lookup:
-        lines += ["", f"The gateway's own step per request, measured in-process (cache hit, best of 3 x 200,000 calls): "
+        lines += ["", "The gateway's own step per request, measured in-process "
+                      "(cache hit, best of 3 x 200,000 calls): "
                       f"JWT {lookup['JWT']:.0f} ns, API key {lookup['API key']:.0f} ns "
                       f"(**{100 * lookup['API key'] / lookup['JWT']:.0f}%**). Through the network the two differ "
                       "only by that step and by the `Authorization` header the gateway sets for a key, so the "

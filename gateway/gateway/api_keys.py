@@ -44,7 +44,7 @@ NEGATIVE_TTL_S = 5.0
 
 
 class InvalidApiKey(InvalidApiKeyError):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The API key is invalid, expired or revoked.")
 
 
@@ -56,7 +56,7 @@ class ApiKeyResolver:
         self.max_entries = max_entries
         self._entries: dict[bytes, Caller] = {}
         self._unknown: dict[bytes, float] = {}
-        self._inflight: dict[bytes, asyncio.Future] = {}
+        self._inflight: dict[bytes, asyncio.Future[Caller]] = {}
         self.used: dict[str, float] = {}
 
     def __len__(self) -> int:
@@ -67,11 +67,16 @@ class ApiKeyResolver:
         entry = self._entries.get(digest)
         now = time.time()
         if entry is not None and entry.exp - REFRESH_MARGIN_S > now:
-            self.used[entry.api_key_id] = now
+            self._note_use(entry, now)
             return entry
         caller = await self._resolve_once(digest, key, now)
-        self.used[caller.api_key_id] = now
+        self._note_use(caller, now)
         return caller
+
+    def _note_use(self, caller: Caller, now: float) -> None:
+        # Every caller here has a key id: _resolve refuses a token without one.
+        if caller.api_key_id is not None:
+            self.used[caller.api_key_id] = now
 
     async def _resolve_once(self, digest: bytes, key: str, now: float) -> Caller:
         until = self._unknown.get(digest)
@@ -123,7 +128,7 @@ class ApiKeyResolver:
             raise InvalidApiKey()
         return Caller.of(principal, forward_token=token)
 
-    async def _call(self, path: str, payload: dict) -> tuple[int, object]:
+    async def _call(self, path: str, payload: dict[str, object]) -> tuple[int, object]:
         headers = {INTERNAL_TOKEN_HEADER: self.internal_token, "Content-Type": "application/json"}
         data = json.dumps(payload)
         for replica in self.pool.candidates():
@@ -171,7 +176,7 @@ async def flush_usage_forever(resolver: ApiKeyResolver, interval_s: float) -> No
             log.exception("reporting API key usage failed")
 
 
-async def stop(task: asyncio.Task | None, resolver: ApiKeyResolver) -> None:
+async def stop(task: asyncio.Task[None] | None, resolver: ApiKeyResolver) -> None:
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

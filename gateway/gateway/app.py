@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
 from shared.errors import (
@@ -61,10 +63,11 @@ class Gateway:
     pools: dict[str, UpstreamPool]
     proxies: TrustedProxies
     internal_token: str
-    session: aiohttp.ClientSession | None = None
-    tokens: TokenCache | None = None
-    keys: ApiKeyResolver | None = None
-    guard: Guard | None = None
+    # Opened by clients_ctx before the app serves anything (no field exists until then).
+    session: aiohttp.ClientSession = field(init=False)
+    tokens: TokenCache = field(init=False)
+    keys: ApiKeyResolver = field(init=False)
+    guard: Guard = field(init=False)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -79,7 +82,7 @@ def _unsafe_path(raw_path: str, path: str) -> bool:
     return any(seg in (".", "..") for seg in path.split("/"))
 
 
-def proxy_handler(pool_name: str):
+def proxy_handler(pool_name: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         gw = request.app[GATEWAY]
         settings = gw.settings
@@ -127,8 +130,8 @@ def proxy_handler(pool_name: str):
     return handle
 
 
-def clients_ctx(gw: Gateway):
-    async def ctx(app: web.Application):
+def clients_ctx(gw: Gateway) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         s = gw.settings
         gw.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=s.total_timeout_s, sock_connect=s.connect_timeout_s),
@@ -159,8 +162,8 @@ def clients_ctx(gw: Gateway):
     return ctx
 
 
-def resolver_ctx(gw: Gateway):
-    async def ctx(app: web.Application):
+def resolver_ctx(gw: Gateway) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         pools = [p for p in gw.pools.values() if p.needs_resolution()]
         for pool in pools:
             await pool.resolve()
@@ -177,8 +180,8 @@ async def check_redis(app: web.Application) -> None:
     await app[GATEWAY].guard.redis.ping()
 
 
-def pool_check(name: str):
-    async def check(app: web.Application) -> dict:
+def pool_check(name: str) -> Callable[[web.Application], Awaitable[dict[str, int]]]:
+    async def check(app: web.Application) -> dict[str, int]:
         gw = app[GATEWAY]
         pool = gw.pools[name]
         timeout = aiohttp.ClientTimeout(total=max(0.1, gw.settings.ready_timeout_s - 0.1))

@@ -68,7 +68,7 @@ def collect_operations(modules: list[str]) -> tuple[list[Operation], list[str]]:
     return list(merged.values()), missing
 
 
-def build_openapi(settings: Settings) -> dict:
+def build_openapi(settings: Settings) -> dict[str, object]:
     operations, missing = collect_operations(split_list(settings.api_spec_modules))
     description = DESCRIPTION
     if missing:

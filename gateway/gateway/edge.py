@@ -1,7 +1,10 @@
 """Browser-facing edges: CORS (preflight answered here) and security headers on every answer."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from shared.errors import CorsNotAllowed
 
@@ -33,11 +36,11 @@ class Cors:
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and (self.any_origin or origin in self.origins)
 
-    def middleware(self):
+    def middleware(self) -> Middleware:
         cors = self
 
         @web.middleware
-        async def preflight(request: web.Request, handler):
+        async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
             if (request.method == "OPTIONS" and "Origin" in request.headers
                     and "Access-Control-Request-Method" in request.headers):
                 request[PREFLIGHT] = True
@@ -57,7 +60,8 @@ class Cors:
         return preflight
 
 
-def security_headers(settings: Settings, cors: Cors):
+def security_headers(settings: Settings,
+                     cors: Cors) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     hsts = settings.hsts.strip()
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -76,7 +80,7 @@ def security_headers(settings: Settings, cors: Cors):
         if cors.enabled:
             h.add("Vary", "Origin")
             origin = request.headers.get("Origin")
-            if cors.allows(origin):
+            if origin is not None and cors.allows(origin):
                 h["Access-Control-Allow-Origin"] = origin
                 h["Access-Control-Expose-Headers"] = CORS_EXPOSED
     return on_prepare

@@ -195,17 +195,18 @@ class Guard:
         if self.bad_token_limit <= 0:
             return
         key = redis_keys.rate_bad_token(client_ip)
-        count = left_s = None
+        hit: tuple[int, float] | None = None  # (count, seconds left in the window)
         if time.monotonic() >= self._skip_until:
             try:
                 count, ttl_ms = await self.redis.evalsha(self.bad_token_sha, [key], [self.window_ms])
-                left_s = int(ttl_ms) / 1000
+                hit = count, int(ttl_ms) / 1000
             except (TimeoutError, RedisUnavailable, RedisReplyError, OSError, ValueError) as exc:
                 self._skip_until = time.monotonic() + self.retry_s
                 log.warning("redis unavailable; deciding without it",
                             extra={"error": type(exc).__name__, "retry_in_s": self.retry_s})
-        if count is None:
-            count, left_s = self.local.hit(key, self.window_s)
+        if hit is None:
+            hit = self.local.hit(key, self.window_s)
+        count, left_s = hit
         if int(count) > self.bad_token_limit:
             RATE_LIMITED.labels("bad_token").inc()
             raise BadTokenThrottled("Too many requests with an invalid access token; retry after the time in "

@@ -46,9 +46,10 @@ def _untrusted(name: str) -> bool:
     return low in HOP_BY_HOP or low in UNTRUSTED_EXACT or low.startswith(UNTRUSTED_PREFIXES)
 
 
-def upstream_headers(request: web.Request, *, request_id: str, client_ip: str, internal_token: str) -> CIMultiDict:
+def upstream_headers(request: web.Request, *, request_id: str, client_ip: str,
+                     internal_token: str) -> CIMultiDict[str]:
     connection_listed = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
-    out = CIMultiDict()
+    out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         if not _untrusted(name) and name.lower() not in connection_listed:
             out.add(name, value)
@@ -117,7 +118,7 @@ def _is_connect_failure(exc: BaseException) -> bool:
 
 
 async def forward(request: web.Request, pool: UpstreamPool, session: aiohttp.ClientSession, *,
-                  headers: CIMultiDict, max_body: int, buffer_max: int,
+                  headers: CIMultiDict[str], max_body: int, buffer_max: int,
                   extra_headers: dict[str, str]) -> web.StreamResponse:
     method = request.method
     body = LimitedBody(request.content, max_body) if request.body_exists else None

@@ -17,7 +17,7 @@ import asyncio
 import collections
 import hashlib
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from yarl import URL
 
@@ -37,7 +37,7 @@ class NoScript(RedisReplyError):
 _CRLF = b"\r\n"
 
 
-def encode_command(args: tuple) -> bytes:
+def encode_command(args: tuple[object, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for a in args:
         if isinstance(a, bytes):
@@ -93,14 +93,16 @@ def parse_reply(buf: bytes | bytearray, pos: int) -> tuple[Any, int]:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self):
+    def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.buf = bytearray()
         self.closed = False
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream connection (create_connection) always gets a Transport; typeshed types the
+        # parameter with the base class every kind of protocol shares.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -121,7 +123,7 @@ class _Protocol(asyncio.Protocol):
             return
         del buf[:pos]
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._fail(RedisUnavailable("connection to Redis lost"))
 
@@ -137,8 +139,8 @@ class _Protocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def send(self, payload: bytes) -> asyncio.Future:
-        if self.closed:
+    def send(self, payload: bytes) -> asyncio.Future[Any]:
+        if self.closed or self.transport is None:
             raise RedisUnavailable("connection to Redis lost")
         fut = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
@@ -175,7 +177,7 @@ class RedisPipe:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     _, proto = await loop.create_connection(_Protocol, self.host, self.port, ssl=self.ssl)
-                    setup = []
+                    setup: list[tuple[str | int, ...]] = []
                     if self.password:
                         setup.append(("AUTH", self.username, self.password) if self.username
                                      else ("AUTH", self.password))
@@ -191,7 +193,7 @@ class RedisPipe:
             self._proto = proto
             return proto
 
-    async def call(self, *args) -> Any:
+    async def call(self, *args: object) -> Any:
         """Send one command; its reply (an error reply raises RedisReplyError)."""
         proto = await self._connection()
         fut = proto.send(encode_command(args))
@@ -210,7 +212,7 @@ class RedisPipe:
         self._scripts[sha] = source.encode()
         return sha
 
-    async def evalsha(self, sha: str, keys: list[str], args: list) -> Any:
+    async def evalsha(self, sha: str, keys: list[str], args: list[object]) -> Any:
         try:
             return await self.call("EVALSHA", sha, len(keys), *keys, *args)
         except NoScript:

@@ -45,7 +45,8 @@ Resolver = Callable[[str, int], Awaitable[list[tuple[int, str]]]]
 
 async def system_resolver(host: str, port: int) -> list[tuple[int, str]]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [(family, sockaddr[0]) for family, _, _, _, sockaddr in infos]
+    # An address is text for AF_INET/AF_INET6 (typeshed also allows an int, for a Python built without IPv6).
+    return [(family, sockaddr[0]) for family, _, _, _, sockaddr in infos if isinstance(sockaddr[0], str)]
 
 
 class UpstreamPool:

@@ -99,7 +99,8 @@ def test_the_validator_accepts_the_contract_and_refuses_drift():
              "data": {"organization_id": "7d1f0c4e-2b8a-4e9b-9c1d-3f5a6b7c8d9e",
                       "user_id": "0b6f8c1e-6a39-4d47-8f0e-5b8e8d1c2a10", "old_role": "agent", "role": "admin"}}
     assert validator.errors(event) == []
-    assert validator.errors({**event, "type": "membership.rolechanged"}) == ["unknown event type 'membership.rolechanged'"]
+    assert validator.errors({**event, "type": "membership.rolechanged"}) == [
+        "unknown event type 'membership.rolechanged'"]
     assert validator.errors({**event, "data": {**event["data"], "role": None}})
     assert validator.errors({**event, "data": {**event["data"], "password": "x"}})
     assert validator.errors({**event, "subject": {"type": "user", "id": "x"}})

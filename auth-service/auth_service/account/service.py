@@ -53,7 +53,8 @@ class AccountService:
         self.pool, self.settings, self.hasher, self.sessions = pool, settings, hasher, sessions
         self.mailer, self.limits = mailer, limits
 
-    async def _event(self, conn, info: RequestInfo, *, type: str, user_id: UUID, data: dict | None = None) -> Event:
+    async def _event(self, conn: asyncpg.Connection, info: RequestInfo, *, type: str, user_id: UUID,
+                     data: dict[str, object] | None = None) -> Event:
         event = await add_event(conn, source=self.settings.service_name, type=type, subject_type="user",
                                 subject_id=user_id, actor_user_id=user_id, actor_ip=info.ip,
                                 request_id=info.request_id, data={"user_id": str(user_id), **(data or {})})
@@ -62,7 +63,7 @@ class AccountService:
 
     # ------------------------------------------------------------------ verification
 
-    async def send_verification(self, conn, *, user_id: UUID, email: str, name: str) -> None:
+    async def send_verification(self, conn: asyncpg.Connection, *, user_id: UUID, email: str, name: str) -> None:
         """A verification token and its email, inside the caller's transaction (signup, request)."""
         token, token_hash = new_token()
         await repo.insert_verification(conn, token_hash=token_hash, user_id=user_id, email=email,
@@ -85,7 +86,9 @@ class AccountService:
     async def verify_email(self, token: str, info: RequestInfo) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repo.lock_verification(conn, token_hash=hash_token(token))
-            if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
+            # A verification token always names its address (NOT NULL); only reset tokens have none.
+            if (found is None or found.email is None or found.used_at is not None
+                    or found.expires_at <= datetime.now(UTC)):
                 raise _invalid()
             outcome = await repo.mark_email_verified(conn, user_id=found.user_id, email=found.email)
             if outcome == "mismatch":
@@ -95,7 +98,8 @@ class AccountService:
                 await self._event(conn, info, type="auth.email_verified", user_id=found.user_id,
                                   data={"email": found.email, "method": "link"})
 
-    async def verify_from_invitation(self, conn, *, user_id: UUID, email: str, info: RequestInfo) -> bool:
+    async def verify_from_invitation(self, conn: asyncpg.Connection, *, user_id: UUID, email: str,
+                                     info: RequestInfo) -> bool:
         """An accepted invitation proves the address it was sent to (inside the consumer's transaction)."""
         if await repo.mark_email_verified(conn, user_id=user_id, email=email) != "verified":
             return False
@@ -128,7 +132,8 @@ class AccountService:
         if remaining > 0:
             await asyncio.sleep(remaining)
 
-    async def _valid_reset(self, conn, token_hash: bytes, *, for_update: bool = False):
+    async def _valid_reset(self, conn: asyncpg.Connection, token_hash: bytes, *,
+                           for_update: bool = False) -> repo.EmailToken:
         found = await repo.get_reset(conn, token_hash=token_hash, for_update=for_update)
         if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
             raise _invalid()

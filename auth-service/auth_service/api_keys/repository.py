@@ -26,8 +26,12 @@ _COLUMNS = ("id, organization_id, name, prefix, permissions, created_by, created
             "revoked_at")
 
 
-def _key(row) -> ApiKey | None:
-    return ApiKey(**dict(row)) if row is not None else None
+def _key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(**dict(row))
+
+
+def _key_or_none(row: asyncpg.Record | None) -> ApiKey | None:
+    return _key(row) if row is not None else None
 
 
 async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, name: str, prefix: str,
@@ -41,7 +45,7 @@ async def insert(conn: asyncpg.Connection, *, id: UUID, organization_id: UUID, n
 
 async def get_live_by_hash(conn: asyncpg.Connection, *, key_hash: bytes, now: datetime) -> ApiKey | None:
     """The key with this hash, unless it is revoked or expired."""
-    return _key(await conn.fetchrow(
+    return _key_or_none(await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL "
         f"AND (expires_at IS NULL OR expires_at > $2)", key_hash, now))
 
@@ -63,7 +67,7 @@ async def list_live(conn: asyncpg.Connection, *, organization_id: UUID, limit: i
 
 async def revoke(conn: asyncpg.Connection, *, key_id: UUID, organization_id: UUID, now: datetime) -> ApiKey | None:
     """Revoke a live key of this organization; None when there is no such key (or it is revoked)."""
-    return _key(await conn.fetchrow(
+    return _key_or_none(await conn.fetchrow(
         f"UPDATE api_key SET revoked_at = $3 WHERE id = $1 AND organization_id = $2 AND revoked_at IS NULL "
         f"RETURNING {_COLUMNS}", key_id, organization_id, now))
 

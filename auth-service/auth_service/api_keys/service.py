@@ -3,6 +3,7 @@ revoked (dead at the gateway at once: the ``rv:ak`` flag), and resolved by the g
 short-lived access token carrying ``akid``, ``tid`` and ``perms``."""
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import time
@@ -112,13 +113,14 @@ class ApiKeyService:
             # rather than revoked in the database while the gateway still lets it through.
             await self.mark_revoked(conn, [row.id])
 
-    async def revoke_organization(self, conn, organization_id: UUID) -> list[UUID]:
+    # builtins.list below: inside this class, ``list`` names the method above.
+    async def revoke_organization(self, conn: asyncpg.Connection, organization_id: UUID) -> builtins.list[UUID]:
         """Every key of a deleted organization (in the caller's transaction)."""
         ids = await repo.revoke_organization(conn, organization_id=organization_id, now=self.now())
         await self.mark_revoked(conn, ids)
         return ids
 
-    async def mark_revoked(self, conn: asyncpg.Connection, ids: list[UUID]) -> None:
+    async def mark_revoked(self, conn: asyncpg.Connection, ids: builtins.list[UUID]) -> None:
         """Recorded in PostgreSQL with the revocation (rebuilt into a Redis that lost it) and
         written to Redis before the commit: if Redis does not answer, the whole revocation rolls
         back (503) rather than leaving the key revoked in the database but live at the gateway."""

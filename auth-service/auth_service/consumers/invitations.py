@@ -4,6 +4,7 @@ invitation also verifies the email it was sent to")."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +20,7 @@ GROUP = "auth-service.invitations"
 BINDINGS = ["invitation.accepted"]
 
 
-def invitation_handler(accounts: AccountService):
+def invitation_handler(accounts: AccountService) -> Callable[[asyncpg.Connection, Event], Awaitable[None]]:
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
         if event.type != "invitation.accepted":
             return

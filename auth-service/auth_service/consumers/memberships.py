@@ -12,6 +12,7 @@ is always older than the mark.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -29,7 +30,8 @@ GROUP = "auth-service.memberships"
 BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
 
 
-def membership_handler(sessions: SessionService, revocations: Revocations, api_keys: ApiKeyService | None = None):
+def membership_handler(sessions: SessionService, revocations: Revocations,
+                       api_keys: ApiKeyService | None = None) -> Callable[[asyncpg.Connection, Event], Awaitable[None]]:
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
         try:
             if event.type in ("membership.role_changed", "membership.removed"):

@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jwt
 from aiohttp import web
@@ -44,7 +45,7 @@ class SigningKey:
     private_key: Ed25519PrivateKey = field(repr=False)
     source: str = ""
 
-    def public_jwk(self) -> dict:
+    def public_jwk(self) -> dict[str, Any]:
         raw = self.private_key.public_key().public_bytes(serialization.Encoding.Raw,
                                                          serialization.PublicFormat.Raw)
         return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": self.kid, "alg": "EdDSA", "use": "sig"}
@@ -106,10 +107,10 @@ class KeyRing:
         else:
             self.active = keys[-1]
 
-    def jwks(self) -> dict:
+    def jwks(self) -> dict[str, Any]:
         return {"keys": [k.public_jwk() for k in self.keys.values()]}
 
-    def sign(self, claims: dict) -> str:
+    def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.active.private_key, algorithm="EdDSA",
                           headers={"kid": self.active.kid, "typ": ACCESS_TOKEN_TYP})
 

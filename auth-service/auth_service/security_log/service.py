@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -51,9 +52,9 @@ class SecurityLogService:
 SECURITY_LOG = web.AppKey("security_log", SecurityLogService)
 
 
-def security_log_ctx(settings: Settings):
+def security_log_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     """The service, and a background task purging entries older than the retention."""
-    async def ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool = app[DB_POOL]
         app[SECURITY_LOG] = SecurityLogService(pool=pool, settings=settings)
 

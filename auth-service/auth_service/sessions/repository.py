@@ -35,8 +35,12 @@ class RefreshToken:
 _SESSION = "id, user_id, organization_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at"
 
 
-def _session(row) -> Session | None:
-    return Session(**dict(row)) if row is not None else None
+def _session(row: asyncpg.Record) -> Session:
+    return Session(**dict(row))
+
+
+def _session_or_none(row: asyncpg.Record | None) -> Session | None:
+    return _session(row) if row is not None else None
 
 
 async def insert_session(conn: asyncpg.Connection, *, session_id: UUID, user_id: UUID,
@@ -68,11 +72,12 @@ async def get_refresh_token(conn: asyncpg.Connection, *, token_hash: bytes) -> R
 
 async def lock_session(conn: asyncpg.Connection, *, session_id: UUID) -> Session | None:
     """Lock the session row: refreshes of one session are applied one after the other."""
-    return _session(await conn.fetchrow(f"SELECT {_SESSION} FROM session WHERE id = $1 FOR UPDATE", session_id))
+    return _session_or_none(
+        await conn.fetchrow(f"SELECT {_SESSION} FROM session WHERE id = $1 FOR UPDATE", session_id))
 
 
 async def get_session(conn: asyncpg.Connection, *, session_id: UUID) -> Session | None:
-    return _session(await conn.fetchrow(f"SELECT {_SESSION} FROM session WHERE id = $1", session_id))
+    return _session_or_none(await conn.fetchrow(f"SELECT {_SESSION} FROM session WHERE id = $1", session_id))
 
 
 async def is_unspent(conn: asyncpg.Connection, *, token_hash: bytes) -> bool:

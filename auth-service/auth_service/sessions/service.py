@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -13,6 +14,7 @@ from shared.auth import Principal
 from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
 from shared.messaging import add_event
 from shared.pagination import CursorCodec, PageQuery
+from shared.web import normalize_email
 
 from ..config import Settings
 from ..context import RequestInfo
@@ -24,7 +26,6 @@ from ..tokens.service import AccessTokenIssuer, hash_refresh_token, new_refresh_
 from ..users import repository as users_repo
 from ..users.passwords import PasswordHasher
 from ..users.repository import User
-from ..users.schemas import normalize_email
 from . import repository as repo
 from .devices import device_label
 from .repository import Session
@@ -34,7 +35,7 @@ from .throttle import LoginThrottle
 LOGIN_FAILED_DETAIL = "The email or password is incorrect."
 
 
-def _discard(task: asyncio.Future | None) -> None:
+def _discard(task: asyncio.Future[Any] | None) -> None:
     """Drop a side call whose answer is no longer needed, without an unretrieved error."""
     if task is None:
         return
@@ -104,8 +105,10 @@ class SessionService:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def _event(self, conn, info: RequestInfo, *, type: str, subject_type: str, subject_id,
-                     actor_user_id=None, tenant_id=None, data: dict | None = None) -> None:
+    async def _event(self, conn: asyncpg.Connection, info: RequestInfo, *, type: str, subject_type: str,
+                     subject_id: UUID | str,
+                     actor_user_id: UUID | None = None, tenant_id: UUID | None = None,
+                     data: dict[str, object] | None = None) -> None:
         event = await add_event(conn, source=self.settings.service_name, type=type, subject_type=subject_type,
                                 subject_id=subject_id, tenant_id=tenant_id, actor_user_id=actor_user_id,
                                 actor_ip=info.ip, request_id=info.request_id, data=data or {})
@@ -113,8 +116,8 @@ class SessionService:
 
     # ------------------------------------------------------------------ opening
 
-    async def open_session(self, conn, *, user_id: UUID, organization_id: UUID | None, info: RequestInfo,
-                           now: datetime) -> tuple[Session, str]:
+    async def open_session(self, conn: asyncpg.Connection, *, user_id: UUID, organization_id: UUID | None,
+                           info: RequestInfo, now: datetime) -> tuple[Session, str]:
         """A new session and its first refresh token (inside the caller's transaction)."""
         token, token_hash = new_refresh_token()
         session = await repo.insert_session(conn, session_id=uuid4(), user_id=user_id,
@@ -141,7 +144,9 @@ class SessionService:
         except BaseException:
             _discard(memberships_call)
             raise
-        if not ok:
+        # An unknown email never verifies (and then no membership call was made); the two
+        # None checks state it for the reader and the type checker.
+        if not ok or user is None or memberships_call is None:
             _discard(memberships_call)
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._event(conn, info, type="auth.login_failed", subject_type="user",
@@ -223,16 +228,18 @@ class SessionService:
                                          successor_sealed=seal_successor(body.refresh_token, successor,
                                                                          successor_hash))
                     await repo.touch_session(conn, session_id=session.id, now=now, organization_id=organization_id)
-        if reused:
+        if reused or successor is None:  # a reused chain: the session is over (committed above)
             raise InvalidRefreshToken()
         return self.issuer.tokens(user_id=session.user_id, session_id=session.id, organization_id=organization_id,
                                   role=role, refresh_token=successor,
                                   permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
 
-    async def _grace_successor(self, conn, presented: str, token: repo.RefreshToken, now: datetime) -> str | None:
+    async def _grace_successor(self, conn: asyncpg.Connection, presented: str, token: repo.RefreshToken,
+                               now: datetime) -> str | None:
         """The successor of a token spent moments ago, while that successor is still the
         session's live token; None otherwise."""
-        if token.successor_sealed is None or token.successor_hash is None or now - token.spent_at > self.grace:
+        if (token.spent_at is None or token.successor_sealed is None or token.successor_hash is None
+                or now - token.spent_at > self.grace):
             return None
         if not await repo.is_unspent(conn, token_hash=token.successor_hash):
             return None
@@ -240,9 +247,9 @@ class SessionService:
 
     # ------------------------------------------------------------------ ending
 
-    async def _end_sessions(self, conn, info: RequestInfo, sessions: list[tuple[UUID, UUID]], *, reason: str,
-                            now: datetime, actor_user_id: UUID | None = None, tenant_id: UUID | None = None,
-                            already_ended: bool = False) -> None:
+    async def _end_sessions(self, conn: asyncpg.Connection, info: RequestInfo, sessions: list[tuple[UUID, UUID]],
+                            *, reason: str, now: datetime, actor_user_id: UUID | None = None,
+                            tenant_id: UUID | None = None, already_ended: bool = False) -> None:
         """Events and revocation keys for sessions ended in this transaction (Redis is written
         before the commit: if it does not answer, nothing is ended and the caller gets 503)."""
         for session_id, user_id in sessions:
@@ -253,16 +260,16 @@ class SessionService:
                               data={"user_id": str(user_id), "session_id": str(session_id), "reason": reason})
         await self.revocations.end_sessions(conn, [sid for sid, _ in sessions])
 
-    async def end_user_sessions(self, conn, info: RequestInfo, *, user_id: UUID, reason: str, now: datetime,
-                                keep_session_id: UUID | None = None) -> list[UUID]:
+    async def end_user_sessions(self, conn: asyncpg.Connection, info: RequestInfo, *, user_id: UUID, reason: str,
+                                now: datetime, keep_session_id: UUID | None = None) -> list[UUID]:
         ids = await repo.revoke_user_sessions(conn, user_id=user_id, now=now, reason=reason,
                                               keep_session_id=keep_session_id)
         await self._end_sessions(conn, info, [(sid, user_id) for sid in ids], reason=reason, now=now,
                                  actor_user_id=user_id, already_ended=True)
         return ids
 
-    async def replace_credentials(self, conn, info: RequestInfo, *, user_id: UUID, new_password_hash: str,
-                                  reason: str, now: datetime, expected: User | None = None,
+    async def replace_credentials(self, conn: asyncpg.Connection, info: RequestInfo, *, user_id: UUID,
+                                  new_password_hash: str, reason: str, now: datetime, expected: User | None = None,
                                   keep_session_id: UUID | None = None) -> bool:
         """THE "credentials changed, end every session" step (password change, password reset):
         inside the caller's transaction, replace the user's password hash and end every session
@@ -284,7 +291,7 @@ class SessionService:
                                      keep_session_id=keep_session_id)
         return True
 
-    async def end_organization_sessions(self, conn, info: RequestInfo, *, organization_id: UUID,
+    async def end_organization_sessions(self, conn: asyncpg.Connection, info: RequestInfo, *, organization_id: UUID,
                                         now: datetime) -> list[UUID]:
         ended = await repo.revoke_organization_sessions(conn, organization_id=organization_id, now=now,
                                                         reason="organization_deleted")

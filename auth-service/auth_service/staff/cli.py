@@ -24,7 +24,8 @@ USAGE = "usage: python -m auth_service staff grant EMAIL | revoke EMAIL | list"
 
 async def _run(argv: list[str], settings: Settings) -> int:
     cmd = argv[0] if argv else ""
-    if cmd not in ("grant", "revoke", "list") or (cmd != "list" and len(argv) != 2) or (cmd == "list" and len(argv) > 1):
+    expected_args = 1 if cmd == "list" else 2
+    if cmd not in ("grant", "revoke", "list") or len(argv) != expected_args:
         print(USAGE, file=sys.stderr)
         return 2
     try:

@@ -11,6 +11,7 @@ next request.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -54,7 +55,8 @@ class StaffService:
                     return
         raise StaffOnly("Only platform staff may use this route.")
 
-    async def organizations(self, principal: Principal, query: AdminOrganizationQuery, info: RequestInfo) -> dict:
+    async def organizations(self, principal: Principal, query: AdminOrganizationQuery,
+                            info: RequestInfo) -> dict[str, Any]:
         await self.require_staff(principal)
         return await self.tenant.list_organizations(q=query.q, limit=query.limit, cursor=query.cursor,
                                                     request_id=info.request_id)

@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import aiohttp
@@ -49,7 +50,7 @@ class TenantClient:
         self.session, self.base_url = session, base_url.rstrip("/")
         self.internal_token, self.timeout = internal_token, aiohttp.ClientTimeout(total=timeout_s)
 
-    async def _call(self, method: str, path: str, *, request_id: str | None, **kw) -> tuple[int, object]:
+    async def _call(self, method: str, path: str, *, request_id: str | None, **kw: Any) -> tuple[int, object]:
         headers = {INTERNAL_TOKEN_HEADER: self.internal_token}
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
@@ -90,7 +91,7 @@ class TenantClient:
             json={"name": name, "owner_user_id": str(owner_user_id), "owner_email": owner_email,
                   "owner_name": owner_name})
         if status == 422:
-            message = "is not acceptable"
+            message: object = "is not acceptable"
             if isinstance(body, dict):
                 errs = body.get("errors") or []
                 message = next((e.get("message") for e in errs if isinstance(e, dict) and e.get("message")),
@@ -114,7 +115,7 @@ class TenantClient:
     # ---------------------------------------------------------------- platform staff (admin/)
 
     async def list_organizations(self, *, q: str | None, limit: int, cursor: str | None,
-                                 request_id: str | None = None) -> dict:
+                                 request_id: str | None = None) -> dict[str, Any]:
         """Every organization (live and deleted), as tenant-service answers it: the list body
         ``{items: [{id, name, slug, created_at, deleted_at, member_count}], next_cursor}``."""
         params = {"limit": str(limit)}
@@ -131,7 +132,7 @@ class TenantClient:
             raise TenantUnavailable()
         return {"items": body["items"], "next_cursor": body.get("next_cursor")}
 
-    async def organization(self, organization_id: UUID, *, request_id: str | None = None) -> dict | None:
+    async def organization(self, organization_id: UUID, *, request_id: str | None = None) -> dict[str, Any] | None:
         """``{id, name, slug, created_at, deleted_at, member_count}``, or None when there is none."""
         status, body = await self._call("GET", f"/internal/organizations/{organization_id}", request_id=request_id)
         if status == 404:

@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -42,7 +43,7 @@ class AccessTokenIssuer:
         return self.keyring.sign(claims)
 
     def mint_scoped(self, *, subject: UUID, session_id: UUID, organization_id: UUID, role: str | None,
-                    permissions: Iterable[str], ttl_s: int, extra: dict | None = None) -> str:
+                    permissions: Iterable[str], ttl_s: int, extra: dict[str, Any] | None = None) -> str:
         """An access token for one organization with an explicit permission set and lifetime:
         an API key's (``akid``) and platform staff's read-only access (``staff``)."""
         now = time.time()

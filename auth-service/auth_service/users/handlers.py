@@ -19,7 +19,8 @@ async def signup(request: web.Request) -> web.Response:
     out = SignupResponse(
         user=UserOut(id=result.user.id, email=result.user.email, name=result.user.name,
                      created_at=result.user.created_at),
-        organization=OrganizationOut(id=org.id, name=org.name, slug=org.slug, created_at=org.created_at) if org else None,
+        organization=(OrganizationOut(id=org.id, name=org.name, slug=org.slug, created_at=org.created_at)
+                      if org else None),
         tokens=result.tokens)
     return json_response(out, status=201, headers=NO_STORE)
 

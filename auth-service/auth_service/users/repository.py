@@ -23,8 +23,12 @@ class User:
 _COLUMNS = "id, email, name, password_hash, created_at, password_changed_at"
 
 
-def _user(row) -> User | None:
-    return User(**dict(row)) if row is not None else None
+def _user(row: asyncpg.Record) -> User:
+    return User(**dict(row))
+
+
+def _user_or_none(row: asyncpg.Record | None) -> User | None:
+    return _user(row) if row is not None else None
 
 
 async def insert_user(conn: asyncpg.Connection, *, user_id: UUID, email: str, name: str,
@@ -39,12 +43,12 @@ async def insert_user(conn: asyncpg.Connection, *, user_id: UUID, email: str, na
 
 
 async def get_by_email(conn: asyncpg.Connection, *, email: str) -> User | None:
-    return _user(await conn.fetchrow(f"SELECT {_COLUMNS} FROM user_account WHERE email = $1", email))
+    return _user_or_none(await conn.fetchrow(f"SELECT {_COLUMNS} FROM user_account WHERE email = $1", email))
 
 
 async def get_by_id(conn: asyncpg.Connection, *, user_id: UUID, for_update: bool = False) -> User | None:
     sql = f"SELECT {_COLUMNS} FROM user_account WHERE id = $1" + (" FOR UPDATE" if for_update else "")
-    return _user(await conn.fetchrow(sql, user_id))
+    return _user_or_none(await conn.fetchrow(sql, user_id))
 
 
 async def update_password_hash(conn: asyncpg.Connection, *, user_id: UUID, password_hash: str,

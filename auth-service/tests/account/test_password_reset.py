@@ -52,7 +52,7 @@ async def test_reset_requests_are_throttled_per_email_and_per_address(start_app,
                              headers=from_address(f"203.0.113.{uuid.uuid4().int % 250 + 1}"))).status == 202
     resp = await c.post("/v1/auth/password-reset/request", json={"email": address})
     assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
-    for i in range(3):
+    for _ in range(3):
         assert (await c.post("/v1/auth/password-reset/request", json={"email": new_email()},
                              headers=from_address(ip))).status == 202
     resp = await c.post("/v1/auth/password-reset/request", json={"email": new_email()}, headers=from_address(ip))

@@ -156,7 +156,8 @@ async def test_last_used_at_moves_at_most_once_a_minute(client, signup, admin_db
     later = await report(now_ms)
     assert later > first
     assert (await client.post("/internal/api-keys/usage", json={"items": []})).status == 401
-    assert (await client.post("/internal/api-keys/usage", headers=internal, json={"items": [{"id": "x"}]})).status == 422
+    resp = await client.post("/internal/api-keys/usage", headers=internal, json={"items": [{"id": "x"}]})
+    assert resp.status == 422
 
 
 async def test_deleted_organization_revokes_its_keys(client, signup, redis, internal):
@@ -169,7 +170,7 @@ async def test_deleted_organization_revokes_its_keys(client, signup, redis, inte
                subject={"type": "organization", "id": doomed.organization_id}, data={})
     async with app[DB_POOL].acquire() as conn, conn.transaction():
         await handler(conn, ev)
-    for k, alive in zip(keys, (False, False, True)):
+    for k, alive in zip(keys, (False, False, True), strict=True):
         resp = await client.post("/internal/api-keys/resolve", headers=internal, json={"key": k["key"]})
         assert resp.status == (200 if alive else 404)
         assert (await redis.get(redis_keys.api_key_revoked(k["id"])) is None) == alive

@@ -89,7 +89,8 @@ async def test_revoking_one_session_ends_it_and_others_sessions_are_404(client, 
     assert (await client.get("/v1/auth/me", headers=bearer(other_device["access_token"]))).status == 401
     [ev] = await events("auth.session_revoked", sid)
     assert ev["data"] == {"user_id": acct.id, "session_id": sid, "reason": "revoked"}
-    ids = [i["id"] for i in (await (await client.get("/v1/auth/sessions", headers=bearer(acct.access_token))).json())["items"]]
+    listed = await (await client.get("/v1/auth/sessions", headers=bearer(acct.access_token))).json()
+    ids = [i["id"] for i in listed["items"]]
     assert sid not in ids and sid_of(acct.access_token) in ids
     # Gone now, like one that never existed; a malformed id is a 404 as well.
     assert (await client.delete(f"/v1/auth/sessions/{sid}", headers=bearer(acct.access_token))).status == 404

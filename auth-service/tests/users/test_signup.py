@@ -38,8 +38,8 @@ async def test_signup_with_organization_makes_the_user_its_owner(client, signup,
 async def test_email_taken_is_409_case_insensitively_and_trimmed(client, signup, new_email):
     email = new_email()
     await signup(email=email)
-    resp = await client.post("/v1/auth/signup", json={"email": f"  {email.upper()} ", "password": "another fine passphrase",
-                                                      "name": "Other"})
+    resp = await client.post("/v1/auth/signup", json={"email": f"  {email.upper()} ",
+                                                      "password": "another fine passphrase", "name": "Other"})
     assert resp.status == 409
     body = await resp.json()
     assert resp.content_type == "application/problem+json" and body["status"] == 409
@@ -48,8 +48,8 @@ async def test_email_taken_is_409_case_insensitively_and_trimmed(client, signup,
 
 async def test_email_is_stored_lowercase_and_login_accepts_any_case(client, new_email):
     email = new_email()
-    resp = await client.post("/v1/auth/signup", json={"email": f"  {email.upper()}  ", "password": "correct horse battery",
-                                                      "name": "Ada"})
+    resp = await client.post("/v1/auth/signup", json={"email": f"  {email.upper()}  ",
+                                                      "password": "correct horse battery", "name": "Ada"})
     assert resp.status == 201
     assert (await resp.json())["user"]["email"] == email
     resp = await client.post("/v1/auth/login", json={"email": email.title(), "password": "correct horse battery"})
@@ -83,11 +83,13 @@ async def test_signup_validation_is_422_naming_the_field(client, body, field):
 async def test_malformed_json_is_400_and_other_media_types_415(client):
     resp = await client.post("/v1/auth/signup", data="{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400
-    resp = await client.post("/v1/auth/signup", data="email=a", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = await client.post("/v1/auth/signup", data="email=a",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert resp.status == 415
 
 
-async def test_tenant_down_leaves_no_account_and_a_retry_succeeds(make_settings, start_app, client, admin_db, new_email):
+async def test_tenant_down_leaves_no_account_and_a_retry_succeeds(
+        make_settings, start_app, client, admin_db, new_email):
     from aiohttp.test_utils import unused_port
     down = await start_app(make_settings(tenant_url=f"http://127.0.0.1:{unused_port()}", tenant_timeout_s=0.5))
     email, name = new_email(), f"Down {uuid.uuid4().hex[:6]}"
