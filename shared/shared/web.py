@@ -29,7 +29,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from .config import BaseServiceSettings
 from .errors import (
@@ -229,7 +229,7 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 # For the API document: a string that must hold more than white space (and no U+0000). The
 # services check it with strip(); this states it in the schema (json_schema_extra={"pattern": ...}).
 NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
-NOT_BLANK_SCHEMA = {"pattern": NOT_BLANK}
+NOT_BLANK_SCHEMA: dict[str, JsonValue] = {"pattern": NOT_BLANK}
 
 
 def _nul_fields(data: Any, path: str = "") -> list[FieldError]:

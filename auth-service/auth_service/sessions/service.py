@@ -14,7 +14,7 @@ from shared.auth import Principal
 from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
 from shared.messaging import add_event
 from shared.pagination import CursorCodec, PageQuery
-from shared.web import normalize_email
+from shared.web import canonical_email
 
 from ..config import Settings
 from ..context import RequestInfo
@@ -127,7 +127,7 @@ class SessionService:
         return session, token
 
     async def login(self, body: LoginRequest, info: RequestInfo) -> LoginResult:
-        email = normalize_email(body.email)
+        email = canonical_email(body.email)
         await self.throttle.begin(email, info.ip)
         async with self.pool.acquire() as conn:
             user = await users_repo.get_by_email(conn, email=email)

@@ -13,7 +13,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from shared.errors import ServiceUnavailable
-from shared.web import normalize_email
+from shared.web import canonical_email
 
 from ..config import Settings
 from . import repository as repo
@@ -39,7 +39,7 @@ async def _run(argv: list[str], settings: Settings) -> int:
             for email, granted_at in await repo.list_all(conn):
                 print(f"{email}  (since {granted_at.isoformat()})")
             return 0
-        email = normalize_email(argv[1])
+        email = canonical_email(argv[1])
         try:
             if cmd == "grant":
                 added = await service.grant(conn, email)

@@ -7,7 +7,7 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
+from shared.web import NOT_BLANK_SCHEMA, RequestModel, canonical_email
 
 from ..tokens.schemas import TokensOut
 from .passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
@@ -16,7 +16,7 @@ EMAIL_MAX_LENGTH = 254
 
 
 def checked_email(value: str) -> str:
-    email = normalize_email(value)
+    email = canonical_email(value)
     if len(email) > EMAIL_MAX_LENGTH:
         raise ValueError(f"must be at most {EMAIL_MAX_LENGTH} characters")
     try:
