@@ -16,9 +16,9 @@ from aiohttp import web
 from shared import permissions as perms
 from shared import redis_keys
 from shared.auth import Principal
-from shared.errors import ApiKeyNotFound, FieldError, InvalidCursor, PermissionNotHeld, ValidationFailed
+from shared.errors import ApiKeyNotFound, FieldError, PermissionNotHeld, ValidationFailed
 from shared.messaging import actor_of, add_event
-from shared.pagination import CursorCodec, PageQuery
+from shared.pagination import KeysetCursors, PageQuery
 
 from ..config import Settings
 from ..context import RequestInfo
@@ -51,7 +51,8 @@ class ApiKeyService:
     def __init__(self, *, pool: asyncpg.Pool, revocations: Revocations, settings: Settings,
                  issuer: AccessTokenIssuer):
         self.pool, self.revocations, self.settings, self.issuer = pool, revocations, settings, issuer
-        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.api_keys")
+        # (created_at, id)
+        self.cursors = KeysetCursors(settings.cursor_secret.get_secret_value(), "auth.api_keys", datetime, UUID)
         # The flag must outlive every token minted for the key before it was revoked (a
         # resolution racing the revocation may mint one just after the flag is written).
         self.revoked_ttl_s = settings.api_key_token_ttl_s + settings.jwt_leeway_s + 60
@@ -85,19 +86,10 @@ class ApiKeyService:
         return ApiKeyCreated(**key_out(row).model_dump(), key=key)
 
     async def list(self, org_id: UUID, query: PageQuery) -> tuple[list[ApiKeyOut], str | None]:
-        after = None
-        if query.cursor:
-            payload = self.cursors.decode(query.cursor)
-            try:
-                after = (datetime.fromisoformat(payload["t"]), UUID(payload["id"]))
-            except (KeyError, TypeError, ValueError):
-                raise InvalidCursor() from None
+        after = self.cursors.after(query.cursor, org=org_id)
         async with self.pool.acquire() as conn:
             rows = await repo.list_live(conn, organization_id=org_id, limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
-        cursor = (self.cursors.encode({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)})
-                  if more and rows else None)
+        rows, cursor = self.cursors.page(rows, query.limit, lambda r: (r.created_at, r.id), org=org_id)
         return [key_out(r) for r in rows], cursor
 
     async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestInfo) -> None:

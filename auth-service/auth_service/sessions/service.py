@@ -13,7 +13,7 @@ from aiohttp import web
 from shared.auth import Principal
 from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
 from shared.messaging import add_event
-from shared.pagination import CursorCodec, PageQuery
+from shared.pagination import KeysetCursors, PageQuery
 from shared.web import canonical_email
 
 from ..config import Settings
@@ -99,7 +99,8 @@ class SessionService:
         self.grace = timedelta(seconds=settings.refresh_grace_s)
         self.idle = timedelta(seconds=settings.session_idle_ttl_s)
         self.absolute = timedelta(seconds=settings.session_absolute_ttl_s)
-        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.sessions")
+        # (created_at, id)
+        self.cursors = KeysetCursors(settings.cursor_secret.get_secret_value(), "auth.sessions", datetime, UUID)
 
     @staticmethod
     def now() -> datetime:
@@ -339,24 +340,16 @@ class SessionService:
         return session
 
     async def list_sessions(self, principal: Principal, query: PageQuery) -> tuple[list[SessionOut], str | None]:
-        after = None
-        if query.cursor:
-            payload = self.cursors.decode(query.cursor)
-            try:
-                after = (datetime.fromisoformat(payload["c"]), UUID(payload["i"]))
-            except (KeyError, ValueError, TypeError):
-                after = None
+        after = self.cursors.after(query.cursor, user=principal.user_id)
         now = self.now()
         async with self.pool.acquire() as conn:
             rows = await repo.list_active(conn, user_id=principal.user_id, now=now, idle_since=now - self.idle,
                                           limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
+        rows, next_cursor = self.cursors.page(rows, query.limit, lambda s: (s.created_at, s.id),
+                                              user=principal.user_id)
         items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
                             device=device_label(s.user_agent), ip=s.ip, current=s.id == principal.session_id)
                  for s in rows]
-        next_cursor = (self.cursors.encode({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)})
-                       if more and rows else None)
         return items, next_cursor
 
 

@@ -1,10 +1,11 @@
 from aiohttp import web
 
+from shared.admin import AdminOrganizationQuery
 from shared.web import json_response, parse_body, parse_query
 
 from ..context import request_info
 from ..sessions.handlers import NO_STORE, current_principal
-from .schemas import AdminOrganizationQuery, StaffAccessRequest, StaffAccessResponse
+from .schemas import StaffAccessRequest, StaffAccessResponse
 from .service import STAFF
 
 

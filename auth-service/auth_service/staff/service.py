@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from shared import redis_keys
+from shared.admin import AdminOrganizationQuery
 from shared.auth import Principal
 from shared.errors import OrganizationNotFound, StaffOnly
 from shared.messaging import Actor, add_event
@@ -31,7 +32,7 @@ from ..tenants.client import TenantClient
 from ..tokens.service import AccessTokenIssuer
 from ..users import repository as users_repo
 from . import repository as repo
-from .schemas import AdminOrganizationQuery, StaffAccessRequest, StaffTokensOut
+from .schemas import StaffAccessRequest, StaffTokensOut
 
 
 async def mark_staff_revoked(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Settings,

@@ -7,13 +7,12 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel
 
+from shared.admin import AdminOrganizationOut, AdminOrganizationQuery
 from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, path_uuid, require_internal
 from ..keys import ORGANIZATIONS
 from ..organizations.schemas import (
-    AdminOrganization,
-    AdminOrganizationQuery,
     InternalMembership,
     InternalMemberships,
     InternalOrganization,
@@ -55,8 +54,8 @@ async def delete_signup_organization(request: web.Request) -> web.Response:
 
 
 def _admin_org(r) -> dict:
-    return AdminOrganization(id=r.id, name=r.name, slug=r.slug, created_at=r.created_at, deleted_at=r.deleted_at,
-                             member_count=r.member_count).model_dump(mode="json")
+    return AdminOrganizationOut(id=r.id, name=r.name, slug=r.slug, created_at=r.created_at, deleted_at=r.deleted_at,
+                                member_count=r.member_count).model_dump(mode="json")
 
 
 async def list_organizations(request: web.Request) -> web.Response:

@@ -4,14 +4,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.auth import authenticate
-from shared.pagination import page
+from shared.pagination import PageQuery, page
 from shared.permissions import MEMBERS_INVITE
 from shared.web import json_response, parse_body, parse_query, request_id_of
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import INVITATIONS
 from ..members.schemas import Membership
-from .schemas import Invitation, InvitationAccept, InvitationCreate, InvitationCreated, InvitationListQuery
+from .schemas import Invitation, InvitationAccept, InvitationCreate, InvitationCreated
 
 
 async def create_invitation(request: web.Request) -> web.Response:
@@ -25,7 +25,7 @@ async def create_invitation(request: web.Request) -> web.Response:
 
 async def list_invitations(request: web.Request) -> web.Response:
     _, org_id = await org_principal(request, MEMBERS_INVITE)
-    query = parse_query(request, InvitationListQuery)
+    query = parse_query(request, PageQuery)
     rows, cursor = await request.app[INVITATIONS].list_pending(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([Invitation(id=r.id, email=r.email, role=r.role, invited_by=r.invited_by,
                                           created_at=r.created_at, expires_at=r.expires_at) for r in rows], cursor))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -20,10 +21,9 @@ from shared.errors import (
     InvitationUsed,
 )
 from shared.mail import Mailer
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import MEMBERS_INVITE
 
-from .. import paging
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..accounts.client import AccountsClient
 from ..context import Actor
@@ -41,9 +41,10 @@ def hash_token(token: str) -> bytes:
 
 
 class InvitationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient,
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, ttl_s: int, accounts: AccountsClient,
                  mailer: Mailer | None = None):
-        self.pool, self.cursors, self.ttl_s, self.accounts = pool, cursors, ttl_s, accounts
+        self.pool, self.ttl_s, self.accounts = pool, ttl_s, accounts
+        self.cursors = KeysetCursors(cursor_secret, "invitations", datetime, UUID)  # (created_at, id)
         self.mailer = mailer
 
     async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
@@ -72,11 +73,11 @@ class InvitationService:
 
     async def list_pending(self, *, org_id: UUID, limit: int, cursor: str | None
                            ) -> tuple[list[InvitationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        after = self.cursors.after(cursor, org=org_id)
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             rows = await repository.list_pending(conn, organization_id=org_id, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+        return self.cursors.page(rows, limit, lambda r: (r.created_at, r.id), org=org_id)
 
     async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

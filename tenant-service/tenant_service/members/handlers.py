@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.pagination import page
+from shared.pagination import PageQuery, page
 from shared.permissions import MEMBERS_MANAGE, MEMBERS_READ
 from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import MEMBERS
 from .repository import MemberRecord
-from .schemas import Member, MemberListQuery, MemberRoleUpdate
+from .schemas import Member, MemberRoleUpdate
 
 
 def member_out(r: MemberRecord) -> Member:
@@ -19,7 +19,7 @@ def member_out(r: MemberRecord) -> Member:
 
 async def list_members(request: web.Request) -> web.Response:
     _, org_id = await org_principal(request, MEMBERS_READ)
-    query = parse_query(request, MemberListQuery)
+    query = parse_query(request, PageQuery)
     rows, cursor = await request.app[MEMBERS].list(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([member_out(r) for r in rows], cursor))
 

@@ -2,16 +2,16 @@
 and the last-owner rule."""
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from shared.auth import Principal
 from shared.errors import LastOwner, MemberNotFound
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import MEMBERS_MANAGE, OWNER_ROLE
 
-from .. import paging
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -20,15 +20,16 @@ from .repository import MemberRecord
 
 
 class MemberService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.cursors = KeysetCursors(cursor_secret, "members", datetime, UUID)  # (joined_at, user_id)
 
     async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[MemberRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        after = self.cursors.after(cursor, org=org_id)
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             rows = await repository.list_members(conn, organization_id=org_id, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.user_id))
+        return self.cursors.page(rows, limit, lambda r: (r.joined_at, r.user_id), org=org_id)
 
     async def change_role(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID,
                           role: str) -> MemberRecord:

@@ -4,13 +4,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.auth import authenticate
-from shared.pagination import page
+from shared.pagination import PageQuery, page
 from shared.permissions import ORGANIZATION_DELETE, ORGANIZATION_MANAGE
 from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal
 from ..keys import ORGANIZATIONS
-from .schemas import ListQuery, MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
+from .schemas import MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
 
 
 def _out(org) -> Organization:
@@ -28,7 +28,7 @@ async def create_organization(request: web.Request) -> web.Response:
 
 async def list_my_organizations(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    query = parse_query(request, ListQuery)
+    query = parse_query(request, PageQuery)
     rows, cursor = await request.app[ORGANIZATIONS].list_mine(user_id=principal.user_id, limit=query.limit,
                                                               cursor=query.cursor)
     return json_response(page([MyOrganization(id=r.id, name=r.name, slug=r.slug, role=r.role) for r in rows], cursor))

@@ -10,11 +10,10 @@ import asyncpg
 
 from shared.auth import Principal
 from shared.errors import OrganizationNotFound, SignupRollbackRefused, SlugTaken
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import BUILTIN_ROLES, ORGANIZATION_DELETE, ORGANIZATION_MANAGE
 from shared.permissions import OWNER_ROLE as OWNER
 
-from .. import paging
 from ..access import authorize_write
 from ..context import Actor
 from ..events import emit, membership_subject
@@ -28,8 +27,10 @@ SIGNUP_INDEX = "organization_signup_user_id_key"
 
 
 class OrganizationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.mine = KeysetCursors(cursor_secret, "my-organizations", datetime, UUID)  # (joined_at, id)
+        self.everyone = KeysetCursors(cursor_secret, "admin-organizations", datetime, UUID)  # (created_at, id)
 
     # ------------------------------------------------------------ creation
 
@@ -117,17 +118,17 @@ class OrganizationService:
 
     async def list_mine(self, *, user_id: UUID, limit: int, cursor: str | None
                         ) -> tuple[list[MyOrganizationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        after = self.mine.after(cursor, user=user_id)
         async with self.pool.acquire() as conn:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.id))
+        return self.mine.page(rows, limit, lambda r: (r.joined_at, r.id), user=user_id)
 
     async def list_all(self, *, q: str | None, limit: int, cursor: str | None
                        ) -> tuple[list[repository.AdminOrganizationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        after = self.everyone.after(cursor, q=q)
         async with self.pool.acquire() as conn:
             rows = await repository.list_all(conn, q=q, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+        return self.everyone.page(rows, limit, lambda r: (r.created_at, r.id), q=q)
 
     async def get_any(self, *, org_id: UUID) -> repository.AdminOrganizationRecord:
         """An organization, live or deleted (its ``deleted_at`` says which)."""

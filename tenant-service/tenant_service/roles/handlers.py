@@ -4,13 +4,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.auth import authenticate
-from shared.pagination import page
+from shared.pagination import PageQuery, page
 from shared.permissions import ROLES_MANAGE
 from shared.web import json_response, parse_body, parse_query
 
 from ..context import actor_of, org_principal, path_uuid
 from ..keys import ROLES
-from .schemas import PermissionList, PermissionOut, RoleCreate, RoleDefinitionOut, RoleListQuery, RoleUpdate
+from .schemas import PermissionList, PermissionOut, RoleCreate, RoleDefinitionOut, RoleUpdate
 from .service import Role, RoleService
 
 
@@ -27,7 +27,7 @@ async def list_permissions(request: web.Request) -> web.Response:
 
 async def list_roles(request: web.Request) -> web.Response:
     _, org_id = await org_principal(request)
-    query = parse_query(request, RoleListQuery)
+    query = parse_query(request, PageQuery)
     rows, cursor = await request.app[ROLES].list(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([role_out(r) for r in rows], cursor))
 

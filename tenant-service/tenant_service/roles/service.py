@@ -18,7 +18,7 @@ import asyncpg
 
 from shared.auth import Principal
 from shared.errors import BuiltinRoleImmutable, InvalidCursor, RoleBeyondCaller, RoleInUse, RoleNameTaken, RoleNotFound
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import BUILTIN_ROLES, CATALOGUE, ROLES_MANAGE
 
 from ..access import authorize_write, require_hand_out, require_live
@@ -64,8 +64,9 @@ def _role_data(r: repository.CustomRoleRecord) -> dict:
 
 
 class RoleService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.cursors = KeysetCursors(cursor_secret, "roles", int)  # (position in the list,)
 
     @staticmethod
     def catalogue() -> list[tuple[str, str]]:
@@ -73,21 +74,18 @@ class RoleService:
 
     async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[Role], str | None]:
         """Built-in roles first (weakest first), then custom ones oldest first. A role list is
-        short, so the cursor is a signed position."""
-        start = 0
-        if cursor:
-            payload = self.cursors.decode(cursor)
-            position = payload.get("n")
-            start = position if isinstance(position, int) else -1
-            if start < 0:
-                raise InvalidCursor()
+        short and has no order key of its own (built-in roles have no row), so its key is the
+        position."""
+        after = self.cursors.after(cursor, org=org_id)
+        start = after[0] if after else 0
+        if start < 0:
+            raise InvalidCursor()
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             custom = await repository.list_for_organization(conn, organization_id=org_id)
         roles = _builtins(org_id) + [_custom(r) for r in custom]
-        page = roles[start:start + limit]
         more = start + limit < len(roles)
-        return page, self.cursors.encode({"n": start + limit}) if more else None
+        return roles[start:start + limit], self.cursors.encode([start + limit], org=org_id) if more else None
 
     async def _custom_or_refuse(self, conn, org_id: UUID, role_id: UUID) -> repository.CustomRoleRecord:
         found = await repository.get(conn, organization_id=org_id, role_id=role_id, for_update=True)

@@ -9,12 +9,12 @@ import asyncpg
 
 from shared.db import tenant_transaction
 from shared.messaging import add_event
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import COMMENTS_INTERNAL
 
 from ..caller import Caller
 from ..tickets import repository as tickets
-from ..tickets.errors import InvalidCursor, TicketNotFound
+from ..tickets.errors import TicketNotFound
 from ..tickets.service import SOURCE
 from . import repository as repo
 from .errors import InternalCommentForbidden
@@ -24,7 +24,7 @@ from .schemas import CommentCreate, CommentListQuery, CommentOut
 class CommentService:
     def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
         self.pool = pool
-        self.cursors = CursorCodec(cursor_secret, "ticket-comments")
+        self.cursors = KeysetCursors(cursor_secret, "ticket-comments", datetime, UUID)  # (created_at, id)
 
     async def _visible_ticket(self, conn, caller: Caller, ticket_id: UUID) -> tickets.TicketRow:
         row = await tickets.get_ticket(conn, ticket_id=ticket_id)
@@ -48,27 +48,9 @@ class CommentService:
 
     async def list(
             self, caller: Caller, ticket_id: UUID, query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
-        after = self._decode_cursor(query.cursor, ticket_id) if query.cursor else None
+        after = self.cursors.after(query.cursor, ticket=ticket_id)
         async with tenant_transaction(self.pool, caller.org_id) as conn:
             await self._visible_ticket(conn, caller, ticket_id)
             items = await repo.list_comments(conn, ticket_id=ticket_id, include_internal=caller.can(COMMENTS_INTERNAL),
                                              after=after, limit=query.limit + 1)
-        next_cursor = None
-        if len(items) > query.limit:
-            items = items[:query.limit]
-            last = items[-1]
-            next_cursor = self.cursors.encode({"t": str(ticket_id), "c": last.created_at.isoformat(),
-                                               "i": str(last.id)})
-        return items, next_cursor
-
-    def _decode_cursor(self, cursor: str, ticket_id: UUID) -> tuple[datetime, UUID]:
-        payload = self.cursors.decode(cursor)
-        if payload.get("t") != str(ticket_id):
-            raise InvalidCursor("this cursor belongs to another ticket")
-        try:
-            moment = datetime.fromisoformat(payload["c"])
-            if moment.tzinfo is None:
-                raise ValueError
-            return moment, UUID(payload["i"])
-        except (KeyError, TypeError, ValueError):
-            raise InvalidCursor() from None
+        return self.cursors.page(items, query.limit, lambda c: (c.created_at, c.id), ticket=ticket_id)

@@ -3,7 +3,6 @@ to the caller's organization (row-level security); its events go to the outbox i
 transaction."""
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import logging
@@ -19,7 +18,7 @@ import asyncpg
 from shared.db import tenant_transaction
 from shared.errors import PermissionMissing
 from shared.messaging import add_event
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors, KeyType
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
 
 from ..caller import Caller
@@ -31,7 +30,6 @@ from .errors import (
     IdempotencyKeyReused,
     IfMatchInvalid,
     IfMatchRequired,
-    InvalidCursor,
     OrganizationNotFound,
     StatusMoveNotAllowed,
     TicketChangeForbidden,
@@ -107,10 +105,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The Python type of each order-key column of repo.SORTS.
+_KEY_TYPES: dict[str, KeyType] = {"created_at": datetime, "updated_at": datetime, "priority_rank": int, "id": UUID}
+
+
 class TicketService:
     def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, idempotency_ttl_s: int):
         self.pool = pool
-        self.cursors = CursorCodec(cursor_secret, "tickets")
+        # One keyset per sort (its key columns, id last); every cursor is bound to its sort and filters.
+        self.cursors = {sort: KeysetCursors(cursor_secret, "tickets", *(_KEY_TYPES[c] for c in columns))
+                        for sort, (columns, _) in repo.SORTS.items()}
         self.idempotency_ttl_s = idempotency_ttl_s
 
     # ------------------------------------------------------------ create
@@ -183,49 +187,13 @@ class TicketService:
             requester_id = caller.user_id
         filters = repo.TicketFilter(status=query.status, priority=query.priority, assignee_id=query.assignee_id,
                                     requester_id=requester_id, tag=query.tag, q=query.q)
-        fingerprint = self._filter_fingerprint(filters)
-        after = self._decode_cursor(query.cursor, query.sort, fingerprint) if query.cursor else None
+        cursors, bound = self.cursors[query.sort], {"sort": query.sort, **vars(filters)}
+        after = cursors.after(query.cursor, **bound)
         async with tenant_transaction(self.pool, caller.org_id) as conn:
-            rows = await repo.list_tickets(conn, filters=filters, sort=query.sort, after=after, limit=query.limit + 1)
-        next_cursor = None
-        if len(rows) > query.limit:
-            rows = rows[:query.limit]
-            next_cursor = self.cursors.encode({"s": query.sort, "f": fingerprint,
-                                               "k": _jsonable(rows[-1].sort_key(query.sort))})
+            rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
+                                           after=None if after is None else list(after), limit=query.limit + 1)
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort), **bound)
         return [to_out(r) for r in rows], next_cursor
-
-    @staticmethod
-    def _filter_fingerprint(filters: repo.TicketFilter) -> str:
-        raw = json.dumps([_jsonable(v) for v in vars(filters).values()], separators=(",", ":"))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-    def _decode_cursor(self, cursor: str, sort: str, fingerprint: str) -> builtins.list[Any]:
-        payload = self.cursors.decode(cursor)  # 422 on field "cursor" when forged or damaged
-        if payload.get("s") != sort:
-            raise InvalidCursor("this cursor belongs to another sort order")
-        if payload.get("f") != fingerprint:
-            raise InvalidCursor("this cursor belongs to other filters")
-        columns = repo.SORTS[sort][0]
-        key = payload.get("k")
-        if not isinstance(key, list) or len(key) != len(columns):
-            raise InvalidCursor()
-        try:
-            out: builtins.list[Any] = []
-            for column, value in zip(columns, key, strict=True):
-                if column == "id":
-                    out.append(UUID(value))
-                elif column == "priority_rank":
-                    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4:
-                        raise ValueError
-                    out.append(value)
-                else:
-                    moment = datetime.fromisoformat(value)
-                    if moment.tzinfo is None:
-                        raise ValueError
-                    out.append(moment)
-            return out
-        except (TypeError, ValueError, AttributeError):
-            raise InvalidCursor() from None
 
     # ------------------------------------------------------------ change
 
