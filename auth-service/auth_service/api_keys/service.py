@@ -16,12 +16,12 @@ from aiohttp import web
 from shared import permissions as perms
 from shared import redis_keys
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import ApiKeyNotFound, FieldError, PermissionNotHeld, ValidationFailed
-from shared.messaging import actor_of, add_event
+from shared.messaging import add_event
 from shared.pagination import KeysetCursors, PageQuery
 
 from ..config import Settings
-from ..context import RequestInfo
 from ..revocation import Mark, Revocations
 from ..tokens.service import AccessTokenIssuer
 from . import repository as repo
@@ -61,7 +61,8 @@ class ApiKeyService:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def create(self, principal: Principal, org_id: UUID, body: ApiKeyCreate, info: RequestInfo) -> ApiKeyCreated:
+    async def create(self, principal: Principal, org_id: UUID, body: ApiKeyCreate,
+                     info: RequestContext) -> ApiKeyCreated:
         unknown = perms.unknown(body.permissions)
         if unknown:
             raise ValidationFailed("The request has invalid fields.", errors=[
@@ -78,7 +79,7 @@ class ApiKeyService:
                                     prefix=key[:PREFIX_LENGTH], key_hash=key_hash, permissions=wanted,
                                     created_by=principal.user_id, created_at=now, expires_at=expires_at)
             await add_event(conn, source=self.settings.service_name, type="api_key.created", subject_type="api_key",
-                            subject_id=row.id, tenant_id=org_id, actor=actor_of(principal, ip=info.ip),
+                            subject_id=row.id, tenant_id=org_id, actor=info.actor(principal),
                             request_id=info.request_id,
                             data={"api_key_id": str(row.id), "name": row.name, "prefix": row.prefix,
                                   "permissions": wanted,
@@ -92,13 +93,13 @@ class ApiKeyService:
         rows, cursor = self.cursors.page(rows, query.limit, lambda r: (r.created_at, r.id), org=org_id)
         return [key_out(r) for r in rows], cursor
 
-    async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestInfo) -> None:
+    async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repo.revoke(conn, key_id=key_id, organization_id=org_id, now=self.now())
             if row is None:
                 raise ApiKeyNotFound()
             await add_event(conn, source=self.settings.service_name, type="api_key.revoked", subject_type="api_key",
-                            subject_id=row.id, tenant_id=org_id, actor=actor_of(principal, ip=info.ip),
+                            subject_id=row.id, tenant_id=org_id, actor=info.actor(principal),
                             request_id=info.request_id,
                             data={"api_key_id": str(row.id), "name": row.name, "prefix": row.prefix})
             # Written before the commit: if Redis does not answer, the key stays live (503)

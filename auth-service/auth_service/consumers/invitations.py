@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from shared.context import RequestContext
 from shared.messaging import Event, event_data
 from shared.messaging.catalog import InvitationAccepted
 
 from ..account.service import AccountService
-from ..context import RequestInfo
 
 GROUP = "auth-service.invitations"
 BINDINGS = ["invitation.accepted"]
@@ -22,7 +22,7 @@ def invitation_handler(accounts: AccountService) -> Callable[[asyncpg.Connection
         if event.type != "invitation.accepted":
             return
         data = event_data(event, InvitationAccepted)  # MalformedEvent: dead-lettered (shared.messaging.poison)
-        info = RequestInfo(request_id=event.request_id or "", ip=event.actor.ip, user_agent=None)
+        info = RequestContext(request_id=event.request_id, ip=event.actor.ip)
         # Idempotent: an address already verified (or since changed) is left as it is.
         await accounts.verify_from_invitation(conn, user_id=data.user_id, email=data.email, info=info)
     return handle

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from shared.context import RequestContext
 from shared.messaging import Event, MalformedEvent, event_data, organization_of
 from shared.messaging.catalog import MembershipRemoved, MembershipRoleChanged, RoleDeleted, RoleUpdated
 
 from ..api_keys.service import ApiKeyService
-from ..context import RequestInfo
 from ..revocation import Revocations, db_clock_ms
 from ..sessions.service import SessionService
 
@@ -59,7 +59,7 @@ def membership_handler(sessions: SessionService, revocations: Revocations,
             await revocations.mark_role(conn, organization_id, role_name, mark_ms)
         elif event.type == "organization.deleted":
             await revocations.mark_org(conn, organization_id, mark_ms)
-            info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
+            info = RequestContext(request_id=event.request_id, ip=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
                                                      now=sessions.now())
             if api_keys is not None:

@@ -1,12 +1,11 @@
 """invitation.accepted verifies the address the invitation was sent to; a poison event is
 dead-lettered and the next one still applies (over the real broker)."""
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
 from auth_service.app import INVITATION_CONSUMER
 from shared.messaging import Event
-from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, wait_connected
 
 
 def accepted(data: dict) -> Event:
@@ -22,10 +21,7 @@ async def test_poison_events_are_dead_lettered_and_the_next_event_applies(make_s
                                  invitation_consumer_group=group)
     try:
         consumer = (await start_app(app_settings)).server.app[INVITATION_CONSUMER]
-        for _ in range(100):
-            if consumer.connected:
-                break
-            await asyncio.sleep(0.05)
+        await wait_connected(consumer)
         account = await signup()
         data = {"email": account.email, "role": "member", "user_id": account.id}
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from auth_service.app import MEMBERSHIP_CONSUMER, create_app
 from shared.messaging import Event, MalformedEvent
 from shared.messaging.outbox import event_json
-from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, wait_connected
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +131,7 @@ async def test_events_arrive_through_the_real_broker(consumer_app, settings, red
 
 async def test_poison_events_are_dead_lettered_and_the_next_event_applies(consumer_app, settings, redis):
     consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
-    for _ in range(100):
-        if consumer.connected:
-            break
-        await asyncio.sleep(0.05)
+    await wait_connected(consumer)
     user_id, org_id = uuid.uuid4(), uuid.uuid4()
     member = {"organization_id": str(org_id), "user_id": str(user_id), "role": "agent"}
     malformed = [event("membership.removed", tenant_id=org_id, data={**member, "user_id": "nope"}),

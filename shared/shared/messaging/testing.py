@@ -16,6 +16,7 @@ import asyncpg
 from ..migrations import SHARED_MIGRATIONS, Runner
 from ..testing import TEST_DATABASE, admin_dsn
 from .broker import connect, declare_events_exchange, delete_group_queues
+from .consumer import EventConsumer
 from .dlq import DeadLetter, list_dead_letters
 from .envelope import Event
 from .outbox import event_json
@@ -60,6 +61,15 @@ async def delete_broker_objects(amqp_url: str, *, exchange: str | None = None, g
                 await channel.exchange_delete(exchange)
     finally:
         await connection.close()
+
+
+async def wait_connected(consumer: EventConsumer, *, timeout: float = 10.0) -> None:
+    """Until ``consumer`` holds its broker connection (its queues are declared and bound)."""
+    deadline = time.monotonic() + timeout
+    while not consumer.connected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"consumer {consumer.group} did not connect within {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 async def publish(amqp_url: str, exchange: str, *messages: Event | tuple[str, bytes]) -> None:

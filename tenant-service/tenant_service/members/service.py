@@ -8,12 +8,12 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import LastOwner, MemberNotFound
 from shared.pagination import KeysetCursors
 from shared.permissions import MEMBERS_MANAGE, OWNER_ROLE
 
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
-from ..context import Actor
 from ..events import emit, membership_subject
 from . import repository
 from .repository import MemberRecord
@@ -31,7 +31,7 @@ class MemberService:
             rows = await repository.list_members(conn, organization_id=org_id, after=after, limit=limit + 1)
         return self.cursors.page(rows, limit, lambda r: (r.joined_at, r.user_id), org=org_id)
 
-    async def change_role(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID,
+    async def change_role(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, user_id: UUID,
                           role: str) -> MemberRecord:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, MEMBERS_MANAGE)
@@ -48,7 +48,7 @@ class MemberService:
                 if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
                     raise LastOwner()
                 await repository.set_role(conn, organization_id=org_id, user_id=user_id, role=role)
-                await emit(conn, actor, type="membership.role_changed", subject_type="membership",
+                await emit(conn, ctx, principal, type="membership.role_changed", subject_type="membership",
                            subject_id=membership_subject(org_id, user_id), tenant_id=org_id,
                            data={"organization_id": str(org_id), "user_id": str(user_id),
                                  "old_role": target.role, "role": role,
@@ -58,7 +58,7 @@ class MemberService:
                 raise LookupError("the membership vanished inside its own transaction")
             return changed
 
-    async def remove(self, actor: Actor, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
+    async def remove(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, user_id: UUID) -> None:
         leaving = user_id == principal.user_id
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, None if leaving else MEMBERS_MANAGE)
@@ -72,6 +72,6 @@ class MemberService:
             if target.role == OWNER_ROLE and await repository.count_owners(conn, organization_id=org_id) <= 1:
                 raise LastOwner()
             await repository.delete(conn, organization_id=org_id, user_id=user_id)
-            await emit(conn, actor, type="membership.removed", subject_type="membership",
+            await emit(conn, ctx, principal, type="membership.removed", subject_type="membership",
                        subject_id=membership_subject(org_id, user_id), tenant_id=org_id,
                        data={"organization_id": str(org_id), "user_id": str(user_id), "role": target.role})

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from shared.messaging import Event, MalformedEvent, Subject
 from shared.messaging.outbox import event_json
-from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, wait_connected
 from ticket_service.app import create_app
 from ticket_service.keys import MEMBERSHIP_CONSUMER
 
@@ -133,10 +133,7 @@ async def test_real_events_through_rabbitmq_feed_the_read_model(rabbit_app, api,
 async def test_poison_events_are_dead_lettered_and_the_next_event_applies(rabbit_app, api, org, pool):
     client, s = rabbit_app
     consumer = client.app[MEMBERSHIP_CONSUMER]
-    for _ in range(200):
-        if consumer.connected:
-            break
-        await asyncio.sleep(0.05)
+    await wait_connected(consumer)
     user = uuid.uuid4()
     ev = api.membership_event
     no_ids = ev("membership.created", org.id, user, "agent").model_copy(update={"data": {"role": "agent"}})

@@ -7,15 +7,17 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.auth import Principal
+from shared.context import RequestContext, organization_id
 from shared.db import tenant_transaction
 from shared.messaging import add_event
 from shared.pagination import KeysetCursors
 from shared.permissions import COMMENTS_INTERNAL
 
-from ..caller import Caller
 from ..tickets import repository as tickets
 from ..tickets.errors import TicketNotFound
 from ..tickets.service import SOURCE
+from ..visibility import sees
 from . import repository as repo
 from .errors import InternalCommentForbidden
 from .schemas import CommentCreate, CommentListQuery, CommentOut
@@ -26,31 +28,34 @@ class CommentService:
         self.pool = pool
         self.cursors = KeysetCursors(cursor_secret, "ticket-comments", datetime, UUID)  # (created_at, id)
 
-    async def _visible_ticket(self, conn, caller: Caller, ticket_id: UUID) -> tickets.TicketRow:
+    async def _visible_ticket(self, conn, principal: Principal, ticket_id: UUID) -> tickets.TicketRow:
         row = await tickets.get_ticket(conn, ticket_id=ticket_id)
-        if row is None or not caller.sees(row.requester_id):
+        if row is None or not sees(principal, row.requester_id):
             raise TicketNotFound()
         return row
 
-    async def create(self, caller: Caller, ticket_id: UUID, body: CommentCreate) -> CommentOut:
-        if body.internal and not caller.can(COMMENTS_INTERNAL):
+    async def create(self, principal: Principal, ctx: RequestContext, ticket_id: UUID,
+                     body: CommentCreate) -> CommentOut:
+        if body.internal and not principal.has_permission(COMMENTS_INTERNAL):
             raise InternalCommentForbidden()
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
-            await self._visible_ticket(conn, caller, ticket_id)
-            comment = await repo.insert_comment(conn, id=uuid.uuid4(), org_id=caller.org_id, ticket_id=ticket_id,
-                                                author_id=caller.user_id, body=body.body, internal=body.internal)
+        org_id = organization_id(principal)
+        async with tenant_transaction(self.pool, org_id) as conn:
+            await self._visible_ticket(conn, principal, ticket_id)
+            comment = await repo.insert_comment(conn, id=uuid.uuid4(), org_id=org_id, ticket_id=ticket_id,
+                                                author_id=principal.user_id, body=body.body, internal=body.internal)
             await add_event(conn, source=SOURCE, type="ticket.commented", subject_type="ticket",
-                            subject_id=ticket_id, tenant_id=caller.org_id, actor=caller.actor,
-                            request_id=caller.request_id,
+                            subject_id=ticket_id, tenant_id=org_id, actor=ctx.actor(principal),
+                            request_id=ctx.request_id,
                             data={"comment_id": str(comment.id), "internal": comment.internal,
                                   "author_id": str(comment.author_id)})
         return comment
 
-    async def list(
-            self, caller: Caller, ticket_id: UUID, query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
+    async def list(self, principal: Principal, ticket_id: UUID,
+                   query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
         after = self.cursors.after(query.cursor, ticket=ticket_id)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
-            await self._visible_ticket(conn, caller, ticket_id)
-            items = await repo.list_comments(conn, ticket_id=ticket_id, include_internal=caller.can(COMMENTS_INTERNAL),
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
+            await self._visible_ticket(conn, principal, ticket_id)
+            items = await repo.list_comments(conn, ticket_id=ticket_id,
+                                             include_internal=principal.has_permission(COMMENTS_INTERNAL),
                                              after=after, limit=query.limit + 1)
         return self.cursors.page(items, query.limit, lambda c: (c.created_at, c.id), ticket=ticket_id)

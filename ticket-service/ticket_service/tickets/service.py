@@ -15,14 +15,16 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.auth import Principal
+from shared.context import RequestContext, organization_id
 from shared.db import tenant_transaction
 from shared.errors import PermissionMissing
 from shared.messaging import add_event
 from shared.pagination import KeysetCursors, KeyType
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
 
-from ..caller import Caller
 from ..memberships import repository as memberships
+from ..visibility import sees
 from . import repository as repo
 from .errors import (
     AdminRequired,
@@ -119,30 +121,31 @@ class TicketService:
 
     # ------------------------------------------------------------ create
 
-    async def create(self, caller: Caller, body: TicketCreate, *, idempotency_key: str | None = None,
-                     request_hash: str | None = None) -> CreatedTicket:
-        if body.assignee_id is not None and not caller.can(TICKETS_TRIAGE):
+    async def create(self, principal: Principal, ctx: RequestContext, body: TicketCreate, *,
+                     idempotency_key: str | None = None, request_hash: str | None = None) -> CreatedTicket:
+        if body.assignee_id is not None and not principal.has_permission(TICKETS_TRIAGE):
             raise TicketChangeForbidden(["assignee_id"])
+        org_id = organization_id(principal)
         try:
-            async with tenant_transaction(self.pool, caller.org_id) as conn:
+            async with tenant_transaction(self.pool, org_id) as conn:
                 if not await memberships.organization_is_live(conn):
                     raise OrganizationNotFound()
                 if idempotency_key is not None:
-                    replay = await self._claim_key(conn, caller, idempotency_key, request_hash or "")
+                    replay = await self._claim_key(conn, principal, idempotency_key, request_hash or "")
                     if replay is not None:
                         return replay
                 if body.assignee_id is not None and not await memberships.is_assignable(conn, user_id=body.assignee_id):
                     raise AssigneeNotAssignable()
-                number = await repo.next_number(conn, org_id=caller.org_id)
+                number = await repo.next_number(conn, org_id=org_id)
                 row = await repo.insert_ticket(
-                    conn, id=uuid.uuid4(), org_id=caller.org_id, number=number, title=body.title,
+                    conn, id=uuid.uuid4(), org_id=org_id, number=number, title=body.title,
                     description=body.description, priority=body.priority, tags=body.tags,
-                    requester_id=caller.user_id, assignee_id=body.assignee_id)
+                    requester_id=principal.user_id, assignee_id=body.assignee_id)
                 out = to_out(row)
-                await self._event(conn, caller, "ticket.created", row.id, out.model_dump(mode="json"))
+                await self._event(conn, principal, ctx, "ticket.created", row.id, out.model_dump(mode="json"))
                 created = CreatedTicket(201, out.model_dump_json(), etag_of(row.version), replayed=False)
                 if idempotency_key is not None:
-                    await repo.store_idempotent_response(conn, user_id=caller.user_id, key=idempotency_key,
+                    await repo.store_idempotent_response(conn, user_id=principal.user_id, key=idempotency_key,
                                                          status=created.status, body=created.body, etag=created.etag)
                 return created
         except asyncpg.InsufficientPrivilegeError:
@@ -150,12 +153,12 @@ class TicketService:
             # between our check and the insert.
             raise OrganizationNotFound() from None
 
-    async def _claim_key(self, conn, caller: Caller, key: str, request_hash: str) -> CreatedTicket | None:
-        await repo.purge_expired_idempotency_keys(conn, user_id=caller.user_id)
-        if await repo.claim_idempotency_key(conn, org_id=caller.org_id, user_id=caller.user_id, key=key,
-                                            request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
+    async def _claim_key(self, conn, principal: Principal, key: str, request_hash: str) -> CreatedTicket | None:
+        await repo.purge_expired_idempotency_keys(conn, user_id=principal.user_id)
+        if await repo.claim_idempotency_key(conn, org_id=organization_id(principal), user_id=principal.user_id,
+                                            key=key, request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
             return None
-        stored = await repo.get_idempotency_key(conn, user_id=caller.user_id, key=key)
+        stored = await repo.get_idempotency_key(conn, user_id=principal.user_id, key=key)
         if (stored is None or stored.status is None  # pragma: no cover - committed only with a response
                 or stored.body is None or stored.etag is None):
             raise IdempotencyKeyReused()
@@ -166,30 +169,30 @@ class TicketService:
     # ------------------------------------------------------------ read
 
     @staticmethod
-    def _visible(caller: Caller, row: repo.TicketRow | None) -> repo.TicketRow:
+    def _visible(principal: Principal, row: repo.TicketRow | None) -> repo.TicketRow:
         # Without tickets:read_all one sees only what one requested; another's ticket does not exist.
-        if row is None or not caller.sees(row.requester_id):
+        if row is None or not sees(principal, row.requester_id):
             raise TicketNotFound()
         return row
 
-    async def get(self, caller: Caller, ticket_id: UUID) -> TicketOut:
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def get(self, principal: Principal, ticket_id: UUID) -> TicketOut:
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.get_ticket(conn, ticket_id=ticket_id)
-        return to_out(self._visible(caller, row))
+        return to_out(self._visible(principal, row))
 
-    async def list(self, caller: Caller, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
+    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
         requester_id = query.requester_id
-        if not caller.can(TICKETS_READ_ALL):
-            if not caller.can(TICKETS_READ_OWN):
+        if not principal.has_permission(TICKETS_READ_ALL):
+            if not principal.has_permission(TICKETS_READ_OWN):
                 raise PermissionMissing(f"This action needs the permission '{TICKETS_READ_OWN}'.")
-            if requester_id is not None and requester_id != caller.user_id:
+            if requester_id is not None and requester_id != principal.user_id:
                 return [], None
-            requester_id = caller.user_id
+            requester_id = principal.user_id
         filters = repo.TicketFilter(status=query.status, priority=query.priority, assignee_id=query.assignee_id,
                                     requester_id=requester_id, tag=query.tag, q=query.q)
         cursors, bound = self.cursors[query.sort], {"sort": query.sort, **vars(filters)}
         after = cursors.after(query.cursor, **bound)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
                                            after=None if after is None else list(after), limit=query.limit + 1)
         rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort), **bound)
@@ -197,18 +200,19 @@ class TicketService:
 
     # ------------------------------------------------------------ change
 
-    async def update(self, caller: Caller, ticket_id: UUID, patch: TicketUpdate, *, if_match: str | None) -> TicketOut:
+    async def update(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, patch: TicketUpdate, *,
+                     if_match: str | None) -> TicketOut:
         sent = patch.sent()
-        triage = caller.can(TICKETS_TRIAGE)
+        triage = principal.has_permission(TICKETS_TRIAGE)
         if not triage and set(sent) - MEMBER_EDITABLE:
             raise TicketChangeForbidden(sorted(set(sent) - MEMBER_EDITABLE))
         if if_match is None:
             raise IfMatchRequired()
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             # FOR UPDATE: a concurrent PATCH with the same If-Match waits here, then sees the
             # new version and gets 412.
-            row = self._visible(caller, await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True))
-            if not triage and row.requester_id != caller.user_id:
+            row = self._visible(principal, await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True))
+            if not triage and row.requester_id != principal.user_id:
                 # Seen through tickets:read_all, but editing another's ticket is triage.
                 raise TicketChangeForbidden(sorted(sent))
             if not if_match_allows(if_match, row.version):
@@ -226,14 +230,15 @@ class TicketService:
                 return to_out(row)
             row = await repo.update_ticket(conn, ticket_id=ticket_id,
                                            values={name: new for name, (_, new) in changes.items()})
-            await self._event(conn, caller, "ticket.updated", row.id, {
+            await self._event(conn, principal, ctx, "ticket.updated", row.id, {
                 "changes": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
                 "version": row.version})
         return to_out(row)
 
-    async def delete(self, caller: Caller, ticket_id: UUID, *, if_match: str | None = None) -> None:
-        self._require_admin(caller)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def delete(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, *,
+                     if_match: str | None = None) -> None:
+        self._require_admin(principal)
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True)
             if row is None:
                 raise TicketNotFound()
@@ -242,26 +247,28 @@ class TicketService:
             deleted = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
             if deleted is None:  # pragma: no cover - the live row is locked above
                 raise TicketNotFound()
-            await self._event(conn, caller, "ticket.deleted", deleted.id, to_out(deleted).model_dump(mode="json"))
+            await self._event(conn, principal, ctx, "ticket.deleted", deleted.id,
+                              to_out(deleted).model_dump(mode="json"))
 
-    async def restore(self, caller: Caller, ticket_id: UUID) -> TicketOut:
-        self._require_admin(caller)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def restore(self, principal: Principal, ctx: RequestContext, ticket_id: UUID) -> TicketOut:
+        self._require_admin(principal)
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=False)
             if row is None:
                 if await repo.get_ticket(conn, ticket_id=ticket_id) is not None:
                     raise TicketNotDeleted()
                 raise TicketNotFound()
             out = to_out(row)
-            await self._event(conn, caller, "ticket.restored", row.id, out.model_dump(mode="json"))
+            await self._event(conn, principal, ctx, "ticket.restored", row.id, out.model_dump(mode="json"))
         return out
 
     @staticmethod
-    def _require_admin(caller: Caller) -> None:
-        if not caller.can(TICKETS_DELETE):
+    def _require_admin(principal: Principal) -> None:
+        if not principal.has_permission(TICKETS_DELETE):
             raise AdminRequired()
 
     @staticmethod
-    async def _event(conn, caller: Caller, type_: str, ticket_id: UUID, data: dict) -> None:
+    async def _event(conn, principal: Principal, ctx: RequestContext, type_: str, ticket_id: UUID, data: dict) -> None:
         await add_event(conn, source=SOURCE, type=type_, subject_type="ticket", subject_id=ticket_id,
-                        tenant_id=caller.org_id, actor=caller.actor, request_id=caller.request_id, data=data)
+                        tenant_id=organization_id(principal), actor=ctx.actor(principal), request_id=ctx.request_id,
+                        data=data)
