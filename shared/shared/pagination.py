@@ -91,10 +91,10 @@ def _parse(kind: KeyType, value: Any) -> Any:
 class KeysetCursors:
     """The cursors of one list: ``KeysetCursors(secret, "members", datetime, UUID)``.
 
-    ``after(cursor, **bound)`` gives the position to read from (None for the first page);
-    ``page(rows, limit, key, **bound)`` cuts the ``limit + 1`` rows a query fetched to ``limit``
-    and makes the next page's cursor from the last one. ``bound`` names the query's sort,
-    filters and scope, the same keywords on both calls."""
+    ``bind(**query)`` names what the page was asked for besides its position (the sort, the
+    filters, the scope) and gives the cursors of that query: ``after(cursor)`` is the position
+    to read from (None for the first page); ``page(rows, limit, key)`` cuts the ``limit + 1``
+    rows a query fetched to ``limit`` and makes the next page's cursor from the last one."""
 
     def __init__(self, secret: str | bytes, purpose: str, *key: KeyType) -> None:
         if not key:
@@ -103,23 +103,29 @@ class KeysetCursors:
         self.purpose, self.key = purpose, key
         self._mac_key = hmac.new(secret, f"cursor:{purpose}".encode(), hashlib.sha256).digest()
 
-    def _binding(self, bound: dict[str, Any]) -> str:
-        raw = json.dumps({k: _jsonable(v) for k, v in bound.items()}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+    def bind(self, **query: Any) -> BoundCursors:
+        raw = json.dumps({k: _jsonable(v) for k, v in query.items()}, sort_keys=True, separators=(",", ":"))
+        return BoundCursors(self, hashlib.sha256(raw.encode()).hexdigest()[:16])
 
     def _sign(self, raw: bytes) -> bytes:
         return hmac.new(self._mac_key, raw, hashlib.sha256).digest()[:_SIG_BYTES]
 
-    def encode(self, values: Sequence[Any], **bound: Any) -> str:
-        if len(values) != len(self.key):
-            raise ValueError(f"{self.purpose}: {len(self.key)} key values expected, got {len(values)}")
-        raw = json.dumps({"k": [_jsonable(v) for v in values], "b": self._binding(bound)},
-                         separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw + self._sign(raw)).decode().rstrip("=")
 
-    def after(self, cursor: str | None, **bound: Any) -> tuple[Any, ...] | None:
-        """The position ``cursor`` names; InvalidCursor when this list with these ``bound``
-        values did not issue it."""
+class BoundCursors:
+    """The cursors of one list for one query (``KeysetCursors.bind``)."""
+
+    def __init__(self, cursors: KeysetCursors, binding: str) -> None:
+        self.cursors, self.binding = cursors, binding
+
+    def encode(self, values: Sequence[Any]) -> str:
+        key = self.cursors.key
+        if len(values) != len(key):
+            raise ValueError(f"{self.cursors.purpose}: {len(key)} key values expected, got {len(values)}")
+        raw = json.dumps({"k": [_jsonable(v) for v in values], "b": self.binding}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw + self.cursors._sign(raw)).decode().rstrip("=")
+
+    def after(self, cursor: str | None) -> tuple[Any, ...] | None:
+        """The position ``cursor`` names; InvalidCursor unless this list issued it for this query."""
         if cursor is None:
             return None
         try:
@@ -127,26 +133,25 @@ class KeysetCursors:
         except (ValueError, binascii.Error):
             raise InvalidCursor() from None
         raw, sig = blob[:-_SIG_BYTES], blob[-_SIG_BYTES:]
-        if len(blob) <= _SIG_BYTES or not hmac.compare_digest(sig, self._sign(raw)):
+        if len(blob) <= _SIG_BYTES or not hmac.compare_digest(sig, self.cursors._sign(raw)):
             raise InvalidCursor()
         try:
             payload = json.loads(raw)
         except ValueError:  # pragma: no cover - we signed it, so we wrote it
             raise InvalidCursor() from None
-        if not isinstance(payload, dict) or payload.get("b") != self._binding(bound):
+        if not isinstance(payload, dict) or payload.get("b") != self.binding:
             raise InvalidCursor("this cursor belongs to another sort, filter or scope of the list")
-        values = payload.get("k")
-        if not isinstance(values, list) or len(values) != len(self.key):
+        values, key = payload.get("k"), self.cursors.key
+        if not isinstance(values, list) or len(values) != len(key):
             raise InvalidCursor()
         try:
-            return tuple(_parse(kind, value) for kind, value in zip(self.key, values, strict=True))
+            return tuple(_parse(kind, value) for kind, value in zip(key, values, strict=True))
         except (ValueError, TypeError):
             raise InvalidCursor() from None
 
-    def page(self, rows: list[R], limit: int, key: Callable[[R], Sequence[Any]],
-             **bound: Any) -> tuple[list[R], str | None]:
+    def page(self, rows: list[R], limit: int, key: Callable[[R], Sequence[Any]]) -> tuple[list[R], str | None]:
         """``rows`` were fetched with ``limit + 1``: the extra row only says a next page exists."""
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
-        return rows, self.encode(key(rows[-1]), **bound)
+        return rows, self.encode(key(rows[-1]))

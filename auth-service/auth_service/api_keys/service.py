@@ -87,10 +87,11 @@ class ApiKeyService:
         return ApiKeyCreated(**key_out(row).model_dump(), key=key)
 
     async def list(self, org_id: UUID, query: PageQuery) -> tuple[list[ApiKeyOut], str | None]:
-        after = self.cursors.after(query.cursor, org=org_id)
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(query.cursor)
         async with self.pool.acquire() as conn:
             rows = await repo.list_live(conn, organization_id=org_id, limit=query.limit + 1, after=after)
-        rows, cursor = self.cursors.page(rows, query.limit, lambda r: (r.created_at, r.id), org=org_id)
+        rows, cursor = cursors.page(rows, query.limit, lambda r: (r.created_at, r.id))
         return [key_out(r) for r in rows], cursor
 
     async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestContext) -> None:

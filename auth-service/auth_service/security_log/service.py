@@ -31,11 +31,11 @@ class SecurityLogService:
                                      datetime, UUID)  # (occurred_at, id)
 
     async def list(self, principal: Principal, query: PageQuery) -> tuple[list[SecurityEventOut], str | None]:
-        after = self.cursors.after(query.cursor, user=principal.user_id)
+        cursors = self.cursors.bind(user=principal.user_id)
+        after = cursors.after(query.cursor)
         async with self.pool.acquire() as conn:
             rows = await repo.list_for_user(conn, user_id=principal.user_id, limit=query.limit + 1, after=after)
-        rows, next_cursor = self.cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id),
-                                              user=principal.user_id)
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id))
         items = [SecurityEventOut(id=r.id, type=r.type, occurred_at=r.occurred_at, ip=r.ip, user_agent=r.user_agent)
                  for r in rows]
         return items, next_cursor

@@ -340,13 +340,13 @@ class SessionService:
         return session
 
     async def list_sessions(self, principal: Principal, query: PageQuery) -> tuple[list[SessionOut], str | None]:
-        after = self.cursors.after(query.cursor, user=principal.user_id)
+        cursors = self.cursors.bind(user=principal.user_id)
+        after = cursors.after(query.cursor)
         now = self.now()
         async with self.pool.acquire() as conn:
             rows = await repo.list_active(conn, user_id=principal.user_id, now=now, idle_since=now - self.idle,
                                           limit=query.limit + 1, after=after)
-        rows, next_cursor = self.cursors.page(rows, query.limit, lambda s: (s.created_at, s.id),
-                                              user=principal.user_id)
+        rows, next_cursor = cursors.page(rows, query.limit, lambda s: (s.created_at, s.id))
         items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
                             device=device_label(s.user_agent), ip=s.ip, current=s.id == principal.session_id)
                  for s in rows]

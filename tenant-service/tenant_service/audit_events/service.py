@@ -27,15 +27,15 @@ class AuditEventService:
 
     async def list(self, *, org_id: UUID, query: AuditEventQuery) -> tuple[list[dict], str | None]:
         # Bound to every filter: a cursor of one selection never pages another.
-        bound = dict(org=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
-                     since=query.since, until=query.until)
-        after = self.cursors.after(query.cursor, **bound)
+        cursors = self.cursors.bind(org=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
+                                    since=query.since, until=query.until)
+        after = cursors.after(query.cursor)
         async with tenant_transaction(self.pool, org_id) as conn:
             await require_live(conn, org_id)
             rows = await repository.list_events(
                 conn, tenant_id=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
                 since=query.since, until=query.until, after=after, limit=query.limit + 1)
-        rows, cursor = self.cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id), **bound)
+        rows, cursor = cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id))
         return [json.loads(r.envelope) for r in rows], cursor
 
     async def export(self, *, org_id: UUID, query: AuditExportQuery,

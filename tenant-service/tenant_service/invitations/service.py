@@ -73,11 +73,12 @@ class InvitationService:
 
     async def list_pending(self, *, org_id: UUID, limit: int, cursor: str | None
                            ) -> tuple[list[InvitationRecord], str | None]:
-        after = self.cursors.after(cursor, org=org_id)
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(cursor)
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             rows = await repository.list_pending(conn, organization_id=org_id, after=after, limit=limit + 1)
-        return self.cursors.page(rows, limit, lambda r: (r.created_at, r.id), org=org_id)
+        return cursors.page(rows, limit, lambda r: (r.created_at, r.id))
 
     async def revoke(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -25,11 +25,12 @@ class MemberService:
         self.cursors = KeysetCursors(cursor_secret, "members", datetime, UUID)  # (joined_at, user_id)
 
     async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[MemberRecord], str | None]:
-        after = self.cursors.after(cursor, org=org_id)
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(cursor)
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             rows = await repository.list_members(conn, organization_id=org_id, after=after, limit=limit + 1)
-        return self.cursors.page(rows, limit, lambda r: (r.joined_at, r.user_id), org=org_id)
+        return cursors.page(rows, limit, lambda r: (r.joined_at, r.user_id))
 
     async def change_role(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, user_id: UUID,
                           role: str) -> MemberRecord:

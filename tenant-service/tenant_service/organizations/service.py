@@ -120,17 +120,19 @@ class OrganizationService:
 
     async def list_mine(self, *, user_id: UUID, limit: int, cursor: str | None
                         ) -> tuple[list[MyOrganizationRecord], str | None]:
-        after = self.mine.after(cursor, user=user_id)
+        cursors = self.mine.bind(user=user_id)
+        after = cursors.after(cursor)
         async with self.pool.acquire() as conn:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
-        return self.mine.page(rows, limit, lambda r: (r.joined_at, r.id), user=user_id)
+        return cursors.page(rows, limit, lambda r: (r.joined_at, r.id))
 
     async def list_all(self, *, q: str | None, limit: int, cursor: str | None
                        ) -> tuple[list[repository.AdminOrganizationRecord], str | None]:
-        after = self.everyone.after(cursor, q=q)
+        everyone = self.everyone.bind(q=q)
+        after = everyone.after(cursor)
         async with self.pool.acquire() as conn:
             rows = await repository.list_all(conn, q=q, after=after, limit=limit + 1)
-        return self.everyone.page(rows, limit, lambda r: (r.created_at, r.id), q=q)
+        return everyone.page(rows, limit, lambda r: (r.created_at, r.id))
 
     async def get_any(self, *, org_id: UUID) -> repository.AdminOrganizationRecord:
         """An organization, live or deleted (its ``deleted_at`` says which)."""

@@ -76,7 +76,8 @@ class RoleService:
         """Built-in roles first (weakest first), then custom ones oldest first. A role list is
         short and has no order key of its own (built-in roles have no row), so its key is the
         position."""
-        after = self.cursors.after(cursor, org=org_id)
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(cursor)
         start = after[0] if after else 0
         if start < 0:
             raise InvalidCursor()
@@ -85,7 +86,7 @@ class RoleService:
             custom = await repository.list_for_organization(conn, organization_id=org_id)
         roles = _builtins(org_id) + [_custom(r) for r in custom]
         more = start + limit < len(roles)
-        return roles[start:start + limit], self.cursors.encode([start + limit], org=org_id) if more else None
+        return roles[start:start + limit], cursors.encode([start + limit]) if more else None
 
     async def _custom_or_refuse(self, conn, org_id: UUID, role_id: UUID) -> repository.CustomRoleRecord:
         found = await repository.get(conn, organization_id=org_id, role_id=role_id, for_update=True)

@@ -52,10 +52,11 @@ class CommentService:
 
     async def list(self, principal: Principal, ticket_id: UUID,
                    query: CommentListQuery) -> tuple[list[CommentOut], str | None]:
-        after = self.cursors.after(query.cursor, ticket=ticket_id)
+        cursors = self.cursors.bind(ticket=ticket_id)
+        after = cursors.after(query.cursor)
         async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             await self._visible_ticket(conn, principal, ticket_id)
             items = await repo.list_comments(conn, ticket_id=ticket_id,
                                              include_internal=principal.has_permission(COMMENTS_INTERNAL),
                                              after=after, limit=query.limit + 1)
-        return self.cursors.page(items, query.limit, lambda c: (c.created_at, c.id), ticket=ticket_id)
+        return cursors.page(items, query.limit, lambda c: (c.created_at, c.id))

@@ -190,12 +190,12 @@ class TicketService:
             requester_id = principal.user_id
         filters = repo.TicketFilter(status=query.status, priority=query.priority, assignee_id=query.assignee_id,
                                     requester_id=requester_id, tag=query.tag, q=query.q)
-        cursors, bound = self.cursors[query.sort], {"sort": query.sort, **vars(filters)}
-        after = cursors.after(query.cursor, **bound)
+        cursors = self.cursors[query.sort].bind(sort=query.sort, **vars(filters))
+        after = cursors.after(query.cursor)
         async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
                                            after=None if after is None else list(after), limit=query.limit + 1)
-        rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort), **bound)
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort))
         return [to_out(r) for r in rows], next_cursor
 
     # ------------------------------------------------------------ change
