@@ -1,4 +1,5 @@
 """Public routes of auth-service, declared for the gateway's OpenAPI document."""
+from shared.admin import AdminOrganizationOut, AdminOrganizationQuery
 from shared.errors import (
     ApiKeyNotFound,
     CurrentPasswordIncorrect,
@@ -23,7 +24,7 @@ from .account.schemas import PasswordResetBody, PasswordResetRequestBody, Verify
 from .api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from .security_log.schemas import SecurityEventOut
 from .sessions.schemas import LoginRequest, LoginResponse, RefreshRequest, RefreshResponse, SessionOut
-from .staff.schemas import AdminOrganizationOut, AdminOrganizationQuery, StaffAccessRequest, StaffAccessResponse
+from .staff.schemas import StaffAccessRequest, StaffAccessResponse
 from .users.schemas import MeOut, PasswordChangeRequest, SignupRequest, SignupResponse
 
 TAG = "auth"

@@ -43,8 +43,8 @@ class Settings(MailSettings):
     session_idle_ttl_s: int = Field(30 * 24 * 3600, description="A session unused this long ends.")
 
     cursor_secret: SecretStr = Field(SecretStr("dev-auth-cursor-secret-change-me"),
-                                     description="HMAC key of the session-list cursors (secret; its own "
-                                                 "value, not INTERNAL_API_TOKEN's).")
+                                     description="HMAC key of the list cursors (secret; its own value, "
+                                                 "not INTERNAL_API_TOKEN's).")
 
     tenant_url: str = Field("http://127.0.0.1:8082", description="tenant-service base URL for internal calls.")
     tenant_timeout_s: float = Field(2.0, description="Timeout of each call to tenant-service.")

@@ -44,6 +44,8 @@ The public API of the SaaS backend, served through the gateway (the only public 
   answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 carries `Retry-After`.
 * **Bodies** are JSON (415 otherwise), at most 1 MiB (413).
 * **Lists** are cursor-paginated: `?limit=` (1..100, default 20), `?cursor=`; `{"items", "next_cursor"}`.
+  A cursor is opaque and valid only for the list, sort and filters that issued it (422 `invalid_cursor`
+  otherwise); it is a position, not a stored reference.
 """
 
 

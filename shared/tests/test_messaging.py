@@ -2,12 +2,14 @@
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
@@ -17,11 +19,13 @@ from pydantic import SecretStr
 
 from shared.app import create_service_app
 from shared.db import DB_POOL
-from shared.messaging import add_event
+from shared.messaging import Event, add_event, event_data
 from shared.messaging.broker import connect, declare_events_exchange
+from shared.messaging.catalog import UserRegistered
 from shared.messaging.consumer import EventConsumer, consumer_ctx
 from shared.messaging.dlq import list_dead_letters
 from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
+from shared.messaging.testing import assert_poison_is_dead_lettered
 from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, REPO, TcpProxy, amqp_url_via
 
@@ -375,6 +379,48 @@ async def test_an_unparseable_message_goes_straight_to_the_dlq(messaging_pool, m
     assert {i.reason for i in items} == {"unparseable"}
     assert all(i.attempts is None and i.type == "x.y" for i in items)
     assert calls == []
+
+
+@pytest.mark.parametrize("max_batch", [1, 8], ids=["single", "batched"])
+async def test_a_malformed_event_is_dead_lettered_at_once_logged_once_and_consuming_goes_on(
+        max_batch, messaging_pool, messaging_settings, broker_cleanup, caplog):
+    """The poison-event policy (shared.messaging.poison), on the consumer every service uses."""
+    group = new_group(broker_cleanup)
+    calls = Counter()
+
+    async def strict(conn, event):
+        calls[event.id] += 1
+        data = event_data(event, UserRegistered)
+        await conn.execute("INSERT INTO effect (event_id) VALUES ($1)", event.id)
+        assert data.user_id
+
+    def registered(data) -> Event:
+        return Event(id=uuid.uuid4(), type="user.registered", occurred_at=datetime.now(UTC), source="test",
+                     actor={"user_id": None, "ip": None}, subject={"type": "user", "id": "x"}, data=data)
+
+    secret = f"secret-{uuid.uuid4().hex}"
+    bad = registered({"user_id": "not-a-uuid", "email": secret, "name": "x"})
+    good = registered({"user_id": str(uuid.uuid4()), "email": "a@example.com", "name": "A", "added_later": 1})
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, strict,
+                             max_retries=3, retry_delay_ms=50, max_batch=max_batch)
+    caplog.set_level(logging.INFO, logger="shared.messaging.consumer")
+    async with running(consumer):
+        await connected(consumer)
+        items = await assert_poison_is_dead_lettered(
+            AMQP_URL, messaging_settings.events_exchange, group, malformed=[bad], good=good,
+            applied=lambda: _has_all(messaging_pool, [good.id]))
+    [parked] = [i for i in items if i.reason == "malformed"]
+    assert parked.error == "user.registered: data.user_id: uuid_parsing"
+    assert calls[bad.id] == (2 if max_batch > 1 else 1)  # batched: the batch, then alone; never retried
+    assert sample("events_dead_lettered_total", group=group, reason="malformed") == 1
+    assert sample("events_dead_lettered_total", group=group, reason="unparseable") == 2
+    assert sample("events_retried_total", group=group) == 0
+    # Logged once each, at ERROR, with the event's id and type, and never the payload.
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert sorted(r.reason for r in errors) == ["malformed", "unparseable", "unparseable"]
+    assert {r.event_id for r in errors if r.reason == "malformed"} == {str(bad.id)}
+    assert all(r.event_type == "user.registered" for r in errors)
+    assert not [r for r in caplog.records if secret in r.getMessage() or secret in str(vars(r))]
 
 
 async def test_infrastructure_failures_do_not_spend_the_retry_budget(

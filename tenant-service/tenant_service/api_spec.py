@@ -21,12 +21,13 @@ from shared.errors import (
                            SlugTaken,
 )
 from shared.openapi import Operation
+from shared.pagination import PageQuery
 
 from .audit_events.schemas import AuditChainVerification, AuditEvent, AuditEventQuery, AuditExportQuery
-from .invitations.schemas import Invitation, InvitationAccept, InvitationCreate, InvitationCreated, InvitationListQuery
-from .members.schemas import Member, MemberListQuery, MemberRoleUpdate, Membership
-from .organizations.schemas import ListQuery, MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
-from .roles.schemas import PermissionList, RoleCreate, RoleDefinitionOut, RoleListQuery, RoleUpdate
+from .invitations.schemas import Invitation, InvitationAccept, InvitationCreate, InvitationCreated
+from .members.schemas import Member, MemberRoleUpdate, Membership
+from .organizations.schemas import MyOrganization, Organization, OrganizationCreate, OrganizationUpdate
+from .roles.schemas import PermissionList, RoleCreate, RoleDefinitionOut, RoleUpdate
 
 ORG = "/v1/organizations/{org_id}"
 # Every route under /v1/organizations/{org_id}: another organization's id is 404; a write re-checks
@@ -51,7 +52,7 @@ OPERATIONS: list[Operation] = [
                           "derived from the name when absent (suffixed when taken); an explicit slug that "
                           "is taken is 409."),
     Operation("GET", "/v1/organizations", "List the caller's organizations", "organizations",
-              response=MyOrganization, response_is_list=True, query=ListQuery, operation_id="listMyOrganizations",
+              response=MyOrganization, response_is_list=True, query=PageQuery, operation_id="listMyOrganizations",
               api_key=False,
               description="Live organizations the caller belongs to, oldest membership first."),
     Operation("GET", ORG, "Get an organization", "organizations", response=Organization, problems=IN_ORG,
@@ -69,7 +70,7 @@ OPERATIONS: list[Operation] = [
               description="Every permission a role or an API key can hold, with what it allows. Any signed-in "
                           "caller."),
     Operation("GET", f"{ORG}/roles", "List the organization's roles", "roles", response=RoleDefinitionOut,
-              response_is_list=True, query=RoleListQuery, problems=IN_ORG, operation_id="listRoles",
+              response_is_list=True, query=PageQuery, problems=IN_ORG, operation_id="listRoles",
               description="The four built-in roles (weakest first, `builtin: true`, fixed permission sets) "
                           "then the custom ones, oldest first. " + SCOPED),
     Operation("POST", f"{ORG}/roles", "Create a custom role (roles:manage)", "roles", status=201,
@@ -95,7 +96,7 @@ OPERATIONS: list[Operation] = [
               description="409 (type `role-in-use`) while a member or a pending invitation holds it; built-in "
                           "roles: 409. " + HAND_OUT + "Event `role.deleted`. " + SCOPED),
     Operation("GET", f"{ORG}/members", "List members (members:read)", "members", response=Member,
-              response_is_list=True, query=MemberListQuery, problems=IN_ORG + (PermissionMissing,),
+              response_is_list=True, query=PageQuery, problems=IN_ORG + (PermissionMissing,),
               operation_id="listMembers",
               description="Oldest first. `email` and `name` are null until the user's profile has reached "
                           "this service. " + SCOPED),
@@ -119,7 +120,7 @@ OPERATIONS: list[Operation] = [
                           "and is single use. `role` is a built-in or a custom role name of the organization "
                           "(422 otherwise). " + HAND_OUT + "409 when a member already has that email. " + SCOPED),
     Operation("GET", f"{ORG}/invitations", "List pending invitations (members:invite)", "invitations",
-              response=Invitation, response_is_list=True, query=InvitationListQuery,
+              response=Invitation, response_is_list=True, query=PageQuery,
               problems=IN_ORG + (PermissionMissing,), operation_id="listInvitations",
               description="Neither accepted, revoked nor expired; newest first; never the tokens. " + SCOPED),
     Operation("DELETE", f"{ORG}/invitations/{{invitation_id}}", "Revoke a pending invitation (members:invite)",

@@ -8,7 +8,6 @@ from shared.db import DB_POOL
 from shared.mail import Mailer, mail_sender_ctx
 from shared.mail.sender import check_mail
 from shared.messaging.consumer import consumer_ctx, consumer_ready_check
-from shared.pagination import CursorCodec
 from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
@@ -31,14 +30,14 @@ def services_ctx(settings: Settings):
     async def ctx(app: web.Application):
         pool = app[DB_POOL]
         secret = settings.cursor_secret.get_secret_value()
-        app[ORGANIZATIONS] = OrganizationService(pool, cursors=CursorCodec(secret, "organizations"))
-        app[MEMBERS] = MemberService(pool, cursors=CursorCodec(secret, "members"))
-        app[INVITATIONS] = InvitationService(pool, cursors=CursorCodec(secret, "invitations"),
+        app[ORGANIZATIONS] = OrganizationService(pool, cursor_secret=secret)
+        app[MEMBERS] = MemberService(pool, cursor_secret=secret)
+        app[INVITATIONS] = InvitationService(pool, cursor_secret=secret,
                                              ttl_s=settings.invitation_ttl_s, accounts=app[ACCOUNTS],
                                              mailer=Mailer(mail_from=settings.mail_from,
                                                            public_app_url=settings.public_app_url))
-        app[ROLES] = RoleService(pool, cursors=CursorCodec(secret, "roles"))
-        app[AUDIT_EVENTS] = AuditEventService(pool, cursors=CursorCodec(secret, "audit-events"))
+        app[ROLES] = RoleService(pool, cursor_secret=secret)
+        app[AUDIT_EVENTS] = AuditEventService(pool, cursor_secret=secret)
         yield
     return ctx
 

@@ -1,13 +1,13 @@
-"""Who is calling and on whose behalf: the pieces every handler needs before it hands a typed
-request to a service (the scoped principal, and the actor recorded in events)."""
+"""The checks every handler makes before it hands a typed request to a service: the caller
+scoped to the organization of the path, path ids, internal calls. (The caller is
+shared.auth.Principal and its request a shared.context.RequestContext, as in every service.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from aiohttp import web
 
-from shared.auth import Principal, authenticate, client_ip, is_internal
+from shared.auth import Principal, authenticate, is_internal
 from shared.errors import (
     InternalTokenRequired,
     InvitationNotFound,
@@ -16,32 +16,7 @@ from shared.errors import (
     PermissionMissing,
     ProblemError,
 )
-from shared.messaging import Actor as EventActor
-from shared.messaging import actor_of as event_actor_of
-from shared.web import SETTINGS, request_id_of
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Recorded in every event a request causes: the envelope's actor (built from the verified
-    caller by shared.messaging.actor_of) and the request id."""
-    event: EventActor
-    request_id: str | None
-
-    @property
-    def user_id(self) -> UUID | None:
-        return self.event.user_id
-
-
-def actor_of(request: web.Request, who: Principal | UUID | None) -> Actor:
-    """``who``: the verified caller, or (internal routes) the user the platform acts for."""
-    ip = client_ip(request, request.app[SETTINGS])
-    if isinstance(who, Principal):
-        event = event_actor_of(who, ip=ip)
-    else:
-        event = event_actor_of(None, ip=ip, user_id=who)
-    return Actor(event=event, request_id=request_id_of(request) or None)
-
+from shared.web import SETTINGS
 
 _NOT_FOUND: dict[str, type[ProblemError]] = {"user_id": MemberNotFound, "invitation_id": InvitationNotFound,
                                               "org_id": OrganizationNotFound}

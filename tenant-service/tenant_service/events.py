@@ -6,18 +6,18 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.auth import Principal
+from shared.context import RequestContext
 from shared.messaging import add_event
-
-from .context import Actor
 
 SOURCE = "tenant-service"
 
 
-async def emit(conn: asyncpg.Connection, actor: Actor, *, type: str, subject_type: str, subject_id: str | UUID,
-               tenant_id: UUID | None, data: dict) -> None:
+async def emit(conn: asyncpg.Connection, ctx: RequestContext, by: Principal | UUID | None, *, type: str,
+               subject_type: str, subject_id: str | UUID, tenant_id: UUID | None, data: dict) -> None:
+    """``by``: the verified caller, or (internal routes) the user the platform acts for."""
     await add_event(conn, source=SOURCE, type=type, subject_type=subject_type, subject_id=subject_id,
-                    tenant_id=tenant_id, actor=actor.event,
-                    request_id=actor.request_id, data=data)
+                    tenant_id=tenant_id, actor=ctx.actor(by), request_id=ctx.request_id, data=data)
 
 
 def membership_subject(org_id: UUID, user_id: UUID) -> str:

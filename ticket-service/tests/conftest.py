@@ -63,6 +63,8 @@ def membership_consumer(pool, settings) -> EventConsumer:
 def membership_event(type_: str, org_id, user_id, role: str, *, occurred_at: datetime | None = None,
                      permissions: list[str] | None = None) -> Event:
     data = {"organization_id": str(org_id), "user_id": str(user_id), "role": role}
+    if type_ == "membership.role_changed":  # as the catalogue (shared.messaging.catalog) has it
+        data["old_role"] = "member" if role != "member" else "agent"
     if permissions is not None:
         data["permissions"] = sorted(permissions)
     return Event(id=uuid.uuid4(), type=type_, occurred_at=occurred_at or datetime.now(UTC),

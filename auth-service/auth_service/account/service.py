@@ -17,12 +17,12 @@ import asyncpg
 from aiohttp import web
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import EmailTokenInvalid, FieldError
 from shared.mail import Mailer
 from shared.messaging import Event, add_event
 
 from ..config import Settings
-from ..context import RequestInfo
 from ..security_log import record_event
 from ..sessions.service import SessionEnded, SessionService
 from ..users import repository as users_repo
@@ -53,7 +53,7 @@ class AccountService:
         self.pool, self.settings, self.hasher, self.sessions = pool, settings, hasher, sessions
         self.mailer, self.limits = mailer, limits
 
-    async def _event(self, conn: asyncpg.Connection, info: RequestInfo, *, type: str, user_id: UUID,
+    async def _event(self, conn: asyncpg.Connection, info: RequestContext, *, type: str, user_id: UUID,
                      data: dict[str, object] | None = None) -> Event:
         event = await add_event(conn, source=self.settings.service_name, type=type, subject_type="user",
                                 subject_id=user_id, actor_user_id=user_id, actor_ip=info.ip,
@@ -83,7 +83,7 @@ class AccountService:
         async with self.pool.acquire() as conn, conn.transaction():
             await self.send_verification(conn, user_id=user.id, email=user.email, name=user.name)
 
-    async def verify_email(self, token: str, info: RequestInfo) -> None:
+    async def verify_email(self, token: str, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repo.lock_verification(conn, token_hash=hash_token(token))
             # A verification token always names its address (NOT NULL); only reset tokens have none.
@@ -99,7 +99,7 @@ class AccountService:
                                   data={"email": found.email, "method": "link"})
 
     async def verify_from_invitation(self, conn: asyncpg.Connection, *, user_id: UUID, email: str,
-                                     info: RequestInfo) -> bool:
+                                     info: RequestContext) -> bool:
         """An accepted invitation proves the address it was sent to (inside the consumer's transaction)."""
         if await repo.mark_email_verified(conn, user_id=user_id, email=email) != "verified":
             return False
@@ -109,7 +109,7 @@ class AccountService:
 
     # ------------------------------------------------------------------ password reset
 
-    async def request_password_reset(self, email: str, info: RequestInfo) -> None:
+    async def request_password_reset(self, email: str, info: RequestContext) -> None:
         """The same answer, after the same time, whether or not the account exists: the work for
         a known email is short and the answer waits out a fixed floor in both cases."""
         started = time.monotonic()
@@ -139,7 +139,7 @@ class AccountService:
             raise _invalid()
         return found
 
-    async def reset_password(self, body: PasswordResetBody, info: RequestInfo) -> None:
+    async def reset_password(self, body: PasswordResetBody, info: RequestContext) -> None:
         token_hash = hash_token(body.token)
         async with self.pool.acquire() as conn:
             await self._valid_reset(conn, token_hash)  # before the costly hash

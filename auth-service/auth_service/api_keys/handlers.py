@@ -3,6 +3,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate, is_internal
+from shared.context import request_context
 from shared.errors import (
     ApiKeyNotAllowed,
     ApiKeyNotFound,
@@ -14,7 +15,6 @@ from shared.pagination import PageQuery, page
 from shared.permissions import API_KEYS_MANAGE
 from shared.web import SETTINGS, json_response, parse_body, parse_query
 
-from ..context import request_info
 from ..sessions.handlers import NO_STORE
 from ..sessions.service import SESSIONS
 from .schemas import ApiKeyCreate, ResolveRequest, ResolveResponse, UsageReport
@@ -47,7 +47,7 @@ async def _manager(request: web.Request) -> tuple[Principal, UUID]:
 async def create(request: web.Request) -> web.Response:
     principal, org_id = await _manager(request)
     body = await parse_body(request, ApiKeyCreate)
-    created = await request.app[API_KEYS].create(principal, org_id, body, request_info(request))
+    created = await request.app[API_KEYS].create(principal, org_id, body, request_context(request))
     return json_response(created, status=201, headers=NO_STORE)
 
 
@@ -61,7 +61,7 @@ async def list_keys(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     principal, org_id = await _manager(request)
     key_id = _uuid(request, "key_id", "API key")
-    await request.app[API_KEYS].revoke(principal, org_id, key_id, request_info(request))
+    await request.app[API_KEYS].revoke(principal, org_id, key_id, request_context(request))
     return web.Response(status=204)
 
 

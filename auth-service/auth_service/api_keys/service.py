@@ -16,12 +16,12 @@ from aiohttp import web
 from shared import permissions as perms
 from shared import redis_keys
 from shared.auth import Principal
-from shared.errors import ApiKeyNotFound, FieldError, InvalidCursor, PermissionNotHeld, ValidationFailed
-from shared.messaging import actor_of, add_event
-from shared.pagination import CursorCodec, PageQuery
+from shared.context import RequestContext
+from shared.errors import ApiKeyNotFound, FieldError, PermissionNotHeld, ValidationFailed
+from shared.messaging import add_event
+from shared.pagination import KeysetCursors, PageQuery
 
 from ..config import Settings
-from ..context import RequestInfo
 from ..revocation import Mark, Revocations
 from ..tokens.service import AccessTokenIssuer
 from . import repository as repo
@@ -51,7 +51,8 @@ class ApiKeyService:
     def __init__(self, *, pool: asyncpg.Pool, revocations: Revocations, settings: Settings,
                  issuer: AccessTokenIssuer):
         self.pool, self.revocations, self.settings, self.issuer = pool, revocations, settings, issuer
-        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.api_keys")
+        # (created_at, id)
+        self.cursors = KeysetCursors(settings.cursor_secret.get_secret_value(), "auth.api_keys", datetime, UUID)
         # The flag must outlive every token minted for the key before it was revoked (a
         # resolution racing the revocation may mint one just after the flag is written).
         self.revoked_ttl_s = settings.api_key_token_ttl_s + settings.jwt_leeway_s + 60
@@ -60,7 +61,8 @@ class ApiKeyService:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def create(self, principal: Principal, org_id: UUID, body: ApiKeyCreate, info: RequestInfo) -> ApiKeyCreated:
+    async def create(self, principal: Principal, org_id: UUID, body: ApiKeyCreate,
+                     info: RequestContext) -> ApiKeyCreated:
         unknown = perms.unknown(body.permissions)
         if unknown:
             raise ValidationFailed("The request has invalid fields.", errors=[
@@ -77,7 +79,7 @@ class ApiKeyService:
                                     prefix=key[:PREFIX_LENGTH], key_hash=key_hash, permissions=wanted,
                                     created_by=principal.user_id, created_at=now, expires_at=expires_at)
             await add_event(conn, source=self.settings.service_name, type="api_key.created", subject_type="api_key",
-                            subject_id=row.id, tenant_id=org_id, actor=actor_of(principal, ip=info.ip),
+                            subject_id=row.id, tenant_id=org_id, actor=info.actor(principal),
                             request_id=info.request_id,
                             data={"api_key_id": str(row.id), "name": row.name, "prefix": row.prefix,
                                   "permissions": wanted,
@@ -85,28 +87,20 @@ class ApiKeyService:
         return ApiKeyCreated(**key_out(row).model_dump(), key=key)
 
     async def list(self, org_id: UUID, query: PageQuery) -> tuple[list[ApiKeyOut], str | None]:
-        after = None
-        if query.cursor:
-            payload = self.cursors.decode(query.cursor)
-            try:
-                after = (datetime.fromisoformat(payload["t"]), UUID(payload["id"]))
-            except (KeyError, TypeError, ValueError):
-                raise InvalidCursor() from None
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(query.cursor)
         async with self.pool.acquire() as conn:
             rows = await repo.list_live(conn, organization_id=org_id, limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
-        cursor = (self.cursors.encode({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)})
-                  if more and rows else None)
+        rows, cursor = cursors.page(rows, query.limit, lambda r: (r.created_at, r.id))
         return [key_out(r) for r in rows], cursor
 
-    async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestInfo) -> None:
+    async def revoke(self, principal: Principal, org_id: UUID, key_id: UUID, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repo.revoke(conn, key_id=key_id, organization_id=org_id, now=self.now())
             if row is None:
                 raise ApiKeyNotFound()
             await add_event(conn, source=self.settings.service_name, type="api_key.revoked", subject_type="api_key",
-                            subject_id=row.id, tenant_id=org_id, actor=actor_of(principal, ip=info.ip),
+                            subject_id=row.id, tenant_id=org_id, actor=info.actor(principal),
                             request_id=info.request_id,
                             data={"api_key_id": str(row.id), "name": row.name, "prefix": row.prefix})
             # Written before the commit: if Redis does not answer, the key stays live (503)

@@ -3,18 +3,15 @@ the account that accepted it has that address, so the email is proven (API.md: "
 invitation also verifies the email it was sent to")."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from uuid import UUID
 
 import asyncpg
 
-from shared.messaging import Event
+from shared.context import RequestContext
+from shared.messaging import Event, event_data
+from shared.messaging.catalog import InvitationAccepted
 
 from ..account.service import AccountService
-from ..context import RequestInfo
-
-log = logging.getLogger(__name__)
 
 GROUP = "auth-service.invitations"
 BINDINGS = ["invitation.accepted"]
@@ -24,14 +21,8 @@ def invitation_handler(accounts: AccountService) -> Callable[[asyncpg.Connection
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
         if event.type != "invitation.accepted":
             return
-        try:
-            user_id = UUID(str(event.data["user_id"]))
-            email = str(event.data["email"])
-        except (KeyError, ValueError, TypeError):
-            log.error("event without the fields it needs skipped", extra={"event_id": str(event.id),
-                                                                          "event_type": event.type})
-            return
-        info = RequestInfo(request_id=event.request_id or "", ip=event.actor.ip, user_agent=None)
+        data = event_data(event, InvitationAccepted)  # MalformedEvent: dead-lettered (shared.messaging.poison)
+        info = RequestContext(request_id=event.request_id, ip=event.actor.ip)
         # Idempotent: an address already verified (or since changed) is left as it is.
-        await accounts.verify_from_invitation(conn, user_id=user_id, email=email, info=info)
+        await accounts.verify_from_invitation(conn, user_id=data.user_id, email=data.email, info=info)
     return handle

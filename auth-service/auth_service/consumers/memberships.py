@@ -11,20 +11,17 @@ is always older than the mark.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from uuid import UUID
 
 import asyncpg
 
-from shared.messaging import Event
+from shared.context import RequestContext
+from shared.messaging import Event, MalformedEvent, event_data, organization_of
+from shared.messaging.catalog import MembershipRemoved, MembershipRoleChanged, RoleDeleted, RoleUpdated
 
 from ..api_keys.service import ApiKeyService
-from ..context import RequestInfo
 from ..revocation import Revocations, db_clock_ms
 from ..sessions.service import SessionService
-
-log = logging.getLogger(__name__)
 
 GROUP = "auth-service.memberships"
 BINDINGS = ["membership.role_changed", "membership.removed", "organization.deleted", "role.updated", "role.deleted"]
@@ -33,28 +30,27 @@ BINDINGS = ["membership.role_changed", "membership.removed", "organization.delet
 def membership_handler(sessions: SessionService, revocations: Revocations,
                        api_keys: ApiKeyService | None = None) -> Callable[[asyncpg.Connection, Event], Awaitable[None]]:
     async def handle(conn: asyncpg.Connection, event: Event) -> None:
-        try:
-            if event.type in ("membership.role_changed", "membership.removed"):
-                user_id = UUID(str(event.data["user_id"]))
-                organization_id = UUID(str(event.data.get("organization_id") or event.tenant_id))
-            elif event.type == "organization.deleted":
-                organization_id = event.tenant_id or UUID(event.subject.id)
-            elif event.type in ("role.updated", "role.deleted"):
-                # Tokens carry the role's name (``role``) and permissions (``perms``): a change of
-                # either makes every token of the old name stale; a description change does not.
-                organization_id = UUID(str(event.tenant_id))
-                changes = event.data.get("changes") or {}
-                if event.type == "role.updated" and not ({"name", "permissions"} & set(changes)):
-                    return
-                role_name = changes["name"][0] if "name" in changes else event.data["name"]
-                if not isinstance(role_name, str) or not role_name:
-                    raise ValueError("role name missing")
-            else:
+        # An event without what it needs raises MalformedEvent: dead-lettered (shared.messaging.poison).
+        if event.type == "membership.role_changed":
+            changed = event_data(event, MembershipRoleChanged)
+            user_id, organization_id = changed.user_id, changed.organization_id
+        elif event.type == "membership.removed":
+            removed = event_data(event, MembershipRemoved)
+            user_id, organization_id = removed.user_id, removed.organization_id
+        elif event.type == "organization.deleted":
+            organization_id = organization_of(event)
+        elif event.type in ("role.updated", "role.deleted"):
+            # Tokens carry the role's name (``role``) and permissions (``perms``): a change of
+            # either makes every token of the old name stale; a description change does not.
+            organization_id = organization_of(event)
+            role = event_data(event, RoleUpdated if event.type == "role.updated" else RoleDeleted)
+            changes = role.changes if isinstance(role, RoleUpdated) else {}
+            if event.type == "role.updated" and not ({"name", "permissions"} & set(changes)):
                 return
-        except (KeyError, ValueError, TypeError):
-            # A malformed event can never succeed: record it as handled rather than retry forever.
-            log.error("event without the ids it needs skipped", extra={"event_id": str(event.id),
-                                                                       "event_type": event.type})
+            role_name = changes["name"][0] if "name" in changes else role.name
+            if not isinstance(role_name, str) or not role_name:
+                raise MalformedEvent(f"{event.type}: data.changes.name: not the old role name")
+        else:
             return
         # The mark is recorded and Redis written inside the inbox transaction: if either fails,
         # the event is retried.
@@ -63,7 +59,7 @@ def membership_handler(sessions: SessionService, revocations: Revocations,
             await revocations.mark_role(conn, organization_id, role_name, mark_ms)
         elif event.type == "organization.deleted":
             await revocations.mark_org(conn, organization_id, mark_ms)
-            info = RequestInfo(request_id=event.request_id or "", ip=None, user_agent=None)
+            info = RequestContext(request_id=event.request_id, ip=None)
             await sessions.end_organization_sessions(conn, info, organization_id=organization_id,
                                                      now=sessions.now())
             if api_keys is not None:

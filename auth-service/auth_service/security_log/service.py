@@ -13,8 +13,7 @@ from aiohttp import web
 
 from shared.auth import Principal
 from shared.db import DB_POOL
-from shared.errors import InvalidCursor
-from shared.pagination import CursorCodec, PageQuery
+from shared.pagination import KeysetCursors, PageQuery
 
 from ..config import Settings
 from . import repository as repo
@@ -28,24 +27,17 @@ PURGE_INTERVAL_S = 3600.0
 class SecurityLogService:
     def __init__(self, *, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
-        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.security-events")
+        self.cursors = KeysetCursors(settings.cursor_secret.get_secret_value(), "auth.security-events",
+                                     datetime, UUID)  # (occurred_at, id)
 
     async def list(self, principal: Principal, query: PageQuery) -> tuple[list[SecurityEventOut], str | None]:
-        after = None
-        if query.cursor:
-            payload = self.cursors.decode(query.cursor)
-            try:
-                after = (datetime.fromisoformat(payload["c"]), UUID(payload["i"]))
-            except (KeyError, ValueError, TypeError):
-                raise InvalidCursor() from None
+        cursors = self.cursors.bind(user=principal.user_id)
+        after = cursors.after(query.cursor)
         async with self.pool.acquire() as conn:
             rows = await repo.list_for_user(conn, user_id=principal.user_id, limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id))
         items = [SecurityEventOut(id=r.id, type=r.type, occurred_at=r.occurred_at, ip=r.ip, user_agent=r.user_agent)
                  for r in rows]
-        next_cursor = (self.cursors.encode({"c": rows[-1].occurred_at.isoformat(), "i": str(rows[-1].id)})
-                       if more and rows else None)
         return items, next_cursor
 
 

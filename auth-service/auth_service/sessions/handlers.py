@@ -3,11 +3,11 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import Principal, authenticate
+from shared.context import request_context
 from shared.errors import ApiKeyNotAllowed, SessionNotFound
 from shared.pagination import PageQuery, page
 from shared.web import json_response, parse_body, parse_query
 
-from ..context import request_info
 from ..users.schemas import UserOut
 from .schemas import LoginRequest, LoginResponse, RefreshRequest, RefreshResponse
 from .service import SESSIONS
@@ -28,7 +28,7 @@ async def current_principal(request: web.Request) -> Principal:
 
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginRequest)
-    result = await request.app[SESSIONS].login(body, request_info(request))
+    result = await request.app[SESSIONS].login(body, request_context(request))
     out = LoginResponse(user=UserOut(id=result.user.id, email=result.user.email, name=result.user.name,
                                      created_at=result.user.created_at), tokens=result.tokens)
     return json_response(out, headers=NO_STORE)
@@ -36,20 +36,20 @@ async def login(request: web.Request) -> web.Response:
 
 async def refresh(request: web.Request) -> web.Response:
     body = await parse_body(request, RefreshRequest)
-    tokens = await request.app[SESSIONS].refresh(body, request_info(request))
+    tokens = await request.app[SESSIONS].refresh(body, request_context(request))
     return json_response(RefreshResponse(tokens=tokens), headers=NO_STORE)
 
 
 async def logout(request: web.Request) -> web.Response:
     # Only the token's signature is checked here, so a retried logout still answers 204.
     principal = await authenticate(request)
-    await request.app[SESSIONS].logout(principal, request_info(request))
+    await request.app[SESSIONS].logout(principal, request_context(request))
     return web.Response(status=204)
 
 
 async def logout_all(request: web.Request) -> web.Response:
     principal = await current_principal(request)
-    await request.app[SESSIONS].logout_all(principal, request_info(request))
+    await request.app[SESSIONS].logout_all(principal, request_context(request))
     return web.Response(status=204)
 
 
@@ -66,5 +66,5 @@ async def delete_session(request: web.Request) -> web.Response:
         session_id = UUID(request.match_info["session_id"])
     except ValueError:
         raise SessionNotFound() from None
-    await request.app[SESSIONS].revoke(principal, session_id, request_info(request))
+    await request.app[SESSIONS].revoke(principal, session_id, request_context(request))
     return web.Response(status=204)

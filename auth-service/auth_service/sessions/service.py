@@ -11,13 +11,13 @@ import asyncpg
 from aiohttp import web
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
 from shared.messaging import add_event
-from shared.pagination import CursorCodec, PageQuery
+from shared.pagination import KeysetCursors, PageQuery
 from shared.web import canonical_email
 
 from ..config import Settings
-from ..context import RequestInfo
 from ..revocation import Revocations, db_clock_ms
 from ..security_log import record_event
 from ..tenants.client import Membership, TenantClient
@@ -99,13 +99,14 @@ class SessionService:
         self.grace = timedelta(seconds=settings.refresh_grace_s)
         self.idle = timedelta(seconds=settings.session_idle_ttl_s)
         self.absolute = timedelta(seconds=settings.session_absolute_ttl_s)
-        self.cursors = CursorCodec(settings.cursor_secret.get_secret_value(), "auth.sessions")
+        # (created_at, id)
+        self.cursors = KeysetCursors(settings.cursor_secret.get_secret_value(), "auth.sessions", datetime, UUID)
 
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def _event(self, conn: asyncpg.Connection, info: RequestInfo, *, type: str, subject_type: str,
+    async def _event(self, conn: asyncpg.Connection, info: RequestContext, *, type: str, subject_type: str,
                      subject_id: UUID | str,
                      actor_user_id: UUID | None = None, tenant_id: UUID | None = None,
                      data: dict[str, object] | None = None) -> None:
@@ -117,7 +118,7 @@ class SessionService:
     # ------------------------------------------------------------------ opening
 
     async def open_session(self, conn: asyncpg.Connection, *, user_id: UUID, organization_id: UUID | None,
-                           info: RequestInfo, now: datetime) -> tuple[Session, str]:
+                           info: RequestContext, now: datetime) -> tuple[Session, str]:
         """A new session and its first refresh token (inside the caller's transaction)."""
         token, token_hash = new_refresh_token()
         session = await repo.insert_session(conn, session_id=uuid4(), user_id=user_id,
@@ -126,7 +127,7 @@ class SessionService:
                                             first_token_hash=token_hash)
         return session, token
 
-    async def login(self, body: LoginRequest, info: RequestInfo) -> LoginResult:
+    async def login(self, body: LoginRequest, info: RequestContext) -> LoginResult:
         email = canonical_email(body.email)
         await self.throttle.begin(email, info.ip)
         async with self.pool.acquire() as conn:
@@ -180,7 +181,7 @@ class SessionService:
 
     # ------------------------------------------------------------------ rotation
 
-    async def refresh(self, body: RefreshRequest, info: RequestInfo) -> TokensOut:
+    async def refresh(self, body: RefreshRequest, info: RequestContext) -> TokensOut:
         token_hash = hash_refresh_token(body.refresh_token)
         async with self.pool.acquire() as conn:
             found = await repo.get_refresh_token(conn, token_hash=token_hash)
@@ -247,7 +248,7 @@ class SessionService:
 
     # ------------------------------------------------------------------ ending
 
-    async def _end_sessions(self, conn: asyncpg.Connection, info: RequestInfo, sessions: list[tuple[UUID, UUID]],
+    async def _end_sessions(self, conn: asyncpg.Connection, info: RequestContext, sessions: list[tuple[UUID, UUID]],
                             *, reason: str, now: datetime, actor_user_id: UUID | None = None,
                             tenant_id: UUID | None = None, already_ended: bool = False) -> None:
         """Events and revocation keys for sessions ended in this transaction (Redis is written
@@ -260,7 +261,7 @@ class SessionService:
                               data={"user_id": str(user_id), "session_id": str(session_id), "reason": reason})
         await self.revocations.end_sessions(conn, [sid for sid, _ in sessions])
 
-    async def end_user_sessions(self, conn: asyncpg.Connection, info: RequestInfo, *, user_id: UUID, reason: str,
+    async def end_user_sessions(self, conn: asyncpg.Connection, info: RequestContext, *, user_id: UUID, reason: str,
                                 now: datetime, keep_session_id: UUID | None = None) -> list[UUID]:
         ids = await repo.revoke_user_sessions(conn, user_id=user_id, now=now, reason=reason,
                                               keep_session_id=keep_session_id)
@@ -268,7 +269,7 @@ class SessionService:
                                  actor_user_id=user_id, already_ended=True)
         return ids
 
-    async def replace_credentials(self, conn: asyncpg.Connection, info: RequestInfo, *, user_id: UUID,
+    async def replace_credentials(self, conn: asyncpg.Connection, info: RequestContext, *, user_id: UUID,
                                   new_password_hash: str, reason: str, now: datetime, expected: User | None = None,
                                   keep_session_id: UUID | None = None) -> bool:
         """THE "credentials changed, end every session" step (password change, password reset):
@@ -291,7 +292,7 @@ class SessionService:
                                      keep_session_id=keep_session_id)
         return True
 
-    async def end_organization_sessions(self, conn: asyncpg.Connection, info: RequestInfo, *, organization_id: UUID,
+    async def end_organization_sessions(self, conn: asyncpg.Connection, info: RequestContext, *, organization_id: UUID,
                                         now: datetime) -> list[UUID]:
         ended = await repo.revoke_organization_sessions(conn, organization_id=organization_id, now=now,
                                                         reason="organization_deleted")
@@ -299,7 +300,7 @@ class SessionService:
                                  tenant_id=organization_id, already_ended=True)
         return [sid for sid, _ in ended]
 
-    async def logout(self, principal: Principal, info: RequestInfo) -> None:
+    async def logout(self, principal: Principal, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             now = self.now()
             if await repo.revoke_session(conn, session_id=principal.session_id, now=now, reason="logout"):
@@ -309,14 +310,14 @@ class SessionService:
                 # Already ended (a retried logout): make sure the revocation key is there.
                 await self.revocations.end_sessions(conn, [principal.session_id])
 
-    async def logout_all(self, principal: Principal, info: RequestInfo) -> None:
+    async def logout_all(self, principal: Principal, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             ids = await self.end_user_sessions(conn, info, user_id=principal.user_id, reason="logout_all",
                                                now=self.now())
             if principal.session_id not in ids:
                 await self.revocations.end_sessions(conn, [principal.session_id])
 
-    async def revoke(self, principal: Principal, session_id: UUID, info: RequestInfo) -> None:
+    async def revoke(self, principal: Principal, session_id: UUID, info: RequestContext) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             session = await repo.lock_session(conn, session_id=session_id)
             # Another user's session is answered exactly like one that does not exist.
@@ -339,24 +340,16 @@ class SessionService:
         return session
 
     async def list_sessions(self, principal: Principal, query: PageQuery) -> tuple[list[SessionOut], str | None]:
-        after = None
-        if query.cursor:
-            payload = self.cursors.decode(query.cursor)
-            try:
-                after = (datetime.fromisoformat(payload["c"]), UUID(payload["i"]))
-            except (KeyError, ValueError, TypeError):
-                after = None
+        cursors = self.cursors.bind(user=principal.user_id)
+        after = cursors.after(query.cursor)
         now = self.now()
         async with self.pool.acquire() as conn:
             rows = await repo.list_active(conn, user_id=principal.user_id, now=now, idle_since=now - self.idle,
                                           limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
+        rows, next_cursor = cursors.page(rows, query.limit, lambda s: (s.created_at, s.id))
         items = [SessionOut(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at, user_agent=s.user_agent,
                             device=device_label(s.user_agent), ip=s.ip, current=s.id == principal.session_id)
                  for s in rows]
-        next_cursor = (self.cursors.encode({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)})
-                       if more and rows else None)
         return items, next_cursor
 
 

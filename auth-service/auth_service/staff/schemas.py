@@ -1,26 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from shared.pagination import PageQuery
 from shared.web import NOT_BLANK_SCHEMA, RequestModel
-
-
-class AdminOrganizationQuery(RequestModel, PageQuery):
-    q: str | None = Field(None, min_length=1, max_length=100, description="Matches the name or slug")
-
-
-class AdminOrganizationOut(BaseModel):
-    id: UUID
-    name: str
-    slug: str
-    created_at: datetime
-    deleted_at: datetime | None
-    member_count: int
 
 
 class StaffAccessRequest(RequestModel):

@@ -19,19 +19,20 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from shared import redis_keys
+from shared.admin import AdminOrganizationQuery
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import OrganizationNotFound, StaffOnly
 from shared.messaging import Actor, add_event
 from shared.permissions import STAFF_PERMISSIONS, STAFF_ROLE
 
 from ..config import Settings
-from ..context import RequestInfo
 from ..revocation import Revocations, db_clock_ms
 from ..tenants.client import TenantClient
 from ..tokens.service import AccessTokenIssuer
 from ..users import repository as users_repo
 from . import repository as repo
-from .schemas import AdminOrganizationQuery, StaffAccessRequest, StaffTokensOut
+from .schemas import StaffAccessRequest, StaffTokensOut
 
 
 async def mark_staff_revoked(conn: asyncpg.Connection, redis: aioredis.Redis, settings: Settings,
@@ -56,12 +57,13 @@ class StaffService:
         raise StaffOnly("Only platform staff may use this route.")
 
     async def organizations(self, principal: Principal, query: AdminOrganizationQuery,
-                            info: RequestInfo) -> dict[str, Any]:
+                            info: RequestContext) -> dict[str, Any]:
         await self.require_staff(principal)
         return await self.tenant.list_organizations(q=query.q, limit=query.limit, cursor=query.cursor,
                                                     request_id=info.request_id)
 
-    async def grant_access(self, principal: Principal, body: StaffAccessRequest, info: RequestInfo) -> StaffTokensOut:
+    async def grant_access(self, principal: Principal, body: StaffAccessRequest,
+                           info: RequestContext) -> StaffTokensOut:
         await self.require_staff(principal)
         org = await self.tenant.organization(body.organization_id, request_id=info.request_id)
         if org is None or org.get("deleted_at"):

@@ -3,10 +3,10 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.auth import is_internal
+from shared.context import request_context
 from shared.errors import InternalTokenRequired, UserNotFound
 from shared.web import SETTINGS, json_response, parse_body
 
-from ..context import request_info
 from ..sessions.handlers import NO_STORE, current_principal
 from .schemas import InternalUserOut, OrganizationOut, PasswordChangeRequest, SignupRequest, SignupResponse, UserOut
 from .service import USERS
@@ -14,7 +14,7 @@ from .service import USERS
 
 async def signup(request: web.Request) -> web.Response:
     body = await parse_body(request, SignupRequest)
-    result = await request.app[USERS].signup(body, request_info(request))
+    result = await request.app[USERS].signup(body, request_context(request))
     org = result.organization
     out = SignupResponse(
         user=UserOut(id=result.user.id, email=result.user.email, name=result.user.name,
@@ -33,7 +33,7 @@ async def me(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     principal = await current_principal(request)
     body = await parse_body(request, PasswordChangeRequest)
-    await request.app[USERS].change_password(principal, body, request_info(request))
+    await request.app[USERS].change_password(principal, body, request_context(request))
     return web.Response(status=204)
 
 

@@ -9,12 +9,12 @@ import asyncpg
 from aiohttp import web
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import CurrentPasswordIncorrect, EmailTaken, PasswordUnchanged
 from shared.messaging import add_event
 
 from ..account import repository as account_repo
 from ..config import Settings
-from ..context import RequestInfo
 from ..revocation import db_clock_ms
 from ..security_log import record_event
 from ..sessions.service import SessionEnded, SessionService
@@ -43,7 +43,7 @@ class UserService:
         self.tenant, self.sessions = tenant, sessions
         self.accounts = accounts  # account.service.AccountService: the verification email at signup
 
-    async def signup(self, body: SignupRequest, info: RequestInfo) -> SignupResult:
+    async def signup(self, body: SignupRequest, info: RequestContext) -> SignupResult:
         password_hash = await self.hasher.hash(body.password)
         user_id = uuid4()
         organization: Organization | None = None
@@ -84,7 +84,7 @@ class UserService:
             role="owner" if organization else None, refresh_token=refresh_token, as_of_ms=as_of_ms)
         return SignupResult(user=user, organization=organization, tokens=tokens)
 
-    async def _compensate(self, organization_id: UUID, owner_user_id: UUID, info: RequestInfo) -> None:
+    async def _compensate(self, organization_id: UUID, owner_user_id: UUID, info: RequestContext) -> None:
         try:
             await self.tenant.delete_organization(organization_id, owner_user_id=owner_user_id,
                                                   request_id=info.request_id)
@@ -108,7 +108,7 @@ class UserService:
                      role=principal.role if principal.tenant_id else None,
                      permissions=sorted(principal.permissions))
 
-    async def change_password(self, principal: Principal, body: PasswordChangeRequest, info: RequestInfo) -> None:
+    async def change_password(self, principal: Principal, body: PasswordChangeRequest, info: RequestContext) -> None:
         async with self.pool.acquire() as conn:
             user = await repo.get_by_id(conn, user_id=principal.user_id)
         if user is None:

@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from auth_service.app import MEMBERSHIP_CONSUMER, create_app
-from shared.messaging import Event
+from shared.messaging import Event, MalformedEvent
 from shared.messaging.outbox import event_json
-from shared.messaging.testing import delete_broker_objects
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, wait_connected
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,9 @@ async def test_role_changes_mark_tokens_carrying_the_role(consumer_app, redis):
     assert await redis.get(f"rv:r:{org_id}:Sorters") is None
     assert await consumer.process(role_event("role.deleted", name="Gone", permissions=[])) is True
     assert await redis.get(f"rv:r:{org_id}:Gone") is not None
-    # malformed: handled (not retried forever), no mark
-    assert await consumer.process(role_event("role.deleted", name=None, permissions=[])) is True
+    # malformed: poison (dead-lettered by the consumer, never retried), no mark
+    with pytest.raises(MalformedEvent):
+        await consumer.process(role_event("role.deleted", name=None, permissions=[]))
 
 
 async def test_organization_deleted_marks_the_org_and_ends_its_sessions(consumer_app, client, signup, redis, events,
@@ -126,3 +127,22 @@ async def test_events_arrive_through_the_real_broker(consumer_app, settings, red
             break
         await asyncio.sleep(0.05)
     assert await redis.get(key) is not None
+
+
+async def test_poison_events_are_dead_lettered_and_the_next_event_applies(consumer_app, settings, redis):
+    consumer = consumer_app.server.app[MEMBERSHIP_CONSUMER]
+    await wait_connected(consumer)
+    user_id, org_id = uuid.uuid4(), uuid.uuid4()
+    member = {"organization_id": str(org_id), "user_id": str(user_id), "role": "agent"}
+    malformed = [event("membership.removed", tenant_id=org_id, data={**member, "user_id": "nope"}),
+                 event("membership.role_changed", tenant_id=org_id, data=member),  # no old_role
+                 event("role.deleted", tenant_id=org_id, data={"role_id": str(uuid.uuid4()), "description": "",
+                                                                "permissions": []}),  # no name
+                 event("organization.deleted", tenant_id=None, data={}, subject_id="not-an-id")]
+    good = event("membership.removed", tenant_id=org_id, data=member)
+    key = f"rv:ut:{user_id}:{org_id}"
+
+    async def applied() -> bool:
+        return await redis.get(key) is not None
+    await assert_poison_is_dead_lettered(settings.amqp_url.get_secret_value(), settings.events_exchange,
+                                         consumer.group, malformed=malformed, good=good, applied=applied)

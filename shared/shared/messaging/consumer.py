@@ -4,9 +4,13 @@ A message is acked only after the handler's transaction committed; the same tran
 records the event id in the inbox, so a redelivered event has no second effect. A failed
 handler rolls back and the message is retried later through the group's retry queue (a
 per-message TTL dead-letters it back), ``max_retries`` times with doubling delays; after that,
-or at once for a message that is not a valid envelope, it is parked in ``<group>.dlq``.
-The copy is always confirmed by the broker before the original is acked, so a crash at any
-point leaves at least one copy. See ``broker`` for the topology.
+or at once for a poison event (not an envelope, or ``MalformedEvent`` from the handler: the
+policy is ``shared.messaging.poison``), it is parked in ``<group>.dlq``.
+
+Parking publishes a copy to the DLQ, confirmed by the broker, and only then acks the original
+(rather than a nack to a dead-letter exchange): a crash at any point leaves at least one copy,
+and the copy carries why it was parked (``x-dead-letter-reason``, ``x-last-error``) and the
+event type it was published with. See ``broker`` for the topology.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from ..db import DB_POOL
 from . import metrics
 from .broker import connect, declare_events_exchange, declare_group_queues, dlq_name, retry_queue_name
 from .envelope import Event
+from .poison import MALFORMED, RETRIES_EXHAUSTED, UNPARSEABLE, MalformedEvent, describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +163,11 @@ class EventConsumer:
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             event = Event.model_validate_json(message.body)
-        except (ValueError, ValidationError) as exc:
-            log.error("unparseable message parked", extra={"consumer": self.group,
-                                                            "message_id": message.message_id})
-            await self._park(message, reason="unparseable", error=_describe(exc))
+        except ValidationError as exc:
+            await self._park(message, reason=UNPARSEABLE, error=describe_validation_error(exc))
+            return
+        except ValueError:  # pragma: no cover - pydantic reports bad JSON as a ValidationError
+            await self._park(message, reason=UNPARSEABLE, error="not JSON")
             return
         attempt = _attempt_of(message)
         # A retried message failed before: it goes alone, so it cannot fail a batch again.
@@ -174,6 +180,9 @@ class EventConsumer:
             metrics.EVENT_HANDLER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise  # not acked: the broker redelivers it, and the rolled-back work is done again
+        except MalformedEvent as exc:
+            await self._park(message, reason=MALFORMED, error=str(exc)[:500], event=event)
+            return
         except Exception as exc:
             transient = isinstance(exc, TRANSIENT_ERRORS)
             log.warning("handler failed", exc_info=not transient,
@@ -182,7 +191,8 @@ class EventConsumer:
             if transient:
                 await self._retry(message, attempt, exc)
             elif attempt >= self.max_retries:
-                await self._park(message, reason="retries_exhausted", error=_describe(exc))
+                await self._park(message, reason=RETRIES_EXHAUSTED, error=_describe(exc), event=event,
+                                 logged_error=type(exc).__name__)
             else:
                 await self._retry(message, attempt + 1, exc)
             return
@@ -262,12 +272,21 @@ class EventConsumer:
         if ok:
             metrics.EVENTS_RETRIED.labels(self.group).inc()
 
-    async def _park(self, message: AbstractIncomingMessage, *, reason: str, error: str) -> None:
+    async def _park(self, message: AbstractIncomingMessage, *, reason: str, error: str,
+                    event: Event | None = None, logged_error: str | None = None) -> None:
+        """Dead-letter ``message`` (shared.messaging.poison): the one place that does it and
+        logs it, once, at ERROR, with the event's id and type (the message's, for a body that is
+        not an envelope) and never the payload. ``error`` goes with the copy; ``logged_error``,
+        when given, is what the log says instead (an exception's text may quote values)."""
         ok = await self._forward(message, dlq_name(self.group), headers={
             "x-dead-letter-reason": reason, "x-last-error": error, "x-consumer-group": self.group,
             "x-dead-lettered-at": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
         if ok:
             metrics.EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
+            log.error("event dead-lettered", extra={
+                "consumer": self.group, "reason": reason, "error": error if logged_error is None else logged_error,
+                "event_id": str(event.id) if event else message.message_id,
+                "event_type": event.type if event else _routing_key_of(message)})
 
     async def _forward(self, message: AbstractIncomingMessage, queue: str, *, headers: HeadersType,
                        expiration_ms: int | None = None) -> bool:
@@ -311,6 +330,13 @@ def _attempt_of(message: AbstractIncomingMessage) -> int:
         return max(int(value), 0)
     except ValueError:
         return 0
+
+
+def _routing_key_of(message: AbstractIncomingMessage) -> str | None:
+    original = (message.headers or {}).get(ROUTING_KEY_HEADER)
+    if isinstance(original, bytes):
+        original = original.decode(errors="replace")
+    return original if isinstance(original, str) else message.routing_key
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from shared.db import tenant_transaction
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 
-from .. import paging
 from ..access import require_live
 from ..audit.chain import Verification
 from ..audit.service import verify_chain
@@ -21,17 +21,21 @@ EXPORT_BATCH = 1000
 
 
 class AuditEventService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.cursors = KeysetCursors(cursor_secret, "audit-events", datetime, UUID)  # (occurred_at, id)
 
     async def list(self, *, org_id: UUID, query: AuditEventQuery) -> tuple[list[dict], str | None]:
-        after = paging.decode_key(self.cursors, query.cursor)
+        # Bound to every filter: a cursor of one selection never pages another.
+        cursors = self.cursors.bind(org=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
+                                    since=query.since, until=query.until)
+        after = cursors.after(query.cursor)
         async with tenant_transaction(self.pool, org_id) as conn:
             await require_live(conn, org_id)
             rows = await repository.list_events(
                 conn, tenant_id=org_id, type=query.type, actor_id=query.actor_id, subject_id=query.subject_id,
                 since=query.since, until=query.until, after=after, limit=query.limit + 1)
-        rows, cursor = paging.next_cursor(self.cursors, rows, query.limit, lambda r: (r.occurred_at, r.id))
+        rows, cursor = cursors.page(rows, query.limit, lambda r: (r.occurred_at, r.id))
         return [json.loads(r.envelope) for r in rows], cursor
 
     async def export(self, *, org_id: UUID, query: AuditExportQuery,

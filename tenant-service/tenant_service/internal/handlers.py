@@ -7,13 +7,13 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel
 
+from shared.admin import AdminOrganizationOut, AdminOrganizationQuery
+from shared.context import request_context
 from shared.web import json_response, parse_body, parse_query
 
-from ..context import actor_of, path_uuid, require_internal
+from ..context import path_uuid, require_internal
 from ..keys import ORGANIZATIONS
 from ..organizations.schemas import (
-    AdminOrganization,
-    AdminOrganizationQuery,
     InternalMembership,
     InternalMemberships,
     InternalOrganization,
@@ -38,7 +38,7 @@ async def create_signup_organization(request: web.Request) -> web.Response:
     require_internal(request)
     body = await parse_body(request, InternalOrganizationCreate)
     org = await request.app[ORGANIZATIONS].create_for_signup(
-        actor_of(request, body.owner_user_id), owner_id=body.owner_user_id, owner_email=body.owner_email,
+        request_context(request), owner_id=body.owner_user_id, owner_email=body.owner_email,
         owner_name=body.owner_name, name=body.name)
     # A repeat answers exactly like the first call, so a retried signup cannot tell them apart.
     return json_response(InternalOrganization(id=org.id, name=org.name, slug=org.slug, created_at=org.created_at),
@@ -49,14 +49,14 @@ async def delete_signup_organization(request: web.Request) -> web.Response:
     require_internal(request)
     org_id = path_uuid(request, "org_id")
     query = parse_query(request, OwnerQuery)
-    await request.app[ORGANIZATIONS].delete_signup(actor_of(request, query.owner_user_id), org_id=org_id,
+    await request.app[ORGANIZATIONS].delete_signup(request_context(request), org_id=org_id,
                                                    owner_id=query.owner_user_id)
     return web.Response(status=204)
 
 
 def _admin_org(r) -> dict:
-    return AdminOrganization(id=r.id, name=r.name, slug=r.slug, created_at=r.created_at, deleted_at=r.deleted_at,
-                             member_count=r.member_count).model_dump(mode="json")
+    return AdminOrganizationOut(id=r.id, name=r.name, slug=r.slug, created_at=r.created_at, deleted_at=r.deleted_at,
+                                member_count=r.member_count).model_dump(mode="json")
 
 
 async def list_organizations(request: web.Request) -> web.Response:

@@ -7,7 +7,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, EmailStr, StringConstraints
 
-from shared.pagination import PageQuery
 from shared.web import RequestModel, normalize_email
 
 from ..organizations.schemas import Role
@@ -38,6 +37,3 @@ class Invitation(BaseModel):
 class InvitationAccept(RequestModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
-
-class InvitationListQuery(PageQuery):
-    pass

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import (
     AccountGone,
     AlreadyMember,
@@ -20,13 +22,11 @@ from shared.errors import (
     InvitationUsed,
 )
 from shared.mail import Mailer
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import MEMBERS_INVITE
 
-from .. import paging
 from ..access import authorize_write, require_hand_out, require_live, resolve_role, role_permissions
 from ..accounts.client import AccountsClient
-from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members
 from ..members.repository import MembershipRecord
@@ -41,12 +41,13 @@ def hash_token(token: str) -> bytes:
 
 
 class InvitationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec, ttl_s: int, accounts: AccountsClient,
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, ttl_s: int, accounts: AccountsClient,
                  mailer: Mailer | None = None):
-        self.pool, self.cursors, self.ttl_s, self.accounts = pool, cursors, ttl_s, accounts
+        self.pool, self.ttl_s, self.accounts = pool, ttl_s, accounts
+        self.cursors = KeysetCursors(cursor_secret, "invitations", datetime, UUID)  # (created_at, id)
         self.mailer = mailer
 
-    async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, email: str,
+    async def create(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, email: str,
                      role: str) -> tuple[InvitationRecord, str]:
         token = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -59,7 +60,7 @@ class InvitationService:
             inv = await repository.insert(conn, id=uuid.uuid4(), organization_id=org_id, email=email, role=role,
                                           token_hash=hash_token(token), invited_by=principal.user_id,
                                           ttl_s=self.ttl_s)
-            await emit(conn, actor, type="invitation.created", subject_type="invitation", subject_id=inv.id,
+            await emit(conn, ctx, principal, type="invitation.created", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": email, "role": role})
             if self.mailer is not None:
                 # The invitee's email commits with the invitation (sent by the mail sender).
@@ -72,13 +73,14 @@ class InvitationService:
 
     async def list_pending(self, *, org_id: UUID, limit: int, cursor: str | None
                            ) -> tuple[list[InvitationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(cursor)
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             rows = await repository.list_pending(conn, organization_id=org_id, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+        return cursors.page(rows, limit, lambda r: (r.created_at, r.id))
 
-    async def revoke(self, actor: Actor, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
+    async def revoke(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, invitation_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, MEMBERS_INVITE)
             inv = await repository.get(conn, organization_id=org_id, invitation_id=invitation_id, for_update=True)
@@ -88,7 +90,7 @@ class InvitationService:
                              "You may not revoke an invitation to this role (it holds permissions you lack, or "
                              "is admin level and you lack admins:manage).")
             await repository.mark_revoked(conn, invitation_id=inv.id)
-            await emit(conn, actor, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
+            await emit(conn, ctx, principal, type="invitation.revoked", subject_type="invitation", subject_id=inv.id,
                        tenant_id=org_id, data={"email": inv.email, "role": inv.role})
 
     async def caller_profile(self, principal: Principal, *, request_id: str | None = None) -> users.ProfileRecord:
@@ -111,8 +113,7 @@ class InvitationService:
             raise LookupError("the user profile upserted just before is missing")
         return stored
 
-    async def accept(self, actor: Actor, principal: Principal, *, token: str,
-                     request_id: str | None = None) -> MembershipRecord:
+    async def accept(self, ctx: RequestContext, principal: Principal, *, token: str) -> MembershipRecord:
         """Unknown, revoked and expired tokens are 404; a used one is 409; a token for another
         email than the caller's is 403 (its holder was sent it, so saying so leaks nothing);
         a caller who already belongs to the organization is 409. The caller's email comes from
@@ -120,7 +121,7 @@ class InvitationService:
         token_hash = hash_token(token)
         if await self._find(token_hash) is None:
             raise InvitationNotFound()
-        profile = await self.caller_profile(principal, request_id=request_id)
+        profile = await self.caller_profile(principal, request_id=ctx.request_id)
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repository.find_by_token_hash(conn, token_hash=token_hash)
             if found is None:
@@ -144,10 +145,10 @@ class InvitationService:
             membership = await members.insert(conn, organization_id=inv.organization_id, user_id=principal.user_id,
                                               role=inv.role)
             await repository.mark_accepted(conn, invitation_id=inv.id, user_id=principal.user_id)
-            await emit(conn, actor, type="invitation.accepted", subject_type="invitation", subject_id=inv.id,
+            await emit(conn, ctx, principal, type="invitation.accepted", subject_type="invitation", subject_id=inv.id,
                        tenant_id=inv.organization_id,
                        data={"email": inv.email, "role": inv.role, "user_id": str(principal.user_id)})
-            await emit(conn, actor, type="membership.created", subject_type="membership",
+            await emit(conn, ctx, principal, type="membership.created", subject_type="membership",
                        subject_id=membership_subject(inv.organization_id, principal.user_id),
                        tenant_id=inv.organization_id,
                        data={"organization_id": str(inv.organization_id), "user_id": str(principal.user_id),

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.pagination import page
+from shared.context import request_context
+from shared.pagination import PageQuery, page
 from shared.permissions import MEMBERS_MANAGE, MEMBERS_READ
 from shared.web import json_response, parse_body, parse_query
 
-from ..context import actor_of, org_principal, path_uuid
+from ..context import org_principal, path_uuid
 from ..keys import MEMBERS
 from .repository import MemberRecord
-from .schemas import Member, MemberListQuery, MemberRoleUpdate
+from .schemas import Member, MemberRoleUpdate
 
 
 def member_out(r: MemberRecord) -> Member:
@@ -19,7 +20,7 @@ def member_out(r: MemberRecord) -> Member:
 
 async def list_members(request: web.Request) -> web.Response:
     _, org_id = await org_principal(request, MEMBERS_READ)
-    query = parse_query(request, MemberListQuery)
+    query = parse_query(request, PageQuery)
     rows, cursor = await request.app[MEMBERS].list(org_id=org_id, limit=query.limit, cursor=query.cursor)
     return json_response(page([member_out(r) for r in rows], cursor))
 
@@ -28,7 +29,7 @@ async def change_member_role(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request, MEMBERS_MANAGE)
     user_id = path_uuid(request, "user_id")
     body = await parse_body(request, MemberRoleUpdate)
-    member = await request.app[MEMBERS].change_role(actor_of(request, principal), principal,
+    member = await request.app[MEMBERS].change_role(request_context(request), principal,
                                                     org_id=org_id, user_id=user_id, role=body.role)
     return json_response(member_out(member))
 
@@ -36,6 +37,6 @@ async def change_member_role(request: web.Request) -> web.Response:
 async def remove_member(request: web.Request) -> web.Response:
     principal, org_id = await org_principal(request)
     user_id = path_uuid(request, "user_id")
-    await request.app[MEMBERS].remove(actor_of(request, principal), principal, org_id=org_id,
+    await request.app[MEMBERS].remove(request_context(request), principal, org_id=org_id,
                                       user_id=user_id)
     return web.Response(status=204)

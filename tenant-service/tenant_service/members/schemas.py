@@ -6,7 +6,6 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.pagination import PageQuery
 from shared.web import RequestModel
 
 from ..organizations.schemas import Role
@@ -30,6 +29,3 @@ class Membership(BaseModel):
     role: Role
     joined_at: datetime
 
-
-class MemberListQuery(PageQuery):
-    pass

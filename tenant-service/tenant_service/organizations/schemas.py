@@ -7,7 +7,6 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from shared.pagination import PageQuery
 from shared.web import NOT_BLANK_SCHEMA, RequestModel, normalize_email
 
 from .slugs import SLUG_PATTERN
@@ -52,9 +51,6 @@ class MyOrganization(BaseModel):
     role: Role
 
 
-class ListQuery(PageQuery):
-    pass
-
 
 # ---------------------------------------------------------------- internal (auth-service)
 
@@ -86,15 +82,3 @@ class InternalMemberships(BaseModel):
     items: list[InternalMembership]
 
 
-class AdminOrganization(BaseModel):
-    """An organization as platform staff see it (GET /v1/admin/organizations, via auth-service)."""
-    id: UUID
-    name: str
-    slug: str
-    created_at: datetime
-    deleted_at: datetime | None
-    member_count: int
-
-
-class AdminOrganizationQuery(RequestModel, PageQuery):
-    q: str | None = Field(None, min_length=1, max_length=100, description="Matches the name or slug")

@@ -9,14 +9,13 @@ from uuid import UUID
 import asyncpg
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import OrganizationNotFound, SignupRollbackRefused, SlugTaken
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import BUILTIN_ROLES, ORGANIZATION_DELETE, ORGANIZATION_MANAGE
 from shared.permissions import OWNER_ROLE as OWNER
 
-from .. import paging
 from ..access import authorize_write
-from ..context import Actor
 from ..events import emit, membership_subject
 from ..members import repository as members
 from ..users import repository as users
@@ -28,8 +27,10 @@ SIGNUP_INDEX = "organization_signup_user_id_key"
 
 
 class OrganizationService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.mine = KeysetCursors(cursor_secret, "my-organizations", datetime, UUID)  # (joined_at, id)
+        self.everyone = KeysetCursors(cursor_secret, "admin-organizations", datetime, UUID)  # (created_at, id)
 
     # ------------------------------------------------------------ creation
 
@@ -48,22 +49,24 @@ class OrganizationService:
                     raise
         raise SlugTaken(slug or slugs.derive(name))
 
-    async def _created(self, conn: asyncpg.Connection, actor: Actor, org: OrganizationRecord, owner_id: UUID) -> None:
+    async def _created(self, conn: asyncpg.Connection, ctx: RequestContext, by: Principal | UUID,
+                       org: OrganizationRecord, owner_id: UUID) -> None:
         await members.insert(conn, organization_id=org.id, user_id=owner_id, role=OWNER)
-        await emit(conn, actor, type="organization.created", subject_type="organization", subject_id=org.id,
+        await emit(conn, ctx, by, type="organization.created", subject_type="organization", subject_id=org.id,
                    tenant_id=org.id, data={"name": org.name, "slug": org.slug})
-        await emit(conn, actor, type="membership.created", subject_type="membership",
+        await emit(conn, ctx, by, type="membership.created", subject_type="membership",
                    subject_id=membership_subject(org.id, owner_id), tenant_id=org.id,
                    data={"organization_id": str(org.id), "user_id": str(owner_id), "role": OWNER,
                          "permissions": sorted(BUILTIN_ROLES[OWNER])})
 
-    async def create(self, actor: Actor, *, owner_id: UUID, name: str, slug: str | None) -> OrganizationRecord:
+    async def create(self, ctx: RequestContext, principal: Principal, *, name: str,
+                     slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
             org = await self._insert_with_slug(conn, name=name, slug=slug)
-            await self._created(conn, actor, org, owner_id)
+            await self._created(conn, ctx, principal, org, principal.user_id)
         return replace(org, member_count=1)
 
-    async def create_for_signup(self, actor: Actor, *, owner_id: UUID, owner_email: str, owner_name: str,
+    async def create_for_signup(self, ctx: RequestContext, *, owner_id: UUID, owner_email: str, owner_name: str,
                                 name: str) -> OrganizationRecord:
         """Idempotent per owner: a retried signup gets the organization it already created."""
         async with self.pool.acquire() as conn, conn.transaction():
@@ -83,10 +86,10 @@ class OrganizationService:
                 if winner is None:  # the winner's organization is already gone again
                     raise
                 return winner
-            await self._created(conn, actor, org, owner_id)
+            await self._created(conn, ctx, owner_id, org, owner_id)
         return org
 
-    async def delete_signup(self, actor: Actor, *, org_id: UUID, owner_id: UUID) -> None:
+    async def delete_signup(self, ctx: RequestContext, *, org_id: UUID, owner_id: UUID) -> None:
         """Compensation for a signup that failed after its organization was created. Only that
         signup's organization, and only while its owner is its only member, is removed (for
         good); an organization already gone is not an error, so the call can be retried."""
@@ -99,11 +102,11 @@ class OrganizationService:
             only = await members.get(conn, organization_id=org_id, user_id=owner_id)
             if only is None or await members.count(conn, organization_id=org_id) != 1:
                 raise SignupRollbackRefused("The organization has other members; it is no longer a failed signup.")
-            await emit(conn, actor, type="membership.removed", subject_type="membership",
+            await emit(conn, ctx, owner_id, type="membership.removed", subject_type="membership",
                        subject_id=membership_subject(org_id, owner_id), tenant_id=org_id,
                        data={"organization_id": str(org_id), "user_id": str(owner_id), "role": only.role})
-            await emit(conn, actor, type="organization.deleted", subject_type="organization", subject_id=org_id,
-                       tenant_id=org_id, data={})
+            await emit(conn, ctx, owner_id, type="organization.deleted", subject_type="organization",
+                       subject_id=org_id, tenant_id=org_id, data={})
             await repository.hard_delete(conn, org_id=org_id)
 
     # ------------------------------------------------------------ reads
@@ -117,17 +120,19 @@ class OrganizationService:
 
     async def list_mine(self, *, user_id: UUID, limit: int, cursor: str | None
                         ) -> tuple[list[MyOrganizationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        cursors = self.mine.bind(user=user_id)
+        after = cursors.after(cursor)
         async with self.pool.acquire() as conn:
             rows = await repository.list_for_user(conn, user_id=user_id, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.joined_at, r.id))
+        return cursors.page(rows, limit, lambda r: (r.joined_at, r.id))
 
     async def list_all(self, *, q: str | None, limit: int, cursor: str | None
                        ) -> tuple[list[repository.AdminOrganizationRecord], str | None]:
-        after = paging.decode_key(self.cursors, cursor)
+        everyone = self.everyone.bind(q=q)
+        after = everyone.after(cursor)
         async with self.pool.acquire() as conn:
             rows = await repository.list_all(conn, q=q, after=after, limit=limit + 1)
-        return paging.next_cursor(self.cursors, rows, limit, lambda r: (r.created_at, r.id))
+        return everyone.page(rows, limit, lambda r: (r.created_at, r.id))
 
     async def get_any(self, *, org_id: UUID) -> repository.AdminOrganizationRecord:
         """An organization, live or deleted (its ``deleted_at`` says which)."""
@@ -143,7 +148,7 @@ class OrganizationService:
 
     # ------------------------------------------------------------ changes
 
-    async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str | None,
+    async def update(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, name: str | None,
                      slug: str | None) -> OrganizationRecord:
         async with self.pool.acquire() as conn, conn.transaction():
             org, _ = await authorize_write(conn, principal, org_id, ORGANIZATION_MANAGE)
@@ -161,16 +166,16 @@ class OrganizationService:
                     if exc.constraint_name != SLUG_INDEX:
                         raise
                     raise SlugTaken(slug or org.slug) from None
-                await emit(conn, actor, type="organization.updated", subject_type="organization",
+                await emit(conn, ctx, principal, type="organization.updated", subject_type="organization",
                            subject_id=org_id, tenant_id=org_id, data={"changes": changes})
             count = await members.count(conn, organization_id=org_id)
         return replace(org, member_count=count)
 
-    async def delete(self, actor: Actor, principal: Principal, *, org_id: UUID) -> None:
+    async def delete(self, ctx: RequestContext, principal: Principal, *, org_id: UUID) -> None:
         """Soft delete: the organization disappears for everyone. auth-service ends the sessions
         scoped to it and ticket-service hides its tickets, both on organization.deleted."""
         async with self.pool.acquire() as conn, conn.transaction():
             await authorize_write(conn, principal, org_id, ORGANIZATION_DELETE)
             await repository.soft_delete(conn, org_id=org_id)
-            await emit(conn, actor, type="organization.deleted", subject_type="organization", subject_id=org_id,
-                       tenant_id=org_id, data={})
+            await emit(conn, ctx, principal, type="organization.deleted", subject_type="organization",
+                       subject_id=org_id, tenant_id=org_id, data={})

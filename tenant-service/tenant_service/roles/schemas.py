@@ -7,7 +7,6 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from shared.pagination import PageQuery
 from shared.permissions import BUILTIN_ROLES, PERMISSION_NAME_SCHEMA, STAFF_ROLE, unknown
 from shared.web import RequestModel
 
@@ -72,6 +71,3 @@ class RoleDefinitionOut(BaseModel):
     permissions: list[str]
     builtin: bool
 
-
-class RoleListQuery(PageQuery):
-    pass

@@ -17,12 +17,12 @@ from uuid import UUID, uuid5
 import asyncpg
 
 from shared.auth import Principal
+from shared.context import RequestContext
 from shared.errors import BuiltinRoleImmutable, InvalidCursor, RoleBeyondCaller, RoleInUse, RoleNameTaken, RoleNotFound
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors
 from shared.permissions import BUILTIN_ROLES, CATALOGUE, ROLES_MANAGE
 
 from ..access import authorize_write, require_hand_out, require_live
-from ..context import Actor
 from ..events import emit
 from . import repository
 from .schemas import RESERVED_NAMES
@@ -64,8 +64,9 @@ def _role_data(r: repository.CustomRoleRecord) -> dict:
 
 
 class RoleService:
-    def __init__(self, pool: asyncpg.Pool, *, cursors: CursorCodec):
-        self.pool, self.cursors = pool, cursors
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str):
+        self.pool = pool
+        self.cursors = KeysetCursors(cursor_secret, "roles", int)  # (position in the list,)
 
     @staticmethod
     def catalogue() -> list[tuple[str, str]]:
@@ -73,21 +74,19 @@ class RoleService:
 
     async def list(self, *, org_id: UUID, limit: int, cursor: str | None) -> tuple[list[Role], str | None]:
         """Built-in roles first (weakest first), then custom ones oldest first. A role list is
-        short, so the cursor is a signed position."""
-        start = 0
-        if cursor:
-            payload = self.cursors.decode(cursor)
-            position = payload.get("n")
-            start = position if isinstance(position, int) else -1
-            if start < 0:
-                raise InvalidCursor()
+        short and has no order key of its own (built-in roles have no row), so its key is the
+        position."""
+        cursors = self.cursors.bind(org=org_id)
+        after = cursors.after(cursor)
+        start = after[0] if after else 0
+        if start < 0:
+            raise InvalidCursor()
         async with self.pool.acquire() as conn:
             await require_live(conn, org_id)
             custom = await repository.list_for_organization(conn, organization_id=org_id)
         roles = _builtins(org_id) + [_custom(r) for r in custom]
-        page = roles[start:start + limit]
         more = start + limit < len(roles)
-        return page, self.cursors.encode({"n": start + limit}) if more else None
+        return roles[start:start + limit], cursors.encode([start + limit]) if more else None
 
     async def _custom_or_refuse(self, conn, org_id: UUID, role_id: UUID) -> repository.CustomRoleRecord:
         found = await repository.get(conn, organization_id=org_id, role_id=role_id, for_update=True)
@@ -102,7 +101,7 @@ class RoleService:
         if name.lower() in RESERVED_NAMES:
             raise RoleNameTaken(f"{name!r} is the name of a built-in role.")
 
-    async def create(self, actor: Actor, principal: Principal, *, org_id: UUID, name: str, description: str,
+    async def create(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, name: str, description: str,
                      permissions: builtins.list[str]) -> Role:
         self._check_name(name)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -118,11 +117,11 @@ class RoleService:
                 if exc.constraint_name != repository.NAME_INDEX:
                     raise
                 raise RoleNameTaken(f"The organization already has a role named {name!r}.") from None
-            await emit(conn, actor, type="role.created", subject_type="role", subject_id=role.id, tenant_id=org_id,
-                       data=_role_data(role))
+            await emit(conn, ctx, principal, type="role.created", subject_type="role", subject_id=role.id,
+                       tenant_id=org_id, data=_role_data(role))
         return _custom(role)
 
-    async def update(self, actor: Actor, principal: Principal, *, org_id: UUID, role_id: UUID, name: str | None,
+    async def update(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, role_id: UUID, name: str | None,
                      description: str | None, permissions: builtins.list[str] | None) -> Role:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
@@ -159,11 +158,11 @@ class RoleService:
                 raise RoleNameTaken(f"The organization already has a role named {name!r}.") from None
             if "name" in changes:
                 await repository.rename_holders(conn, organization_id=org_id, old=old.name, new=role.name)
-            await emit(conn, actor, type="role.updated", subject_type="role", subject_id=role.id, tenant_id=org_id,
-                       data={**_role_data(role), "changes": changes})
+            await emit(conn, ctx, principal, type="role.updated", subject_type="role", subject_id=role.id,
+                       tenant_id=org_id, data={**_role_data(role), "changes": changes})
         return _custom(role)
 
-    async def delete(self, actor: Actor, principal: Principal, *, org_id: UUID, role_id: UUID) -> None:
+    async def delete(self, ctx: RequestContext, principal: Principal, *, org_id: UUID, role_id: UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             _, mine = await authorize_write(conn, principal, org_id, ROLES_MANAGE)
             old = await self._custom_or_refuse(conn, org_id, role_id)
@@ -175,5 +174,5 @@ class RoleService:
                 raise RoleInUse(f"The role is held by {held} member(s) and named by {invited} pending "
                                 "invitation(s); give them another role first.")
             await repository.delete(conn, role_id=role_id)
-            await emit(conn, actor, type="role.deleted", subject_type="role", subject_id=role_id, tenant_id=org_id,
-                       data=_role_data(old))
+            await emit(conn, ctx, principal, type="role.deleted", subject_type="role", subject_id=role_id,
+                       tenant_id=org_id, data=_role_data(old))

@@ -5,6 +5,7 @@ import contextlib
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import aio_pika
 import asyncpg
@@ -13,11 +14,11 @@ from pydantic import SecretStr
 
 from shared.config import BaseServiceSettings
 from shared.db import DB_POOL, create_pool
-from shared.messaging import add_event
+from shared.messaging import Event, add_event
 from shared.messaging.broker import connect, declare_events_exchange
 from shared.messaging.outbox import event_json
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.testing import delete_broker_objects, scratch_schema
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, scratch_schema
 from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, TcpProxy, admin_dsn, amqp_url_via, test_settings
 from tenant_service.audit.app import AUDIT_CONSUMER, create_app
 from tenant_service.audit.config import AuditSettings
@@ -270,3 +271,16 @@ async def test_two_consumer_replicas_build_one_valid_chain_per_organization(
         assert seqs == list(range(1, len(ids) // 3 + 1))
         result = await verify_chain(app_pool, org)
         assert (result.checked, result.first_broken_id) == (len(ids) // 3, None)
+
+
+async def test_poison_events_are_dead_lettered_and_the_next_event_is_recorded(aiohttp_client, exchange, group, admin):
+    """The audit consumer takes every type and any data: what it cannot record is a message
+    that is no envelope (the shared consumer parks it before any handler runs)."""
+    await start_audit(aiohttp_client, audit_settings(exchange, group))
+    good = Event(id=uuid.uuid4(), type="organization.updated", occurred_at=datetime.now(UTC), source="test-service",
+                 tenant_id=uuid.uuid4(), actor={"user_id": None, "ip": None},
+                 subject={"type": "organization", "id": "x"}, request_id="req-poison", data={"changes": {}})
+
+    async def recorded() -> bool:
+        return bool(await audit_counts(admin, [good.id]))
+    await assert_poison_is_dead_lettered(AMQP_URL, exchange, group, malformed=[], good=good, applied=recorded)

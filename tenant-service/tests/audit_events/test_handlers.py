@@ -99,6 +99,21 @@ async def test_filters(client, log):
     assert ids(paged) + ids(rest) == mine
 
 
+async def test_a_cursor_pages_only_the_selection_and_the_list_it_was_issued_for(client, log, problem):
+    org = log[0]
+    paged = await fetch(client, org, "?type=ticket.updated&limit=1")
+    url = f"/v1/organizations/{org.id}/audit-events"
+    for query in ("", "?type=ticket.created", "?type=ticket.updated&since=2026-01-01T00:00:00Z"):
+        sep = "&" if query else "?"
+        resp = await client.get(f"{url}{query}{sep}cursor={paged['next_cursor']}", headers=org["owner"].auth)
+        err = await problem(resp, 422)
+        assert err["code"] == "invalid_cursor" and err["errors"][0]["field"] == "cursor", query
+    # the members list of the same organization does not take the audit log's cursor
+    resp = await client.get(f"/v1/organizations/{org.id}/members?cursor={paged['next_cursor']}",
+                            headers=org["owner"].auth)
+    assert (await problem(resp, 422))["code"] == "invalid_cursor"
+
+
 async def test_another_organizations_events_never_show(client, log, app_db):
     org, other, envs, actor, *_ = log
     assert {i["tenant_id"] for i in (await fetch(client, org, f"?actor_id={actor}"))["items"]} == {str(org.id)}

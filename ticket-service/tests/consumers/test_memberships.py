@@ -8,8 +8,9 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from shared.messaging import Event
+from shared.messaging import Event, MalformedEvent, Subject
 from shared.messaging.outbox import event_json
+from shared.messaging.testing import assert_poison_is_dead_lettered, delete_broker_objects, wait_connected
 from ticket_service.app import create_app
 from ticket_service.keys import MEMBERSHIP_CONSUMER
 
@@ -39,10 +40,14 @@ async def test_older_events_delivered_late_are_ignored(api, org, pool, membershi
     assert dict(await _row(pool, org.id, user)) == {"role": "agent", "active": True}
 
 
-async def test_malformed_and_unrelated_events_are_skipped_not_retried(api, org, pool, membership_consumer):
+async def test_malformed_events_are_poison_and_unrelated_ones_are_ignored(api, org, pool, membership_consumer):
     bad = api.membership_event("membership.created", org.id, uuid.uuid4(), "agent")
     bad = bad.model_copy(update={"data": {"organization_id": "nope"}})
-    assert await membership_consumer.process(bad)
+    with pytest.raises(MalformedEvent, match="data.organization_id"):
+        await membership_consumer.process(bad)
+    custom = api.membership_event("membership.created", org.id, uuid.uuid4(), "Helper")  # no permissions
+    with pytest.raises(MalformedEvent, match="data.permissions"):
+        await membership_consumer.process(custom)
     other = api.membership_event("membership.something_new", org.id, uuid.uuid4(), "agent")
     assert await membership_consumer.process(other)
 
@@ -82,11 +87,8 @@ async def rabbit_app(settings):
                                     "membership_consumer_group": f"ticket-service.memberships.test_{suffix}"})
     async with TestClient(TestServer(create_app(s))) as client:
         yield client, s
-    connection = await aio_pika.connect(s.amqp_url.get_secret_value())
-    async with connection:
-        channel = await connection.channel()
-        await channel.queue_delete(s.membership_consumer_group)
-        await channel.exchange_delete(s.events_exchange)
+    await delete_broker_objects(s.amqp_url.get_secret_value(), exchange=s.events_exchange,
+                                groups=[s.membership_consumer_group])
 
 
 async def test_real_events_through_rabbitmq_feed_the_read_model(rabbit_app, api, org, tokens):
@@ -126,3 +128,22 @@ async def test_real_events_through_rabbitmq_feed_the_read_model(rabbit_app, api,
     assert consumer.processed_total == 1
     ready = await (await client.get("/health/ready")).json()
     assert ready["checks"]["membership_consumer"]["ok"] is True
+
+
+async def test_poison_events_are_dead_lettered_and_the_next_event_applies(rabbit_app, api, org, pool):
+    client, s = rabbit_app
+    consumer = client.app[MEMBERSHIP_CONSUMER]
+    await wait_connected(consumer)
+    user = uuid.uuid4()
+    ev = api.membership_event
+    no_ids = ev("membership.created", org.id, user, "agent").model_copy(update={"data": {"role": "agent"}})
+    no_org = _org_deleted(org.id).model_copy(update={"tenant_id": None, "subject": Subject(type="organization",
+                                                                                   id="nope")})
+    good = ev("membership.created", org.id, user, "agent")
+
+    async def applied() -> bool:
+        return await _row(pool, org.id, user) is not None
+    await assert_poison_is_dead_lettered(s.amqp_url.get_secret_value(), s.events_exchange, s.membership_consumer_group,
+                                         malformed=[no_ids, ev("membership.role_changed", org.id, user, "Helper"),
+                                                    no_org],
+                                         good=good, applied=applied)

@@ -33,6 +33,5 @@ class CommentOut(BaseModel):
     created_at: datetime
 
 
-class CommentListQuery(RequestModel, PageQuery):
+class CommentListQuery(PageQuery):
     """``limit`` 1..100 (default 20) and ``cursor``; oldest comment first."""
-    cursor: str | None = Field(None, min_length=1, max_length=2000)

@@ -11,14 +11,13 @@ arriving late is ignored. A removal leaves an inactive row for the same reason.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, StringConstraints, ValidationError
 
 from shared.config import BaseServiceSettings
-from shared.messaging import Event
+from shared.messaging import Event, MalformedEvent, event_data, organization_of
+from shared.messaging.catalog import MembershipCreated, MembershipRemoved, MembershipRoleChanged, RoleUpdated
 from shared.messaging.consumer import consumer_ctx
 from shared.permissions import BUILTIN_ROLES
 
@@ -29,38 +28,28 @@ log = logging.getLogger(__name__)
 BINDINGS = ["membership.*", "organization.deleted", "role.updated"]
 
 
-class MembershipData(BaseModel):
-    organization_id: UUID
-    user_id: UUID
-    role: Annotated[str, StringConstraints(min_length=1, max_length=50)]
-    # What the role grants (tenant-service sends it since custom roles); older events without
-    # it name a built-in role, whose set applies.
-    permissions: list[str] | None = None
-
-    def granted(self) -> list[str] | None:
-        if self.permissions is not None:
-            return sorted(self.permissions)
-        builtin = BUILTIN_ROLES.get(self.role)
-        return None if builtin is None else sorted(builtin)
-
-
-class RoleUpdatedData(BaseModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=50)]
-    permissions: list[str]
-    changes: dict = {}
+def _membership(event: Event) -> tuple[UUID, UUID, str, list[str] | None]:
+    """(organization, user, role, what the role grants) of a membership event. ``permissions``
+    came with custom roles; an older event without it names a built-in role, whose set applies."""
+    data: MembershipCreated | MembershipRoleChanged | MembershipRemoved
+    if event.type == "membership.created":
+        data = event_data(event, MembershipCreated)
+    elif event.type == "membership.role_changed":
+        data = event_data(event, MembershipRoleChanged)
+    else:
+        data = event_data(event, MembershipRemoved)
+    permissions = getattr(data, "permissions", None)
+    if permissions is not None:
+        return data.organization_id, data.user_id, data.role, sorted(permissions)
+    builtin = BUILTIN_ROLES.get(data.role)
+    return data.organization_id, data.user_id, data.role, None if builtin is None else sorted(builtin)
 
 
 async def handle_event(conn: asyncpg.Connection, event: Event) -> None:
-    """Runs in the consumer's transaction, next to the inbox row of ``event``."""
+    """Runs in the consumer's transaction, next to the inbox row of ``event``. An event without
+    what it needs raises MalformedEvent: dead-lettered (shared.messaging.poison)."""
     if event.type == "organization.deleted":
-        org_id = event.tenant_id
-        if org_id is None:
-            try:
-                org_id = UUID(event.subject.id)
-            except ValueError:
-                log.warning("organization.deleted without an organization id skipped",
-                            extra={"event_id": str(event.id)})
-                return
+        org_id = organization_of(event)
         await memberships.scope_to_organization(conn, org_id=org_id)
         await memberships.mark_organization_deleted(conn, org_id=org_id, deleted_at=event.occurred_at)
         return
@@ -69,20 +58,12 @@ async def handle_event(conn: asyncpg.Connection, event: Event) -> None:
         return
     if event.type not in ("membership.created", "membership.role_changed", "membership.removed"):
         return
-    try:
-        data = MembershipData.model_validate(event.data)
-    except ValidationError:
-        # Retrying cannot fix a malformed event: record it as handled and move on.
-        log.warning("malformed membership event skipped", extra={"event_id": str(event.id), "event_type": event.type})
-        return
-    granted = data.granted()
+    org_id, user_id, role, granted = _membership(event)
     if granted is None and event.type != "membership.removed":
-        log.warning("membership event without permissions for a custom role skipped",
-                    extra={"event_id": str(event.id), "event_type": event.type})
-        return
-    await memberships.scope_to_organization(conn, org_id=data.organization_id)
+        raise MalformedEvent(f"{event.type}: data.permissions: required for the custom role")
+    await memberships.scope_to_organization(conn, org_id=org_id)
     applied = await memberships.apply_membership(
-        conn, org_id=data.organization_id, user_id=data.user_id, role=data.role, permissions=granted or [],
+        conn, org_id=org_id, user_id=user_id, role=role, permissions=granted or [],
         active=event.type != "membership.removed", event_at=event.occurred_at)
     if not applied:
         log.info("older membership event ignored", extra={"event_id": str(event.id), "event_type": event.type})
@@ -92,15 +73,12 @@ async def _apply_role_update(conn: asyncpg.Connection, event: Event) -> None:
     """Holders of a renamed or re-permissioned custom role follow it. (A role.updated that
     overtakes an older membership event of one holder is overwritten by it when that arrives:
     the holder keeps the older set until the role or the membership changes again.)"""
-    try:
-        data = RoleUpdatedData.model_validate(event.data)
-        old_name = data.changes["name"][0] if "name" in data.changes else data.name
-        if event.tenant_id is None or not isinstance(old_name, str):
-            raise ValueError
-    except (ValidationError, ValueError, TypeError, KeyError, IndexError):
-        log.warning("malformed role event skipped", extra={"event_id": str(event.id), "event_type": event.type})
-        return
-    await memberships.scope_to_organization(conn, org_id=event.tenant_id)
+    org_id = organization_of(event)
+    data = event_data(event, RoleUpdated)
+    old_name = data.changes["name"][0] if "name" in data.changes else data.name
+    if not isinstance(old_name, str) or not old_name:
+        raise MalformedEvent(f"{event.type}: data.changes.name: not the old role name")
+    await memberships.scope_to_organization(conn, org_id=org_id)
     await memberships.apply_role_change(conn, old_name=old_name, name=data.name, permissions=sorted(data.permissions))
 
 

@@ -6,7 +6,6 @@ from shared.errors import (
                            IdempotencyKeyReused,
                            IfMatchInvalid,
                            IfMatchRequired,
-                           InvalidCursor,
                            InvalidIdempotencyKey,
                            OrganizationNotFound,
                            StatusMoveNotAllowed,
@@ -17,5 +16,5 @@ from shared.errors import (
 )
 
 __all__ = ["AdminRequired", "AssigneeNotAssignable", "IdempotencyKeyReused", "IfMatchInvalid", "IfMatchRequired",
-           "InvalidCursor", "InvalidIdempotencyKey", "OrganizationNotFound", "StatusMoveNotAllowed",
+           "InvalidIdempotencyKey", "OrganizationNotFound", "StatusMoveNotAllowed",
            "TicketChangeForbidden", "TicketNotDeleted", "TicketNotFound", "TicketVersionMismatch"]

@@ -6,10 +6,11 @@ from uuid import UUID
 
 from aiohttp import web
 
+from shared.auth import require_permission
+from shared.context import request_context, scoped_principal
 from shared.permissions import TICKETS_CREATE
 from shared.web import json_response, parse_body, parse_query, read_json, validate
 
-from ..caller import current_caller
 from ..keys import TICKET_SERVICE
 from .errors import InvalidIdempotencyKey, TicketNotFound
 from .schemas import TicketCreate, TicketListQuery, TicketUpdate
@@ -32,14 +33,15 @@ def _ticket_response(ticket, status: int = 200) -> web.Response:
 
 
 async def create_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request, TICKETS_CREATE)
+    principal = await require_permission(request, TICKETS_CREATE)
     raw = await read_json(request)
     body = validate(TicketCreate, raw)
     key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise InvalidIdempotencyKey()
     created = await request.app[TICKET_SERVICE].create(
-        caller, body, idempotency_key=key, request_hash=request_fingerprint(raw) if key is not None else None)
+        principal, request_context(request), body, idempotency_key=key,
+        request_hash=request_fingerprint(raw) if key is not None else None)
     headers = {"ETag": created.etag}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -47,33 +49,34 @@ async def create_ticket(request: web.Request) -> web.Response:
 
 
 async def list_tickets(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
+    principal = await scoped_principal(request)
     query = parse_query(request, TicketListQuery)
-    items, next_cursor = await request.app[TICKET_SERVICE].list(caller, query)
+    items, next_cursor = await request.app[TICKET_SERVICE].list(principal, query)
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
 async def get_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
-    return _ticket_response(await request.app[TICKET_SERVICE].get(caller, ticket_id_of(request)))
+    principal = await scoped_principal(request)
+    return _ticket_response(await request.app[TICKET_SERVICE].get(principal, ticket_id_of(request)))
 
 
 async def update_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
+    principal = await scoped_principal(request)
     ticket_id = ticket_id_of(request)
     patch = await parse_body(request, TicketUpdate)
-    ticket = await request.app[TICKET_SERVICE].update(caller, ticket_id, patch,
+    ticket = await request.app[TICKET_SERVICE].update(principal, request_context(request), ticket_id, patch,
                                                       if_match=check_if_match(request.headers.get("If-Match")))
     return _ticket_response(ticket)
 
 
 async def delete_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
-    await request.app[TICKET_SERVICE].delete(caller, ticket_id_of(request),
+    principal = await scoped_principal(request)
+    await request.app[TICKET_SERVICE].delete(principal, request_context(request), ticket_id_of(request),
                                              if_match=check_if_match(request.headers.get("If-Match")))
     return web.Response(status=204)
 
 
 async def restore_ticket(request: web.Request) -> web.Response:
-    caller = await current_caller(request)
-    return _ticket_response(await request.app[TICKET_SERVICE].restore(caller, ticket_id_of(request)))
+    principal = await scoped_principal(request)
+    return _ticket_response(await request.app[TICKET_SERVICE].restore(principal, request_context(request),
+                                                                          ticket_id_of(request)))

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.pagination import PageQuery
 from shared.web import NOT_BLANK_SCHEMA, RequestModel
 
 # x-component: one named schema each in the API document (one enum in a generated client, not
@@ -109,7 +110,7 @@ class TicketOut(BaseModel):
     version: int
 
 
-class TicketListQuery(RequestModel):
+class TicketListQuery(PageQuery):
     status: Status | None = None
     priority: Priority | None = None
     assignee_id: UUID | None = None
@@ -117,5 +118,3 @@ class TicketListQuery(RequestModel):
     tag: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(no_nul)] | None = None
     q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)] | None = None
     sort: Sort = "-created_at"
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, min_length=1, max_length=2000)

@@ -3,7 +3,6 @@ to the caller's organization (row-level security); its events go to the outbox i
 transaction."""
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import logging
@@ -16,14 +15,16 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.auth import Principal
+from shared.context import RequestContext, organization_id
 from shared.db import tenant_transaction
 from shared.errors import PermissionMissing
 from shared.messaging import add_event
-from shared.pagination import CursorCodec
+from shared.pagination import KeysetCursors, KeyType
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
 
-from ..caller import Caller
 from ..memberships import repository as memberships
+from ..visibility import sees
 from . import repository as repo
 from .errors import (
     AdminRequired,
@@ -31,7 +32,6 @@ from .errors import (
     IdempotencyKeyReused,
     IfMatchInvalid,
     IfMatchRequired,
-    InvalidCursor,
     OrganizationNotFound,
     StatusMoveNotAllowed,
     TicketChangeForbidden,
@@ -107,38 +107,45 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The Python type of each order-key column of repo.SORTS.
+_KEY_TYPES: dict[str, KeyType] = {"created_at": datetime, "updated_at": datetime, "priority_rank": int, "id": UUID}
+
+
 class TicketService:
     def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, idempotency_ttl_s: int):
         self.pool = pool
-        self.cursors = CursorCodec(cursor_secret, "tickets")
+        # One keyset per sort (its key columns, id last); every cursor is bound to its sort and filters.
+        self.cursors = {sort: KeysetCursors(cursor_secret, "tickets", *(_KEY_TYPES[c] for c in columns))
+                        for sort, (columns, _) in repo.SORTS.items()}
         self.idempotency_ttl_s = idempotency_ttl_s
 
     # ------------------------------------------------------------ create
 
-    async def create(self, caller: Caller, body: TicketCreate, *, idempotency_key: str | None = None,
-                     request_hash: str | None = None) -> CreatedTicket:
-        if body.assignee_id is not None and not caller.can(TICKETS_TRIAGE):
+    async def create(self, principal: Principal, ctx: RequestContext, body: TicketCreate, *,
+                     idempotency_key: str | None = None, request_hash: str | None = None) -> CreatedTicket:
+        if body.assignee_id is not None and not principal.has_permission(TICKETS_TRIAGE):
             raise TicketChangeForbidden(["assignee_id"])
+        org_id = organization_id(principal)
         try:
-            async with tenant_transaction(self.pool, caller.org_id) as conn:
+            async with tenant_transaction(self.pool, org_id) as conn:
                 if not await memberships.organization_is_live(conn):
                     raise OrganizationNotFound()
                 if idempotency_key is not None:
-                    replay = await self._claim_key(conn, caller, idempotency_key, request_hash or "")
+                    replay = await self._claim_key(conn, principal, idempotency_key, request_hash or "")
                     if replay is not None:
                         return replay
                 if body.assignee_id is not None and not await memberships.is_assignable(conn, user_id=body.assignee_id):
                     raise AssigneeNotAssignable()
-                number = await repo.next_number(conn, org_id=caller.org_id)
+                number = await repo.next_number(conn, org_id=org_id)
                 row = await repo.insert_ticket(
-                    conn, id=uuid.uuid4(), org_id=caller.org_id, number=number, title=body.title,
+                    conn, id=uuid.uuid4(), org_id=org_id, number=number, title=body.title,
                     description=body.description, priority=body.priority, tags=body.tags,
-                    requester_id=caller.user_id, assignee_id=body.assignee_id)
+                    requester_id=principal.user_id, assignee_id=body.assignee_id)
                 out = to_out(row)
-                await self._event(conn, caller, "ticket.created", row.id, out.model_dump(mode="json"))
+                await self._event(conn, principal, ctx, "ticket.created", row.id, out.model_dump(mode="json"))
                 created = CreatedTicket(201, out.model_dump_json(), etag_of(row.version), replayed=False)
                 if idempotency_key is not None:
-                    await repo.store_idempotent_response(conn, user_id=caller.user_id, key=idempotency_key,
+                    await repo.store_idempotent_response(conn, user_id=principal.user_id, key=idempotency_key,
                                                          status=created.status, body=created.body, etag=created.etag)
                 return created
         except asyncpg.InsufficientPrivilegeError:
@@ -146,12 +153,12 @@ class TicketService:
             # between our check and the insert.
             raise OrganizationNotFound() from None
 
-    async def _claim_key(self, conn, caller: Caller, key: str, request_hash: str) -> CreatedTicket | None:
-        await repo.purge_expired_idempotency_keys(conn, user_id=caller.user_id)
-        if await repo.claim_idempotency_key(conn, org_id=caller.org_id, user_id=caller.user_id, key=key,
-                                            request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
+    async def _claim_key(self, conn, principal: Principal, key: str, request_hash: str) -> CreatedTicket | None:
+        await repo.purge_expired_idempotency_keys(conn, user_id=principal.user_id)
+        if await repo.claim_idempotency_key(conn, org_id=organization_id(principal), user_id=principal.user_id,
+                                            key=key, request_hash=request_hash, ttl_s=self.idempotency_ttl_s):
             return None
-        stored = await repo.get_idempotency_key(conn, user_id=caller.user_id, key=key)
+        stored = await repo.get_idempotency_key(conn, user_id=principal.user_id, key=key)
         if (stored is None or stored.status is None  # pragma: no cover - committed only with a response
                 or stored.body is None or stored.etag is None):
             raise IdempotencyKeyReused()
@@ -162,85 +169,50 @@ class TicketService:
     # ------------------------------------------------------------ read
 
     @staticmethod
-    def _visible(caller: Caller, row: repo.TicketRow | None) -> repo.TicketRow:
+    def _visible(principal: Principal, row: repo.TicketRow | None) -> repo.TicketRow:
         # Without tickets:read_all one sees only what one requested; another's ticket does not exist.
-        if row is None or not caller.sees(row.requester_id):
+        if row is None or not sees(principal, row.requester_id):
             raise TicketNotFound()
         return row
 
-    async def get(self, caller: Caller, ticket_id: UUID) -> TicketOut:
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def get(self, principal: Principal, ticket_id: UUID) -> TicketOut:
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.get_ticket(conn, ticket_id=ticket_id)
-        return to_out(self._visible(caller, row))
+        return to_out(self._visible(principal, row))
 
-    async def list(self, caller: Caller, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
+    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
         requester_id = query.requester_id
-        if not caller.can(TICKETS_READ_ALL):
-            if not caller.can(TICKETS_READ_OWN):
+        if not principal.has_permission(TICKETS_READ_ALL):
+            if not principal.has_permission(TICKETS_READ_OWN):
                 raise PermissionMissing(f"This action needs the permission '{TICKETS_READ_OWN}'.")
-            if requester_id is not None and requester_id != caller.user_id:
+            if requester_id is not None and requester_id != principal.user_id:
                 return [], None
-            requester_id = caller.user_id
+            requester_id = principal.user_id
         filters = repo.TicketFilter(status=query.status, priority=query.priority, assignee_id=query.assignee_id,
                                     requester_id=requester_id, tag=query.tag, q=query.q)
-        fingerprint = self._filter_fingerprint(filters)
-        after = self._decode_cursor(query.cursor, query.sort, fingerprint) if query.cursor else None
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
-            rows = await repo.list_tickets(conn, filters=filters, sort=query.sort, after=after, limit=query.limit + 1)
-        next_cursor = None
-        if len(rows) > query.limit:
-            rows = rows[:query.limit]
-            next_cursor = self.cursors.encode({"s": query.sort, "f": fingerprint,
-                                               "k": _jsonable(rows[-1].sort_key(query.sort))})
+        cursors = self.cursors[query.sort].bind(sort=query.sort, **vars(filters))
+        after = cursors.after(query.cursor)
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
+            rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
+                                           after=None if after is None else list(after), limit=query.limit + 1)
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort))
         return [to_out(r) for r in rows], next_cursor
-
-    @staticmethod
-    def _filter_fingerprint(filters: repo.TicketFilter) -> str:
-        raw = json.dumps([_jsonable(v) for v in vars(filters).values()], separators=(",", ":"))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-    def _decode_cursor(self, cursor: str, sort: str, fingerprint: str) -> builtins.list[Any]:
-        payload = self.cursors.decode(cursor)  # 422 on field "cursor" when forged or damaged
-        if payload.get("s") != sort:
-            raise InvalidCursor("this cursor belongs to another sort order")
-        if payload.get("f") != fingerprint:
-            raise InvalidCursor("this cursor belongs to other filters")
-        columns = repo.SORTS[sort][0]
-        key = payload.get("k")
-        if not isinstance(key, list) or len(key) != len(columns):
-            raise InvalidCursor()
-        try:
-            out: builtins.list[Any] = []
-            for column, value in zip(columns, key, strict=True):
-                if column == "id":
-                    out.append(UUID(value))
-                elif column == "priority_rank":
-                    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4:
-                        raise ValueError
-                    out.append(value)
-                else:
-                    moment = datetime.fromisoformat(value)
-                    if moment.tzinfo is None:
-                        raise ValueError
-                    out.append(moment)
-            return out
-        except (TypeError, ValueError, AttributeError):
-            raise InvalidCursor() from None
 
     # ------------------------------------------------------------ change
 
-    async def update(self, caller: Caller, ticket_id: UUID, patch: TicketUpdate, *, if_match: str | None) -> TicketOut:
+    async def update(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, patch: TicketUpdate, *,
+                     if_match: str | None) -> TicketOut:
         sent = patch.sent()
-        triage = caller.can(TICKETS_TRIAGE)
+        triage = principal.has_permission(TICKETS_TRIAGE)
         if not triage and set(sent) - MEMBER_EDITABLE:
             raise TicketChangeForbidden(sorted(set(sent) - MEMBER_EDITABLE))
         if if_match is None:
             raise IfMatchRequired()
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             # FOR UPDATE: a concurrent PATCH with the same If-Match waits here, then sees the
             # new version and gets 412.
-            row = self._visible(caller, await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True))
-            if not triage and row.requester_id != caller.user_id:
+            row = self._visible(principal, await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True))
+            if not triage and row.requester_id != principal.user_id:
                 # Seen through tickets:read_all, but editing another's ticket is triage.
                 raise TicketChangeForbidden(sorted(sent))
             if not if_match_allows(if_match, row.version):
@@ -258,14 +230,15 @@ class TicketService:
                 return to_out(row)
             row = await repo.update_ticket(conn, ticket_id=ticket_id,
                                            values={name: new for name, (_, new) in changes.items()})
-            await self._event(conn, caller, "ticket.updated", row.id, {
+            await self._event(conn, principal, ctx, "ticket.updated", row.id, {
                 "changes": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
                 "version": row.version})
         return to_out(row)
 
-    async def delete(self, caller: Caller, ticket_id: UUID, *, if_match: str | None = None) -> None:
-        self._require_admin(caller)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def delete(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, *,
+                     if_match: str | None = None) -> None:
+        self._require_admin(principal)
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.get_ticket(conn, ticket_id=ticket_id, for_update=True)
             if row is None:
                 raise TicketNotFound()
@@ -274,26 +247,28 @@ class TicketService:
             deleted = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
             if deleted is None:  # pragma: no cover - the live row is locked above
                 raise TicketNotFound()
-            await self._event(conn, caller, "ticket.deleted", deleted.id, to_out(deleted).model_dump(mode="json"))
+            await self._event(conn, principal, ctx, "ticket.deleted", deleted.id,
+                              to_out(deleted).model_dump(mode="json"))
 
-    async def restore(self, caller: Caller, ticket_id: UUID) -> TicketOut:
-        self._require_admin(caller)
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
+    async def restore(self, principal: Principal, ctx: RequestContext, ticket_id: UUID) -> TicketOut:
+        self._require_admin(principal)
+        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=False)
             if row is None:
                 if await repo.get_ticket(conn, ticket_id=ticket_id) is not None:
                     raise TicketNotDeleted()
                 raise TicketNotFound()
             out = to_out(row)
-            await self._event(conn, caller, "ticket.restored", row.id, out.model_dump(mode="json"))
+            await self._event(conn, principal, ctx, "ticket.restored", row.id, out.model_dump(mode="json"))
         return out
 
     @staticmethod
-    def _require_admin(caller: Caller) -> None:
-        if not caller.can(TICKETS_DELETE):
+    def _require_admin(principal: Principal) -> None:
+        if not principal.has_permission(TICKETS_DELETE):
             raise AdminRequired()
 
     @staticmethod
-    async def _event(conn, caller: Caller, type_: str, ticket_id: UUID, data: dict) -> None:
+    async def _event(conn, principal: Principal, ctx: RequestContext, type_: str, ticket_id: UUID, data: dict) -> None:
         await add_event(conn, source=SOURCE, type=type_, subject_type="ticket", subject_id=ticket_id,
-                        tenant_id=caller.org_id, actor=caller.actor, request_id=caller.request_id, data=data)
+                        tenant_id=organization_id(principal), actor=ctx.actor(principal), request_id=ctx.request_id,
+                        data=data)
