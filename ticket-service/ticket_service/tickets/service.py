@@ -21,6 +21,7 @@ from shared.errors import PermissionMissing
 from shared.messaging import add_event
 from shared.pagination import CursorCodec
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
+from shared.web import dumps_json
 
 from ..caller import Caller
 from ..memberships import repository as memberships
@@ -39,7 +40,7 @@ from .errors import (
     TicketNotFound,
     TicketVersionMismatch,
 )
-from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketOut, TicketUpdate
+from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketUpdate
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,6 @@ def if_match_allows(header: str, version: int) -> bool:
     return False
 
 
-def to_out(row: repo.TicketRow) -> TicketOut:
-    return TicketOut(id=row.id, number=row.number, title=row.title, description=row.description,
-                     status=row.status, priority=row.priority, tags=row.tags, requester_id=row.requester_id,
-                     assignee_id=row.assignee_id, created_at=row.created_at, updated_at=row.updated_at,
-                     version=row.version)
-
-
 def request_fingerprint(raw_body: Any) -> str:
     """The same JSON document gives the same fingerprint whatever its key order or spacing."""
     canonical = json.dumps(raw_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -97,6 +91,11 @@ class CreatedTicket:
     replayed: bool
 
 
+# A ticket as the API shows it (schemas.TicketOut's keys): built from trusted rows
+# (TicketRow.representation, repo.read_ticket), serialized by shared.web.json_response.
+Ticket = dict[str, Any]
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
@@ -105,6 +104,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
+
+
+def event_data(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as event data: the representation with JSON's own types."""
+    return {name: _jsonable(value) for name, value in ticket.items()}
 
 
 class TicketService:
@@ -134,9 +138,9 @@ class TicketService:
                     conn, id=uuid.uuid4(), org_id=caller.org_id, number=number, title=body.title,
                     description=body.description, priority=body.priority, tags=body.tags,
                     requester_id=caller.user_id, assignee_id=body.assignee_id)
-                out = to_out(row)
-                await self._event(conn, caller, "ticket.created", row.id, out.model_dump(mode="json"))
-                created = CreatedTicket(201, out.model_dump_json(), etag_of(row.version), replayed=False)
+                out = event_data(row.representation())
+                await self._event(conn, caller, "ticket.created", row.id, out)
+                created = CreatedTicket(201, dumps_json(out).decode(), etag_of(row.version), replayed=False)
                 if idempotency_key is not None:
                     await repo.store_idempotent_response(conn, user_id=caller.user_id, key=idempotency_key,
                                                          status=created.status, body=created.body, etag=created.etag)
@@ -168,12 +172,14 @@ class TicketService:
             raise TicketNotFound()
         return row
 
-    async def get(self, caller: Caller, ticket_id: UUID) -> TicketOut:
-        async with tenant_transaction(self.pool, caller.org_id) as conn:
-            row = await repo.get_ticket(conn, ticket_id=ticket_id)
-        return to_out(self._visible(caller, row))
+    async def get(self, caller: Caller, ticket_id: UUID) -> Ticket:
+        # One statement, one round trip (repo.read_ticket), under the same policy.
+        ticket = await repo.read_ticket(self.pool, org_id=caller.org_id, ticket_id=ticket_id)
+        if ticket is None or not caller.sees(ticket["requester_id"]):
+            raise TicketNotFound()
+        return ticket
 
-    async def list(self, caller: Caller, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
+    async def list(self, caller: Caller, query: TicketListQuery) -> tuple[builtins.list[Ticket], str | None]:
         requester_id = query.requester_id
         if not caller.can(TICKETS_READ_ALL):
             if not caller.can(TICKETS_READ_OWN):
@@ -192,7 +198,7 @@ class TicketService:
             rows = rows[:query.limit]
             next_cursor = self.cursors.encode({"s": query.sort, "f": fingerprint,
                                                "k": _jsonable(rows[-1].sort_key(query.sort))})
-        return [to_out(r) for r in rows], next_cursor
+        return [r.representation() for r in rows], next_cursor
 
     @staticmethod
     def _filter_fingerprint(filters: repo.TicketFilter) -> str:
@@ -229,7 +235,7 @@ class TicketService:
 
     # ------------------------------------------------------------ change
 
-    async def update(self, caller: Caller, ticket_id: UUID, patch: TicketUpdate, *, if_match: str | None) -> TicketOut:
+    async def update(self, caller: Caller, ticket_id: UUID, patch: TicketUpdate, *, if_match: str | None) -> Ticket:
         sent = patch.sent()
         triage = caller.can(TICKETS_TRIAGE)
         if not triage and set(sent) - MEMBER_EDITABLE:
@@ -255,13 +261,13 @@ class TicketService:
                 if not await memberships.is_assignable(conn, user_id=changes["assignee_id"][1]):
                     raise AssigneeNotAssignable()
             if not changes:
-                return to_out(row)
+                return row.representation()
             row = await repo.update_ticket(conn, ticket_id=ticket_id,
                                            values={name: new for name, (_, new) in changes.items()})
             await self._event(conn, caller, "ticket.updated", row.id, {
                 "changes": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
                 "version": row.version})
-        return to_out(row)
+        return row.representation()
 
     async def delete(self, caller: Caller, ticket_id: UUID, *, if_match: str | None = None) -> None:
         self._require_admin(caller)
@@ -274,9 +280,9 @@ class TicketService:
             deleted = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
             if deleted is None:  # pragma: no cover - the live row is locked above
                 raise TicketNotFound()
-            await self._event(conn, caller, "ticket.deleted", deleted.id, to_out(deleted).model_dump(mode="json"))
+            await self._event(conn, caller, "ticket.deleted", deleted.id, event_data(deleted.representation()))
 
-    async def restore(self, caller: Caller, ticket_id: UUID) -> TicketOut:
+    async def restore(self, caller: Caller, ticket_id: UUID) -> Ticket:
         self._require_admin(caller)
         async with tenant_transaction(self.pool, caller.org_id) as conn:
             row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=False)
@@ -284,8 +290,8 @@ class TicketService:
                 if await repo.get_ticket(conn, ticket_id=ticket_id) is not None:
                     raise TicketNotDeleted()
                 raise TicketNotFound()
-            out = to_out(row)
-            await self._event(conn, caller, "ticket.restored", row.id, out.model_dump(mode="json"))
+            out = row.representation()
+            await self._event(conn, caller, "ticket.restored", row.id, event_data(out))
         return out
 
     @staticmethod
