@@ -26,13 +26,10 @@ async def record_event(conn: asyncpg.Connection, event: Event) -> None:
         await repository.insert_audit_event(conn, event)
         return
     # Scope the transaction to the event's organization (RETURNING reads the new row under the
-    # read policy); a batch of several organizations re-scopes per event.
-    await scope_transaction(conn, event.tenant_id)
-    head = await repository.lock_chain_head(conn, event.tenant_id)
-    seq = head.last_seq + 1
-    hash_ = await repository.append_chained(conn, event, seq=seq, prev_hash=head.last_hash)
-    if hash_ is not None:
-        await repository.advance_chain_head(conn, event.tenant_id, seq=seq, hash=hash_, event_id=event.id)
+    # read policy; a batch of several organizations re-scopes per event) and lock its chain
+    # head: one statement. Then the append and the head's move: one more.
+    head = await repository.scope_and_lock_chain_head(conn, event.tenant_id)
+    await repository.append_chained(conn, event, seq=head.last_seq + 1, prev_hash=head.last_hash)
 
 
 async def verify_chain(pool: asyncpg.Pool, org_id: UUID) -> Verification:

@@ -82,27 +82,18 @@ class TicketFilter:
     q: str | None = None
 
 
-async def next_number(conn: asyncpg.Connection, *, org_id: UUID) -> int:
-    # The counter row stays locked until commit: concurrent creations in one organization
-    # queue here, and a rolled-back creation gives its number back.
-    return await conn.fetchval(
-        """
-        INSERT INTO ticket_counter (org_id, last_number) VALUES ($1, 1)
-        ON CONFLICT (org_id) DO UPDATE SET last_number = ticket_counter.last_number + 1
-        RETURNING last_number
-        """, org_id)
-
-
-async def insert_ticket(conn: asyncpg.Connection, *, id: UUID, org_id: UUID, number: int, title: str,
+async def create_ticket(db: asyncpg.Pool | asyncpg.Connection, *, id: UUID, org_id: UUID, title: str,
                         description: str, priority: str, tags: list[str], requester_id: UUID,
-                        assignee_id: UUID | None) -> TicketRow:
-    record = await conn.fetchrow(
-        f"""
-        INSERT INTO ticket (id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        RETURNING {_COLUMNS}
-        """, id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
-    return TicketRow.from_record(record)
+                        assignee_id: UUID | None, event_id: UUID, event_type: str, event: str) -> dict[str, Any]:
+    """Number, row and ticket.created event in one statement (ticket_create, migration
+    ticket_read_create_one_statement); the new ticket as the API's Ticket. On the pool it is its
+    own transaction: the organization's counter row is locked for that statement and its commit
+    only, so concurrent creations take turns without waiting on a round trip. Inside a
+    transaction (``db`` a connection of tenant_transaction) it commits with the rest."""
+    record = await db.fetchrow(
+        "SELECT * FROM ticket_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
+        org_id, id, title, description, priority, tags, requester_id, assignee_id, event_id, event_type, event)
+    return dict(record)
 
 
 async def get_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool = False,

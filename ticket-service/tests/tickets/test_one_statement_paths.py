@@ -1,6 +1,7 @@
-"""The short read path (issue 16): a GET is one statement that scopes itself (ticket_read),
-transactions open already scoped, a ticket is serialized from its trusted row without a model,
-and verified tokens are cached. Each keeps what it replaced: the same isolation, the same JSON."""
+"""The short paths (issue 16): a GET and a creation are one statement each that scopes itself
+(ticket_read, ticket_create), transactions open already scoped, a ticket is serialized from its
+trusted row without a model, and verified tokens are cached. Each keeps what it replaced: the
+same isolation, the same JSON, the same events."""
 import json
 import time
 import uuid
@@ -8,7 +9,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from shared.auth import TOKEN_CACHE
 from shared.db import TENANT_SETTING, _scoped_begin, create_pool, tenant_transaction
@@ -88,6 +91,53 @@ async def test_a_member_reads_only_own_tickets_through_the_short_path(api, org):
     await api.problem(await api.get(member, theirs["id"]), 404)
 
 
+# ------------------------------------------------------------------ creation in one statement
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 11, 30, 9, 0, 0, 0, tzinfo=UTC), datetime(2026, 11, 30, 9, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 11, 30, 9, 0, 0, 100000, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 500, tzinfo=UTC), datetime(2000, 2, 29, 0, 0, 0, 10, tzinfo=UTC)])
+async def test_the_database_writes_times_as_the_service_does(pool, moment):
+    """ticket_create writes the row's times into the event: the same text the API shows."""
+    async with pool.acquire() as conn:
+        for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):  # whatever the session's zone
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL TIME ZONE '{zone}'")
+                assert await conn.fetchval("SELECT ticket_json_time($1)", moment) == event_data({"t": moment})["t"]
+    assert event_data({"t": moment})["t"] == json.loads(dumps_json({"t": moment}))["t"]
+
+
+async def test_every_way_of_creating_writes_the_event_of_the_row(api, org):
+    owner, agent = await org.user("owner"), await org.user("agent")
+    plain = await api.create_ticket(owner, title="plain", tags=["a", "b"])
+    assigned = await api.create_ticket(owner, title="assigned", assignee_id=str(agent.id), priority="high")
+    resp = await api.client.post("/v1/tickets", json={"title": "keyed", "description": "d"},
+                                 headers={**owner.auth, "Idempotency-Key": f"k-{uuid.uuid4().hex}"})
+    assert resp.status == 201
+    keyed = await resp.json()
+    assert [t["number"] for t in (plain, assigned, keyed)] == [1, 2, 3]
+    for ticket in (plain, assigned, keyed):
+        [event] = await api.events_of(ticket["id"], "ticket.created")
+        assert event["data"] == ticket
+        assert event["data"]["created_at"].endswith("Z") and event["tenant_id"] == str(org.id)
+        assert ticket == await (await api.get(owner, ticket["id"])).json()
+
+
+async def test_creating_in_a_deleted_organization_leaves_nothing(api, org, admin_db):
+    owner = await org.user("owner")
+    first = await api.create_ticket(owner)
+    await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                           org.id)
+    for headers in ({}, {"Idempotency-Key": "k-after-delete"}):
+        resp = await api.client.post("/v1/tickets", json={"title": "too late"}, headers={**owner.auth, **headers})
+        await api.problem(resp, 404)
+    assert await admin_db.fetchval("SELECT count(*) FROM ticket.ticket WHERE org_id = $1", org.id) == 1
+    assert await admin_db.fetchval("SELECT last_number FROM ticket.ticket_counter WHERE org_id = $1", org.id) == 1
+    assert await admin_db.fetchval("SELECT count(*) FROM ticket.outbox WHERE payload->>'tenant_id' = $1 "
+                                   "AND routing_key = 'ticket.created'", str(org.id)) == 1
+    assert first["number"] == 1
+
+
 # ------------------------------------------------------------------ transactions open scoped
 
 def test_only_a_uuid_is_written_into_the_scoped_begin():
@@ -105,11 +155,11 @@ async def test_tenant_transaction_scopes_commits_and_rolls_back(api, org, settin
     scope = str(org.id) if as_text else org.id  # a UUID opens scoped in one message, text as a parameter
     pool = await create_pool(settings, min_size=1, max_size=1)
     try:
-        with pytest.raises(ZeroDivisionError):
+        with pytest.raises(LookupError):
             async with tenant_transaction(pool, scope) as conn:
                 assert conn.is_in_transaction()
                 assert await conn.execute("UPDATE ticket SET title = 'during' WHERE id = $1", tid) == "UPDATE 1"
-                1 / 0
+                raise LookupError("the handler failed")
         async with pool.acquire() as conn:  # the one connection: rolled back, no scope, no transaction
             assert not conn.is_in_transaction()
             assert await conn.fetchval("SELECT current_setting($1, true)", TENANT_SETTING) in ("", None)
