@@ -52,7 +52,8 @@ $$;
 -- commit, never a round trip to the service. The counter's policy refuses a deleted
 -- organization (insufficient_privilege). p_event is the envelope the service built and checked
 -- (shared.messaging.outbox.new_event) with the ticket as its data; the fields the row gets here
--- (number, status, version, created_at, updated_at) are written into it from the row.
+-- (number, status, version, created_at, updated_at) are written into it from the row, and its
+-- occurred_at is the row's created_at (the moment it happened, after any wait for the counter).
 CREATE FUNCTION ticket_create(p_org_id uuid, p_id uuid, p_title text, p_description text, p_priority text,
                               p_tags text[], p_requester_id uuid, p_assignee_id uuid, p_event_id uuid,
                               p_event_type text, p_event jsonb)
@@ -77,9 +78,11 @@ BEGIN
          updated_at, version;
     INSERT INTO outbox (id, routing_key, payload)
     VALUES (p_event_id, p_event_type,
-            jsonb_set(p_event, '{data}', (p_event -> 'data') || jsonb_build_object(
-                'number', number, 'status', status, 'version', version,
-                'created_at', ticket_json_time(created_at), 'updated_at', ticket_json_time(updated_at))));
+            p_event || jsonb_build_object(
+                'occurred_at', ticket_json_time(created_at),
+                'data', (p_event -> 'data') || jsonb_build_object(
+                    'number', number, 'status', status, 'version', version,
+                    'created_at', ticket_json_time(created_at), 'updated_at', ticket_json_time(updated_at))));
     RETURN NEXT;
 END
 $$;

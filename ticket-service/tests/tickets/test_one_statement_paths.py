@@ -120,6 +120,7 @@ async def test_every_way_of_creating_writes_the_event_of_the_row(api, org):
         [event] = await api.events_of(ticket["id"], "ticket.created")
         assert event["data"] == ticket
         assert event["data"]["created_at"].endswith("Z") and event["tenant_id"] == str(org.id)
+        assert event["occurred_at"] == ticket["created_at"]
         assert ticket == await (await api.get(owner, ticket["id"])).json()
 
 

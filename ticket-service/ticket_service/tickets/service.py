@@ -152,8 +152,9 @@ class TicketService:
     async def _insert(db: asyncpg.Pool | asyncpg.Connection, caller: Caller, body: TicketCreate) -> Ticket:
         ticket_id = uuid.uuid4()
         # The envelope is built and checked here, like add_event's; ticket_create writes what
-        # only the row knows (number, status, version, times) into its data and inserts it in
-        # the same statement as the ticket. The values below stand in for those until then.
+        # only the row knows (number, status, version, times; occurred_at = created_at) into it
+        # and inserts it in the same statement as the ticket. The values below stand in for
+        # those until then.
         placeholder = datetime.now(UTC)
         event = new_event(source=SOURCE, type="ticket.created", subject_type="ticket", subject_id=ticket_id,
                           tenant_id=caller.org_id, actor=caller.actor, request_id=caller.request_id,
