@@ -10,8 +10,6 @@ import time
 from contextvars import ContextVar
 from typing import TextIO
 
-import orjson
-
 REDACT_KEYS = {"authorization", "password", "new_password", "current_password", "token",
                "access_token", "refresh_token", "cookie", "set-cookie", "x-internal-token",
                "secret", "password_hash"}
@@ -73,19 +71,7 @@ class JsonFormatter(logging.Formatter):
             # Exceptions go to the log (never to a response), with their type and a scrubbed trace.
             out["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
             out["exc"] = scrub(self.formatException(record.exc_info))
-        return _dumps(out)
-
-
-def _dumps(out: dict[str, object]) -> str:
-    """One line of JSON, ASCII only (as json.dumps writes it: whatever the stream's encoding),
-    via orjson when the line is ASCII anyway (nearly always), json.dumps otherwise."""
-    try:
-        line = orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
         return json.dumps(out, default=str)
-    if line.isascii():
-        return line.decode()
-    return json.dumps(out, default=str)
 
 
 def _client_fault(record: logging.LogRecord) -> bool:
