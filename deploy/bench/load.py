@@ -324,6 +324,8 @@ async def event_lag(since: float) -> dict:
     return {"events": len(lags), "p50": pct(lags, 50), "p99": pct(lags, 99)}
 
 
+KEPT_HEADING = "## What each change bought"
+
 # Goals of issue 16, each a ratio measured in one run: (label, numerator, denominator, minimum).
 GOALS = [
     ("GET by id through the gateway / the bare chain", "GET /v1/tickets/{id}", "bare chain", 0.9),
@@ -454,7 +456,10 @@ def main() -> int:
                   f"p50 {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms.", ""]
     report = "\n".join(lines)
     print(report)
-    (Path(__file__).resolve().parent / "RESULTS.md").write_text(report)
+    out = Path(__file__).resolve().parent / "RESULTS.md"
+    # Hand-written sections below the generated report (from KEPT_HEADING on) survive a new run.
+    kept = out.read_text().partition(KEPT_HEADING)[2] if out.exists() else ""
+    out.write_text(report + (f"\n{KEPT_HEADING}{kept}" if kept else ""))
     return 0
 
 

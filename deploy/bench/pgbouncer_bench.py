@@ -21,6 +21,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from shared.db import TENANT_SETTING, scope_transaction  # noqa: E402
 from shared.pgbouncer import PgBouncerProcess  # noqa: E402
 from shared.testing import ADMIN_DSN, DB_PREFIX, PG_HOSTPORT, cpu_model  # noqa: E402
 
@@ -53,7 +54,7 @@ async def run(dsn: str, **pool_kw) -> dict:
         while time.monotonic() < deadline:
             started = time.perf_counter()
             async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", "org")
+                await scope_transaction(conn, "org")
                 await conn.fetchrow("SELECT id, title FROM ticket.bench_row WHERE id = $1", i % 1000 + 1)
             latencies.append(time.perf_counter() - started)
             i += CLIENTS
@@ -89,7 +90,7 @@ async def main() -> int:
         f"`make bench-pgbouncer` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores "
         f"({cpu_model()}), PostgreSQL, PgBouncer and the client on the same machine; {CLIENTS} concurrent clients, "
         f"a pool of {POOL} connections (PgBouncer: {POOL} server connections), {SECONDS:.0f} s per row. One "
-        "transaction = what a request does: set_config('app.tenant_id', ..., true) + one primary-key read.",
+        f"transaction = what a request does: set_config('{TENANT_SETTING}', ..., true) + one primary-key read.",
         "",
         "| path | transactions/s | p50 ms | p99 ms | p50 added vs direct |",
         "|---|---|---|---|---|",

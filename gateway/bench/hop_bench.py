@@ -378,30 +378,34 @@ KEYS_HEADING = "## API key against JWT, both through the gateway"
 
 def lookup_cost(tf, org_token: str, api_key: str, key_token: str, calls: int = 200_000, rounds: int = 3) -> dict:
     """The gateway's own per-request step for each credential, in-process and without the
-    network or the other processes' noise: a cached JWT (TokenCache) against a cached key
+    network or the other processes' noise: a cached JWT (shared.auth.TokenCache) against a cached key
     (ApiKeyResolver), both warmed by their real first lookup. ns per call, best of the rounds."""
     import asyncio
 
     sys.path[:0] = [str(REPO / "gateway")]
     from gateway.api_keys import ApiKeyResolver
-    from gateway.auth import TokenCache
+    from gateway.auth import check_shape, token_cache
     from gateway.upstreams import UpstreamPool
     from shared.auth import StaticKeys, TokenVerifier
 
     async def measure() -> dict:
         verifier = TokenVerifier(StaticKeys(tf.jwks()), issuer=tf.issuer, audience=tf.audience)
-        cache = TokenCache(verifier)
+        cache = token_cache(verifier, max_entries=10000)
+
+        async def jwt_caller(token: str):  # the gateway's step: shape check, then the cache
+            check_shape(token)
+            return await cache.get(token)
         resolver = ApiKeyResolver(verifier, UpstreamPool("auth", ["http://127.0.0.1:9"]), None, internal_token="x")
 
         async def resolve(key: str):  # the answer auth-service would give, verified as the gateway does
             from gateway.auth import Caller
             return Caller.of(await verifier.verify(key_token), forward_token=key_token)
         resolver._resolve = resolve
-        await cache.caller(org_token)
+        await jwt_caller(org_token)
         await resolver.caller(api_key)
         best = {"JWT": float("inf"), "API key": float("inf")}
         for _ in range(rounds):
-            for name, fn, cred in (("JWT", cache.caller, org_token), ("API key", resolver.caller, api_key)):
+            for name, fn, cred in (("JWT", jwt_caller, org_token), ("API key", resolver.caller, api_key)):
                 start = time.perf_counter_ns()
                 for _ in range(calls):
                     await fn(cred)

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shared.auth import READ_METHODS, JWKSCache, TokenVerifier
+from shared.auth import READ_METHODS, JWKSCache, TokenCache, TokenVerifier
 from shared.errors import (
     ApiKeyNotAllowed,
     ContentEncodingNotAccepted,
@@ -30,7 +30,7 @@ from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_id
 
 from . import api_keys
 from .api_keys import ApiKeyResolver
-from .auth import API_KEY_PREFIX, TokenCache, bearer, check_api_key_shape
+from .auth import API_KEY_PREFIX, Caller, bearer, check_api_key_shape, check_shape, token_cache
 from .config import Settings, split_list
 from .docs import add_docs_routes
 from .edge import Cors, security_headers
@@ -65,7 +65,7 @@ class Gateway:
     internal_token: str
     # Opened by clients_ctx before the app serves anything (no field exists until then).
     session: aiohttp.ClientSession = field(init=False)
-    tokens: TokenCache = field(init=False)
+    tokens: TokenCache[Caller] = field(init=False)
     keys: ApiKeyResolver = field(init=False)
     guard: Guard = field(init=False)
 
@@ -100,7 +100,8 @@ def proxy_handler(pool_name: str) -> Handler:
                     check_api_key_shape(token)
                     caller = await gw.keys.caller(token)
                 else:
-                    caller = await gw.tokens.caller(token)
+                    check_shape(token)
+                    caller = await gw.tokens.get(token)
             except Unauthorized:
                 # Forged, unknown-kid, expired or malformed tokens count against the address.
                 await gw.guard.bad_token(client_ip)
@@ -142,7 +143,7 @@ def clients_ctx(gw: Gateway) -> Callable[[web.Application], AsyncIterator[None]]
         jwks_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         jwks = JWKSCache(s.jwks_url, jwks_session, min_refetch_s=s.jwks_min_refetch_s)
         verifier = TokenVerifier(jwks, issuer=s.jwt_issuer, audience=s.jwt_audience, leeway_s=s.jwt_leeway_s)
-        gw.tokens = TokenCache(verifier, max_entries=s.token_cache_size)
+        gw.tokens = token_cache(verifier, max_entries=s.token_cache_size)
         gw.keys = ApiKeyResolver(verifier, gw.pools["auth"], gw.session, internal_token=gw.internal_token,
                                  timeout_s=s.api_key_resolve_timeout_s, max_entries=s.token_cache_size)
         redis = RedisPipe(s.redis_url, timeout_s=s.redis_timeout_s)

@@ -1,18 +1,16 @@
 """Bearer tokens at the gateway: verified once with the shared verifier (JWKS, allowlisted
-algorithms, iss/aud/exp/nbf), then remembered until they expire, so the per-request cost of an
-authenticated call is one dictionary lookup. API keys (``sk_...``) are resolved by
-gateway.api_keys into the same Caller."""
+algorithms, iss/aud/exp/nbf), then remembered until they expire (shared.auth.TokenCache of
+Callers, ``token_cache``), so the per-request cost of an authenticated call is one dictionary
+lookup. API keys (``sk_...``) are resolved by gateway.api_keys into the same Caller."""
 from __future__ import annotations
 
-import hashlib
 import re
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from shared import redis_keys
-from shared.auth import Principal, TokenVerifier
+from shared.auth import Principal, TokenCache, TokenVerifier
 from shared.errors import InvalidApiKey, TokenInvalid, TokenMissing
 from shared.permissions import builtin_permissions
 
@@ -67,34 +65,10 @@ class Caller:
                    rate_key=redis_keys.rate_user(user), revocation_keys=keys, staff=principal.staff)
 
 
-class TokenCache:
-    """Verified tokens keyed by their SHA-256 (the token itself is not kept), until ``exp``.
-    Bounded: when full, the oldest entry goes (entries share one lifetime, so insertion order is
-    close to expiry order). Failures are not cached; revocation is checked per request in Redis,
-    never cached here."""
-
-    def __init__(self, verifier: TokenVerifier, *, max_entries: int = 10000):
-        self.verifier, self.max_entries = verifier, max_entries
-        self._entries: dict[bytes, Caller] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    async def caller(self, token: str) -> Caller:
-        check_shape(token)
-        key = hashlib.sha256(token.encode()).digest()
-        entry = self._entries.get(key)
-        now = time.time()
-        if entry is not None:
-            if entry.exp > now:
-                return entry
-            del self._entries[key]
-        caller = Caller.of(await self.verifier.verify(token))
-        if caller.exp > now and self.max_entries > 0:
-            while len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[key] = caller
-        return caller
+def token_cache(verifier: TokenVerifier, *, max_entries: int) -> TokenCache[Caller]:
+    """Verified tokens as Callers (Redis keys prepared once), until they expire. Revocation is
+    never cached: Guard.check asks Redis on every request."""
+    return TokenCache(verifier, Caller.of, max_entries=max_entries)
 
 
 API_KEY_PREFIX = "sk_"

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 import aiohttp
@@ -170,8 +170,60 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         staff=claims.get("staff") is True)
 
 
+T = TypeVar("T")
+# Verified tokens a service keeps (the gateway has its own setting, GATEWAY_TOKEN_CACHE_SIZE).
+TOKEN_CACHE_ENTRIES = 10000
+
+
+class TokenCache(Generic[T]):
+    """Verified access tokens, keyed by the exact token string, each kept until its ``exp``:
+    after the first request a token costs one dictionary lookup instead of a signature check.
+    ``of`` turns the verified Principal into what the user needs (the gateway's Caller, or the
+    Principal itself) and is cached with it.
+
+    Bounded: when full, the oldest entry goes (tokens share one lifetime, so insertion order is
+    close to expiry order). Failures are never cached, so a forged token is verified (and
+    refused) every time. Revocation is not this cache's concern: the gateway asks Redis on every
+    request, before anything reaches a service, whatever it has cached; a cache hit only skips
+    re-checking a signature that cannot have changed. A key removed from the JWKS keeps its
+    tokens valid here until they expire (at most the access-token lifetime)."""
+
+    def __init__(self, verifier: TokenVerifier, of: Callable[[Principal], T], *,
+                 max_entries: int = TOKEN_CACHE_ENTRIES) -> None:
+        self.verifier, self.of, self.max_entries = verifier, of, max_entries
+        self._entries: dict[str, tuple[T, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, token: str) -> T:
+        entry = self._entries.get(token)
+        now = time.time()
+        if entry is not None:
+            if entry[1] > now:
+                return entry[0]
+            del self._entries[token]
+        principal = await self.verifier.verify(token)
+        value = self.of(principal)
+        if principal.exp > now and self.max_entries > 0:
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[token] = (value, principal.exp)
+        return value
+
+
+def _same(principal: Principal) -> Principal:
+    return principal
+
+
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+TOKEN_CACHE = web.AppKey("token_cache", TokenCache[Principal])
 PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def principal_cache(verifier: TokenVerifier, *, max_entries: int = TOKEN_CACHE_ENTRIES) -> TokenCache[Principal]:
+    """The services' cache: verified Principals (``authenticate`` uses it when the app has one)."""
+    return TokenCache(verifier, _same, max_entries=max_entries)
 
 
 def jwks_verifier_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -179,8 +231,10 @@ def jwks_verifier_ctx(settings: BaseServiceSettings) -> Callable[[web.Applicatio
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         cache = JWKSCache(settings.jwks_url, session)
-        app[TOKEN_VERIFIER] = TokenVerifier(cache, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                                            leeway_s=settings.jwt_leeway_s)
+        verifier = TokenVerifier(cache, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                 leeway_s=settings.jwt_leeway_s)
+        app[TOKEN_VERIFIER] = verifier
+        app[TOKEN_CACHE] = principal_cache(verifier)
         yield
         await session.close()
     return ctx
@@ -198,7 +252,11 @@ async def authenticate(request: web.Request) -> Principal:
     """The verified caller of this request (verified once per request)."""
     principal = request.get(PRINCIPAL)
     if principal is None:
-        principal = await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
+        cache = request.app.get(TOKEN_CACHE)
+        token = bearer_token(request)
+        # A cached token was verified with the same keys and rules; revocation is the gateway's
+        # per-request Redis check either way (TokenCache).
+        principal = await (cache.get(token) if cache is not None else request.app[TOKEN_VERIFIER].verify(token))
         request[PRINCIPAL] = principal
     if principal.staff and request.method not in READ_METHODS:
         # Checked here, before any handler runs, so no route can forget it (the gateway too).

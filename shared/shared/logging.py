@@ -23,15 +23,20 @@ REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
 # An API key keeps its 12-character prefix (how it is named in logs), never the rest.
 _API_KEY = re.compile(r"(sk_[A-Za-z0-9_-]{9})[A-Za-z0-9_-]{20,}")
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime"}
+# What each pattern above needs to match at all: one search decides whether a string (most are
+# request ids, routes, methods) needs the three substitutions.
+_SUSPECT = re.compile(r"(?i)bearer|eyJ|sk_")
 
 
 def scrub(value: object) -> object:
+    if isinstance(value, str):
+        if _SUSPECT.search(value) is None:
+            return value
+        return _API_KEY.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value)))
     if isinstance(value, dict):
         return {k: ("[redacted]" if str(k).lower() in REDACT_KEYS else scrub(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return _API_KEY.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", _BEARER.sub(r"\1[redacted]", value)))
     return value
 
 
@@ -39,10 +44,17 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
         self.service = service
+        self._second, self._second_text = -1, ""
+
+    def _ts(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._ts(record),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,

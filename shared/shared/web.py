@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
+import orjson
 import redis.exceptions as redis_errors
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -397,11 +398,30 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    if isinstance(data, BaseModel):
-        text = data.model_dump_json()
-    else:
-        text = json.dumps(data, default=_json_default)
-    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+    body = data.model_dump_json().encode() if isinstance(data, BaseModel) else dumps_json(data)
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
+                        headers=headers)
+
+
+# UUIDs as their text, datetimes in ISO 8601 with "Z" for UTC (as pydantic writes them), keys
+# that are not strings as text (as json.dumps does).
+_ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def dumps_json(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON (orjson): the same document pydantic's model_dump_json
+    writes for the same values, about ten times faster than json.dumps with a default hook.
+    What orjson cannot write (an integer beyond 64 bits) goes through json.dumps."""
+    try:
+        return orjson.dumps(data, default=_orjson_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(data, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # asyncpg's UUID is a subclass orjson does not take as one
+        return str(value)
+    return _json_default(value)
 
 
 def _json_default(value: Any) -> Any:

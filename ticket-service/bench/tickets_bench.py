@@ -42,6 +42,7 @@ SERVICE_DIR = HERE.parent
 REPO = SERVICE_DIR.parent
 sys.path[:0] = [str(REPO / "shared"), str(SERVICE_DIR)]
 
+from shared.db import scope_transaction  # noqa: E402
 from shared.dbsetup import setup as db_setup  # noqa: E402
 from shared.migrations import SHARED_MIGRATIONS, Runner  # noqa: E402
 from shared.testing import TokenFactory, cpu_model  # noqa: E402
@@ -97,7 +98,7 @@ async def seeded(conn: asyncpg.Connection) -> bool:
     counts = tickets_per_org()
     for i in range(ORGS):
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id(i)))
+            await scope_transaction(conn, org_id(i))
             have = await conn.fetchval("SELECT count(*) FROM ticket")
         if have != counts[i]:
             return False
@@ -141,7 +142,7 @@ async def seed(conn: asyncpg.Connection) -> float:
     with tqdm(total=TOTAL, unit="ticket", desc="seeding", smoothing=0.05) as bar:
         for i in range(ORGS):
             async with conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id(i)))
+                await scope_transaction(conn, org_id(i))
                 await conn.execute("DELETE FROM ticket_comment")
                 await conn.execute("DELETE FROM ticket")
                 rows = list(org_rows(i, counts[i], rng, now))
@@ -161,7 +162,7 @@ async def sample_ids(conn: asyncpg.Connection, n: int) -> list[tuple[uuid.UUID, 
     out = []
     for i in range(ORGS):
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id(i)))
+            await scope_transaction(conn, org_id(i))
             rows = await conn.fetch("SELECT id FROM ticket TABLESAMPLE SYSTEM (5) LIMIT $1", n // ORGS + 1)
         out += [(org_id(i), r["id"]) for r in rows]
     random.Random(1).shuffle(out)

@@ -35,19 +35,31 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
     ``actor_user_id``/``actor_ip``."""
     if not conn.is_in_transaction():
         raise RuntimeError("add_event must run inside the transaction of the state change")
+    event = new_event(source=source, type=type, subject_type=subject_type, subject_id=subject_id,
+                      tenant_id=tenant_id, actor_user_id=actor_user_id, actor_ip=actor_ip, request_id=request_id,
+                      data=data, actor=actor)
+    await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
+                       event.id, event.type, event_json(event))
+    return event
+
+
+def new_event(*, source: str, type: str, subject_type: str, subject_id: str | UUID,
+              tenant_id: UUID | str | None = None, actor_user_id: UUID | str | None = None,
+              actor_ip: str | None = None, request_id: str | None = None, data: dict[str, Any] | None = None,
+              actor: Actor | None = None) -> Event:
+    """The checked envelope ``add_event`` inserts, for a producer whose outbox row is written by
+    the same statement as the change it describes (a database function; it still commits with
+    the change or not at all)."""
     data = data or {}
     _check_data(data)
     if type in CATALOG:
         # The contract's types must match the published document (shared.messaging.catalog);
         # only the library's own tests use types outside it.
         check_data(type, data)
-    event = Event(
+    return Event(
         id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(UTC), source=source,
         tenant_id=tenant_id, actor=actor if actor is not None else Actor(user_id=actor_user_id, ip=actor_ip),
         subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
-    await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
-                       event.id, event.type, event_json(event))
-    return event
 
 
 def event_json(event: Event) -> str:

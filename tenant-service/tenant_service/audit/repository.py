@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import TENANT_SETTING
 from shared.messaging.envelope import Event
 from shared.messaging.outbox import event_json
 
@@ -34,36 +35,55 @@ async def insert_audit_event(conn: asyncpg.Connection, event: Event) -> bool:
     return status.endswith(" 1")
 
 
+_HEAD = "last_seq, last_hash, last_event_id, checkpoint_seq, checkpoint_hash"
+
+
+def _head(row: asyncpg.Record) -> ChainHead:
+    return ChainHead(last_seq=row["last_seq"], last_hash=row["last_hash"], last_event_id=row["last_event_id"],
+                     checkpoint_seq=row["checkpoint_seq"], checkpoint_hash=row["checkpoint_hash"])
+
+
 async def lock_chain_head(conn: asyncpg.Connection, tenant_id: UUID) -> ChainHead:
     """The organization's chain head, locked until the transaction ends: appends to one
     organization's chain take turns, whichever consumer replica runs them."""
     await conn.execute("INSERT INTO audit_chain (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", tenant_id)
-    row = await conn.fetchrow(
-        "SELECT last_seq, last_hash, last_event_id, checkpoint_seq, checkpoint_hash FROM audit_chain "
-        "WHERE tenant_id = $1 FOR UPDATE", tenant_id)
-    return ChainHead(**dict(row))
+    row = await conn.fetchrow(f"SELECT {_HEAD} FROM audit_chain WHERE tenant_id = $1 FOR UPDATE", tenant_id)
+    return _head(row)
+
+
+_SCOPE_AND_LOCK = (f"SELECT set_config($2, $3, true) AS scope, {_HEAD} FROM audit_chain "
+                   "WHERE tenant_id = $1 FOR UPDATE")
+
+
+async def scope_and_lock_chain_head(conn: asyncpg.Connection, tenant_id: UUID) -> ChainHead:
+    """``lock_chain_head`` that also scopes the transaction to the organization (transaction-
+    local, as shared.db.scope_transaction does), in one round trip: the set_config is part of
+    the returned row, so it has run whenever the head is returned, before any next statement.
+    The organization's first event creates its head first (one more round trip, once)."""
+    args = (tenant_id, TENANT_SETTING, str(tenant_id))
+    row = await conn.fetchrow(_SCOPE_AND_LOCK, *args)
+    if row is None:
+        await conn.execute("INSERT INTO audit_chain (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", tenant_id)
+        row = await conn.fetchrow(_SCOPE_AND_LOCK, *args)
+    return _head(row)
 
 
 async def append_chained(conn: asyncpg.Connection, event: Event, *, seq: int, prev_hash: str) -> str | None:
-    """Append ``event`` at position ``seq`` after ``prev_hash`` (the caller holds the chain head's
-    lock); its hash, or None when the event was already recorded.
+    """Append ``event`` at position ``seq`` after ``prev_hash`` and move the chain head to it, in
+    one statement (the caller holds the head's lock); its hash, or None when the event was
+    already recorded (the head then stays where it is).
 
     The conflict target is the event id only: a clash on the position raises (the delivery is
     retried) instead of dropping the event. The transaction is scoped to the event's
     organization, so the read policy lets the statement see its own row and a duplicate."""
     hash_expr = hash_sql("$11::text", "$10::bigint", "$9::jsonb")
     row = await conn.fetchrow(
-        f"INSERT INTO audit_event ({_COLUMNS}, chain_seq, prev_hash, hash) "
+        f"WITH appended AS (INSERT INTO audit_event ({_COLUMNS}, chain_seq, prev_hash, hash) "
         f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, {hash_expr}) "
-        "ON CONFLICT (id) DO NOTHING RETURNING hash", *_values(event), seq, prev_hash)
+        "ON CONFLICT (id) DO NOTHING RETURNING hash) "
+        "UPDATE audit_chain SET last_seq = $10, last_hash = appended.hash, last_event_id = $1, updated_at = now() "
+        "FROM appended WHERE audit_chain.tenant_id = $2 RETURNING appended.hash", *_values(event), seq, prev_hash)
     return None if row is None else row["hash"]
-
-
-async def advance_chain_head(conn: asyncpg.Connection, tenant_id: UUID, *, seq: int, hash: str,
-                             event_id: UUID) -> None:
-    await conn.execute(
-        "UPDATE audit_chain SET last_seq = $2, last_hash = $3, last_event_id = $4, updated_at = now() "
-        "WHERE tenant_id = $1", tenant_id, seq, hash, event_id)
 
 
 async def chain_head(conn: asyncpg.Connection, tenant_id: UUID) -> ChainHead:

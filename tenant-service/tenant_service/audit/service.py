@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.db import tenant_transaction
+from shared.db import scope_transaction, tenant_transaction
 from shared.messaging.envelope import Event
 
 from . import repository
@@ -26,13 +26,10 @@ async def record_event(conn: asyncpg.Connection, event: Event) -> None:
         await repository.insert_audit_event(conn, event)
         return
     # Scope the transaction to the event's organization (RETURNING reads the new row under the
-    # read policy); a batch of several organizations re-scopes per event.
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(event.tenant_id))
-    head = await repository.lock_chain_head(conn, event.tenant_id)
-    seq = head.last_seq + 1
-    hash_ = await repository.append_chained(conn, event, seq=seq, prev_hash=head.last_hash)
-    if hash_ is not None:
-        await repository.advance_chain_head(conn, event.tenant_id, seq=seq, hash=hash_, event_id=event.id)
+    # read policy; a batch of several organizations re-scopes per event) and lock its chain
+    # head: one statement. Then the append and the head's move: one more.
+    head = await repository.scope_and_lock_chain_head(conn, event.tenant_id)
+    await repository.append_chained(conn, event, seq=head.last_seq + 1, prev_hash=head.last_hash)
 
 
 async def verify_chain(pool: asyncpg.Pool, org_id: UUID) -> Verification:
@@ -40,7 +37,7 @@ async def verify_chain(pool: asyncpg.Pool, org_id: UUID) -> Verification:
     from the one before it is named. One transaction (a consistent snapshot), read in batches."""
     # One snapshot for the head and the links (an append meanwhile must not look like a gap).
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id))
+        await scope_transaction(conn, org_id)
         head = await repository.chain_head(conn, org_id)
         walker = ChainWalker(head)
         async for link in repository.chain_links(conn, org_id, after_seq=head.checkpoint_seq):

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import scope_transaction
 from shared.permissions import BUILTIN_ROLES, TICKETS_READ_ALL
 
 # An assignee must be able to see the tickets it is given: it holds tickets:read_all. Rows
@@ -18,7 +19,7 @@ LEGACY_ASSIGNABLE_ROLES = tuple(r for r, perms in BUILTIN_ROLES.items() if ASSIG
 async def scope_to_organization(conn: asyncpg.Connection, *, org_id: UUID) -> None:
     """Transaction-local, like shared.db.tenant_transaction, for a caller that already holds
     a transaction (the event consumer's, which also records the inbox row)."""
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id))
+    await scope_transaction(conn, org_id)
 
 
 async def apply_membership(conn: asyncpg.Connection, *, org_id: UUID, user_id: UUID, role: str,

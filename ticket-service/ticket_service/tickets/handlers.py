@@ -14,7 +14,7 @@ from shared.web import json_response, parse_body, parse_query, read_json, valida
 from ..keys import TICKET_SERVICE
 from .errors import InvalidIdempotencyKey, TicketNotFound
 from .schemas import TicketCreate, TicketListQuery, TicketUpdate
-from .service import check_if_match, etag_of, request_fingerprint
+from .service import Ticket, check_if_match, etag_of, request_fingerprint
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -28,8 +28,8 @@ def ticket_id_of(request: web.Request) -> UUID:
         raise TicketNotFound() from None
 
 
-def _ticket_response(ticket, status: int = 200) -> web.Response:
-    return json_response(ticket, status=status, headers={"ETag": etag_of(ticket.version)})
+def _ticket_response(ticket: Ticket, status: int = 200) -> web.Response:
+    return json_response(ticket, status=status, headers={"ETag": etag_of(ticket["version"])})
 
 
 async def create_ticket(request: web.Request) -> web.Response:

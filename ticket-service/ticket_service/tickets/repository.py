@@ -2,13 +2,14 @@
 
 Every function runs on a connection inside shared.db.tenant_transaction: row-level security
 adds ``org_id = <the transaction's organization>`` to each statement, so the queries below
-never need to name the organization except when inserting.
+never need to name the organization except when inserting. ``read_ticket`` is the exception:
+one statement that scopes itself (the ticket_read function, same policy).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -37,8 +38,8 @@ _KEY_TYPES = {"created_at": "timestamptz", "updated_at": "timestamptz", "priorit
 SEARCH_INDEX_MAX_MATCHES = 500
 
 
-@dataclass(frozen=True)
-class TicketRow:
+class TicketRow(NamedTuple):
+    """One row of _COLUMNS, in that order (a tuple: built from a record in one step)."""
     id: UUID
     org_id: UUID
     number: int
@@ -57,12 +58,20 @@ class TicketRow:
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> TicketRow:
-        values = dict(record)
-        values["tags"] = list(values["tags"])
-        return cls(**values)
+        return cls._make(record.values())
 
     def sort_key(self, sort: str) -> list[Any]:
         return [getattr(self, column) for column in SORTS[sort][0]]
+
+    def representation(self) -> dict[str, Any]:
+        """The API's Ticket (schemas.TicketOut), key for key, from a trusted row: nothing to
+        validate, so no model is built (tests/tickets/test_one_statement_paths.py holds the two
+        equal). Ids as text already (a list page has forty of them); times stay datetimes."""
+        assignee = self.assignee_id
+        return {"id": str(self.id), "number": self.number, "title": self.title, "description": self.description,
+                "status": self.status, "priority": self.priority, "tags": self.tags,
+                "requester_id": str(self.requester_id), "assignee_id": None if assignee is None else str(assignee),
+                "created_at": self.created_at, "updated_at": self.updated_at, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -75,27 +84,18 @@ class TicketFilter:
     q: str | None = None
 
 
-async def next_number(conn: asyncpg.Connection, *, org_id: UUID) -> int:
-    # The counter row stays locked until commit: concurrent creations in one organization
-    # queue here, and a rolled-back creation gives its number back.
-    return await conn.fetchval(
-        """
-        INSERT INTO ticket_counter (org_id, last_number) VALUES ($1, 1)
-        ON CONFLICT (org_id) DO UPDATE SET last_number = ticket_counter.last_number + 1
-        RETURNING last_number
-        """, org_id)
-
-
-async def insert_ticket(conn: asyncpg.Connection, *, id: UUID, org_id: UUID, number: int, title: str,
+async def create_ticket(db: asyncpg.Pool | asyncpg.Connection, *, id: UUID, org_id: UUID, title: str,
                         description: str, priority: str, tags: list[str], requester_id: UUID,
-                        assignee_id: UUID | None) -> TicketRow:
-    record = await conn.fetchrow(
-        f"""
-        INSERT INTO ticket (id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        RETURNING {_COLUMNS}
-        """, id, org_id, number, title, description, priority, tags, requester_id, assignee_id)
-    return TicketRow.from_record(record)
+                        assignee_id: UUID | None, event_id: UUID, event_type: str, event: str) -> dict[str, Any]:
+    """Number, row and ticket.created event in one statement (ticket_create, migration
+    ticket_read_create_one_statement); the new ticket as the API's Ticket. On the pool it is its
+    own transaction: the organization's counter row is locked for that statement and its commit
+    only, so concurrent creations take turns without waiting on a round trip. Inside a
+    transaction (``db`` a connection of tenant_transaction) it commits with the rest."""
+    record = await db.fetchrow(
+        "SELECT * FROM ticket_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
+        org_id, id, title, description, priority, tags, requester_id, assignee_id, event_id, event_type, event)
+    return dict(record)
 
 
 async def get_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool = False,
@@ -105,6 +105,14 @@ async def get_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool
         f"SELECT {_COLUMNS} FROM ticket WHERE id = $1 AND (deleted_at IS NOT NULL) = $2"
         + (" FOR UPDATE" if for_update else ""), ticket_id, deleted)
     return TicketRow.from_record(record) if record else None
+
+
+async def read_ticket(pool: asyncpg.Pool, *, org_id: UUID, ticket_id: UUID) -> dict[str, Any] | None:
+    """A live ticket of the organization as the API's Ticket (TicketRow.representation's keys),
+    in one statement and one round trip, outside any transaction: ticket_read sets the scope
+    transaction-local and reads under the policy (migration ticket_read_one_statement)."""
+    record = await pool.fetchrow("SELECT * FROM ticket_read($1, $2)", org_id, ticket_id)
+    return dict(record) if record is not None else None
 
 
 async def update_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, values: dict[str, Any]) -> TicketRow:

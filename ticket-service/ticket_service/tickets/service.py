@@ -3,13 +3,14 @@ to the caller's organization (row-level security); its events go to the outbox i
 transaction."""
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,8 +21,10 @@ from shared.context import RequestContext, organization_id
 from shared.db import tenant_transaction
 from shared.errors import PermissionMissing
 from shared.messaging import add_event
+from shared.messaging.outbox import event_json, new_event
 from shared.pagination import KeysetCursors, KeyType
 from shared.permissions import TICKETS_DELETE, TICKETS_READ_ALL, TICKETS_READ_OWN, TICKETS_TRIAGE
+from shared.web import dumps_json
 
 from ..memberships import repository as memberships
 from ..visibility import sees
@@ -39,7 +42,7 @@ from .errors import (
     TicketNotFound,
     TicketVersionMismatch,
 )
-from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketOut, TicketUpdate
+from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketUpdate
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,6 @@ def if_match_allows(header: str, version: int) -> bool:
     return False
 
 
-def to_out(row: repo.TicketRow) -> TicketOut:
-    return TicketOut(id=row.id, number=row.number, title=row.title, description=row.description,
-                     status=row.status, priority=row.priority, tags=row.tags, requester_id=row.requester_id,
-                     assignee_id=row.assignee_id, created_at=row.created_at, updated_at=row.updated_at,
-                     version=row.version)
-
-
 def request_fingerprint(raw_body: Any) -> str:
     """The same JSON document gives the same fingerprint whatever its key order or spacing."""
     canonical = json.dumps(raw_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -97,6 +93,11 @@ class CreatedTicket:
     replayed: bool
 
 
+# A ticket as the API shows it (schemas.TicketOut's keys): built from trusted rows
+# (TicketRow.representation, repo.read_ticket), serialized by shared.web.json_response.
+Ticket = dict[str, Any]
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
@@ -109,6 +110,11 @@ def _jsonable(value: Any) -> Any:
 
 # The Python type of each order-key column of repo.SORTS.
 _KEY_TYPES: dict[str, KeyType] = {"created_at": datetime, "updated_at": datetime, "priority_rank": int, "id": UUID}
+
+
+def event_data(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as event data: the representation with JSON's own types."""
+    return {name: _jsonable(value) for name, value in ticket.items()}
 
 
 class TicketService:
@@ -127,6 +133,10 @@ class TicketService:
             raise TicketChangeForbidden(["assignee_id"])
         org_id = organization_id(principal)
         try:
+            if idempotency_key is None and body.assignee_id is None:
+                # Nothing to check first: one statement, its own transaction, one round trip (a
+                # deleted organization is refused by the counter's policy, below).
+                return self._created(await self._insert(self.pool, principal, ctx, body))
             async with tenant_transaction(self.pool, org_id) as conn:
                 if not await memberships.organization_is_live(conn):
                     raise OrganizationNotFound()
@@ -136,22 +146,41 @@ class TicketService:
                         return replay
                 if body.assignee_id is not None and not await memberships.is_assignable(conn, user_id=body.assignee_id):
                     raise AssigneeNotAssignable()
-                number = await repo.next_number(conn, org_id=org_id)
-                row = await repo.insert_ticket(
-                    conn, id=uuid.uuid4(), org_id=org_id, number=number, title=body.title,
-                    description=body.description, priority=body.priority, tags=body.tags,
-                    requester_id=principal.user_id, assignee_id=body.assignee_id)
-                out = to_out(row)
-                await self._event(conn, principal, ctx, "ticket.created", row.id, out.model_dump(mode="json"))
-                created = CreatedTicket(201, out.model_dump_json(), etag_of(row.version), replayed=False)
+                created = self._created(await self._insert(conn, principal, ctx, body))
                 if idempotency_key is not None:
                     await repo.store_idempotent_response(conn, user_id=principal.user_id, key=idempotency_key,
                                                          status=created.status, body=created.body, etag=created.etag)
                 return created
         except asyncpg.InsufficientPrivilegeError:
             # The row-level security check refused the insert: the organization was deleted
-            # between our check and the insert.
+            # (between our check and the insert, or with no check made).
             raise OrganizationNotFound() from None
+
+    @staticmethod
+    async def _insert(db: asyncpg.Pool | asyncpg.Connection, principal: Principal, ctx: RequestContext,
+                      body: TicketCreate) -> Ticket:
+        ticket_id = uuid.uuid4()
+        org_id = organization_id(principal)
+        # The envelope is built and checked here, like add_event's; ticket_create writes what
+        # only the row knows (number, status, version, times; occurred_at = created_at) into it
+        # and inserts it in the same statement as the ticket. The values below stand in for
+        # those until then.
+        placeholder = datetime.now(UTC)
+        event = new_event(source=SOURCE, type="ticket.created", subject_type="ticket", subject_id=ticket_id,
+                          tenant_id=org_id, actor=ctx.actor(principal), request_id=ctx.request_id,
+                          data=event_data({"id": ticket_id, "number": 0, "title": body.title,
+                                           "description": body.description, "status": "open",
+                                           "priority": body.priority, "tags": body.tags,
+                                           "requester_id": principal.user_id, "assignee_id": body.assignee_id,
+                                           "created_at": placeholder, "updated_at": placeholder, "version": 1}))
+        return await repo.create_ticket(
+            db, id=ticket_id, org_id=org_id, title=body.title, description=body.description,
+            priority=body.priority, tags=body.tags, requester_id=principal.user_id, assignee_id=body.assignee_id,
+            event_id=event.id, event_type=event.type, event=event_json(event))
+
+    @staticmethod
+    def _created(ticket: Ticket) -> CreatedTicket:
+        return CreatedTicket(201, dumps_json(ticket).decode(), etag_of(ticket["version"]), replayed=False)
 
     async def _claim_key(self, conn, principal: Principal, key: str, request_hash: str) -> CreatedTicket | None:
         await repo.purge_expired_idempotency_keys(conn, user_id=principal.user_id)
@@ -175,12 +204,14 @@ class TicketService:
             raise TicketNotFound()
         return row
 
-    async def get(self, principal: Principal, ticket_id: UUID) -> TicketOut:
-        async with tenant_transaction(self.pool, organization_id(principal)) as conn:
-            row = await repo.get_ticket(conn, ticket_id=ticket_id)
-        return to_out(self._visible(principal, row))
+    async def get(self, principal: Principal, ticket_id: UUID) -> Ticket:
+        # One statement, one round trip (repo.read_ticket), under the same policy.
+        ticket = await repo.read_ticket(self.pool, org_id=organization_id(principal), ticket_id=ticket_id)
+        if ticket is None or not sees(principal, ticket["requester_id"]):
+            raise TicketNotFound()
+        return ticket
 
-    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[list[TicketOut], str | None]:
+    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[builtins.list[Ticket], str | None]:
         requester_id = query.requester_id
         if not principal.has_permission(TICKETS_READ_ALL):
             if not principal.has_permission(TICKETS_READ_OWN):
@@ -196,12 +227,12 @@ class TicketService:
             rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
                                            after=None if after is None else list(after), limit=query.limit + 1)
         rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort))
-        return [to_out(r) for r in rows], next_cursor
+        return [r.representation() for r in rows], next_cursor
 
     # ------------------------------------------------------------ change
 
     async def update(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, patch: TicketUpdate, *,
-                     if_match: str | None) -> TicketOut:
+                     if_match: str | None) -> Ticket:
         sent = patch.sent()
         triage = principal.has_permission(TICKETS_TRIAGE)
         if not triage and set(sent) - MEMBER_EDITABLE:
@@ -227,13 +258,13 @@ class TicketService:
                 if not await memberships.is_assignable(conn, user_id=changes["assignee_id"][1]):
                     raise AssigneeNotAssignable()
             if not changes:
-                return to_out(row)
+                return row.representation()
             row = await repo.update_ticket(conn, ticket_id=ticket_id,
                                            values={name: new for name, (_, new) in changes.items()})
             await self._event(conn, principal, ctx, "ticket.updated", row.id, {
                 "changes": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
                 "version": row.version})
-        return to_out(row)
+        return row.representation()
 
     async def delete(self, principal: Principal, ctx: RequestContext, ticket_id: UUID, *,
                      if_match: str | None = None) -> None:
@@ -247,10 +278,9 @@ class TicketService:
             deleted = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=True)
             if deleted is None:  # pragma: no cover - the live row is locked above
                 raise TicketNotFound()
-            await self._event(conn, principal, ctx, "ticket.deleted", deleted.id,
-                              to_out(deleted).model_dump(mode="json"))
+            await self._event(conn, principal, ctx, "ticket.deleted", deleted.id, event_data(deleted.representation()))
 
-    async def restore(self, principal: Principal, ctx: RequestContext, ticket_id: UUID) -> TicketOut:
+    async def restore(self, principal: Principal, ctx: RequestContext, ticket_id: UUID) -> Ticket:
         self._require_admin(principal)
         async with tenant_transaction(self.pool, organization_id(principal)) as conn:
             row = await repo.set_deleted(conn, ticket_id=ticket_id, deleted=False)
@@ -258,8 +288,8 @@ class TicketService:
                 if await repo.get_ticket(conn, ticket_id=ticket_id) is not None:
                     raise TicketNotDeleted()
                 raise TicketNotFound()
-            out = to_out(row)
-            await self._event(conn, principal, ctx, "ticket.restored", row.id, out.model_dump(mode="json"))
+            out = row.representation()
+            await self._event(conn, principal, ctx, "ticket.restored", row.id, event_data(out))
         return out
 
     @staticmethod

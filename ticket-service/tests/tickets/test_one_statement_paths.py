@@ -1,0 +1,215 @@
+"""The short paths (issue 16): a GET and a creation are one statement each that scopes itself
+(ticket_read, ticket_create), transactions open already scoped, a ticket is serialized from its
+trusted row without a model, and verified tokens are cached. Each keeps what it replaced: the
+same isolation, the same JSON, the same events."""
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from shared.auth import TOKEN_CACHE
+from shared.db import TENANT_SETTING, _scoped_begin, create_pool, tenant_transaction
+from shared.web import dumps_json
+from ticket_service.tickets.repository import TicketRow, read_ticket
+from ticket_service.tickets.schemas import TicketOut
+from ticket_service.tickets.service import event_data
+
+# ------------------------------------------------------------------ the representation
+
+moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31),
+                       timezones=st.just(UTC))
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+
+
+@st.composite
+def rows(draw):
+    return TicketRow(
+        id=draw(st.uuids()), org_id=draw(st.uuids()), number=draw(st.integers(1, 2 ** 62)), title=draw(texts),
+        description=draw(texts), status=draw(st.sampled_from(["open", "in_progress", "pending", "resolved", "closed"])),
+        priority=draw(st.sampled_from(["low", "normal", "high", "urgent"])), priority_rank=2,
+        tags=draw(st.lists(texts, max_size=4)), requester_id=draw(st.uuids()),
+        assignee_id=draw(st.none() | st.uuids()), created_at=draw(moments), updated_at=draw(moments),
+        version=draw(st.integers(1, 2 ** 31 - 1)), deleted_at=None)
+
+
+@hyp_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows())
+def test_representation_is_the_documented_ticket_byte_for_byte(row):
+    model = TicketOut(**row.representation())
+    assert dumps_json(row.representation()) == model.model_dump_json().encode()
+    assert event_data(row.representation()) == model.model_dump(mode="json")
+
+
+async def test_a_read_row_serializes_like_the_model(api, org, pool):
+    """asyncpg's own UUID and datetime values, straight from ticket_read."""
+    user = await org.user("owner")
+    created = await api.create_ticket(user, title="Zoë's \u2028 printer", tags=["ü", "x"])
+    ticket = await read_ticket(pool, org_id=org.id, ticket_id=uuid.UUID(created["id"]))
+    assert list(ticket) == list(TicketOut.model_fields)
+    assert dumps_json(ticket) == TicketOut(**ticket).model_dump_json().encode()
+    resp = await api.get(user, created["id"])
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert await resp.read() == dumps_json(ticket)
+    assert json.loads(await resp.read()) == created
+
+
+# ------------------------------------------------------------------ one statement, same policy
+
+async def test_ticket_read_applies_the_policy_and_leaves_no_scope_behind(api, org, other_org, settings, admin_db):
+    mine = await api.create_ticket(await org.user("owner"))
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        tid = uuid.UUID(mine["id"])
+        assert (await conn.fetchrow("SELECT * FROM ticket_read($1, $2)", org.id, tid))["id"] == tid
+        # Another organization's scope does not see it, whatever id is named.
+        assert await conn.fetch("SELECT * FROM ticket_read($1, $2)", other_org.id, tid) == []
+        # The scope lived for that statement only: the connection is back to no organization.
+        assert await conn.fetchval("SELECT current_setting($1, true)", TENANT_SETTING) in ("", None)
+        assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        # An invoker's function: the caller's role, under the policy (a deleted organization's
+        # tickets are hidden by the policy, not by the function).
+        assert await conn.fetchval("SELECT prosecdef FROM pg_proc WHERE proname = 'ticket_read'") is False
+        await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                               org.id)
+        assert await conn.fetch("SELECT * FROM ticket_read($1, $2)", org.id, tid) == []
+    finally:
+        await conn.close()
+
+
+async def test_a_member_reads_only_own_tickets_through_the_short_path(api, org):
+    owner, member = await org.user("owner"), await org.user("member")
+    theirs = await api.create_ticket(owner)
+    own = await api.create_ticket(member)
+    assert (await api.get(member, own["id"])).status == 200
+    await api.problem(await api.get(member, theirs["id"]), 404)
+
+
+# ------------------------------------------------------------------ creation in one statement
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 11, 30, 9, 0, 0, 0, tzinfo=UTC), datetime(2026, 11, 30, 9, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 11, 30, 9, 0, 0, 100000, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 500, tzinfo=UTC), datetime(2000, 2, 29, 0, 0, 0, 10, tzinfo=UTC)])
+async def test_the_database_writes_times_as_the_service_does(pool, moment):
+    """ticket_create writes the row's times into the event: the same text the API shows."""
+    async with pool.acquire() as conn:
+        for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):  # whatever the session's zone
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL TIME ZONE '{zone}'")
+                assert await conn.fetchval("SELECT ticket_json_time($1)", moment) == event_data({"t": moment})["t"]
+    assert event_data({"t": moment})["t"] == json.loads(dumps_json({"t": moment}))["t"]
+
+
+async def test_every_way_of_creating_writes_the_event_of_the_row(api, org):
+    owner, agent = await org.user("owner"), await org.user("agent")
+    plain = await api.create_ticket(owner, title="plain", tags=["a", "b"])
+    assigned = await api.create_ticket(owner, title="assigned", assignee_id=str(agent.id), priority="high")
+    resp = await api.client.post("/v1/tickets", json={"title": "keyed", "description": "d"},
+                                 headers={**owner.auth, "Idempotency-Key": f"k-{uuid.uuid4().hex}"})
+    assert resp.status == 201
+    keyed = await resp.json()
+    assert [t["number"] for t in (plain, assigned, keyed)] == [1, 2, 3]
+    for ticket in (plain, assigned, keyed):
+        [event] = await api.events_of(ticket["id"], "ticket.created")
+        assert event["data"] == ticket
+        assert event["data"]["created_at"].endswith("Z") and event["tenant_id"] == str(org.id)
+        assert event["occurred_at"] == ticket["created_at"]
+        assert ticket == await (await api.get(owner, ticket["id"])).json()
+
+
+async def test_creating_in_a_deleted_organization_leaves_nothing(api, org, admin_db):
+    owner = await org.user("owner")
+    first = await api.create_ticket(owner)
+    await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                           org.id)
+    for headers in ({}, {"Idempotency-Key": "k-after-delete"}):
+        resp = await api.client.post("/v1/tickets", json={"title": "too late"}, headers={**owner.auth, **headers})
+        await api.problem(resp, 404)
+    assert await admin_db.fetchval("SELECT count(*) FROM ticket.ticket WHERE org_id = $1", org.id) == 1
+    assert await admin_db.fetchval("SELECT last_number FROM ticket.ticket_counter WHERE org_id = $1", org.id) == 1
+    assert await admin_db.fetchval("SELECT count(*) FROM ticket.outbox WHERE payload->>'tenant_id' = $1 "
+                                   "AND routing_key = 'ticket.created'", str(org.id)) == 1
+    assert first["number"] == 1
+
+
+# ------------------------------------------------------------------ transactions open scoped
+
+def test_only_a_uuid_is_written_into_the_scoped_begin():
+    org = uuid.uuid4()
+    assert _scoped_begin(org) == f"BEGIN; SELECT set_config('{TENANT_SETTING}', '{org}', true)"
+    assert _scoped_begin(asyncpg.pgproto.pgproto.UUID(str(org))) == _scoped_begin(org)
+    for other in (str(org), f"{org}'; DROP TABLE ticket; --", None, 42):
+        assert _scoped_begin(other) is None
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+async def test_tenant_transaction_scopes_commits_and_rolls_back(api, org, settings, as_text):
+    ticket = await api.create_ticket(await org.user("owner"), title="before")
+    tid = uuid.UUID(ticket["id"])
+    scope = str(org.id) if as_text else org.id  # a UUID opens scoped in one message, text as a parameter
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        with pytest.raises(LookupError):
+            async with tenant_transaction(pool, scope) as conn:
+                assert conn.is_in_transaction()
+                assert await conn.execute("UPDATE ticket SET title = 'during' WHERE id = $1", tid) == "UPDATE 1"
+                raise LookupError("the handler failed")
+        async with pool.acquire() as conn:  # the one connection: rolled back, no scope, no transaction
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT current_setting($1, true)", TENANT_SETTING) in ("", None)
+            assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        async with tenant_transaction(pool, scope) as conn:
+            assert await conn.fetchval("SELECT title FROM ticket WHERE id = $1", tid) == "before"
+            await conn.execute("UPDATE ticket SET title = 'after' WHERE id = $1", tid)
+        async with tenant_transaction(pool, scope) as conn:
+            assert await conn.fetchval("SELECT title FROM ticket WHERE id = $1", tid) == "after"
+        # A failed statement inside: the error reaches the caller and the connection is clean.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(pool, scope) as conn:
+                await conn.execute("UPDATE ticket SET org_id = $1 WHERE id = $2", uuid.uuid4(), tid)
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+    finally:
+        await pool.close()
+
+
+async def test_a_transaction_left_open_is_rolled_back_on_release(settings, org, api):
+    ticket = await api.create_ticket(await org.user("owner"), title="kept")
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        conn = await pool.acquire()
+        await conn.execute("BEGIN")
+        await conn.execute("SELECT set_config($1, $2, true)", TENANT_SETTING, str(org.id))
+        await conn.execute("UPDATE ticket SET title = 'lost' WHERE id = $1", uuid.UUID(ticket["id"]))
+        await pool.release(conn)
+        async with tenant_transaction(pool, org.id) as conn:
+            assert await conn.fetchval("SELECT title FROM ticket WHERE id = $1", uuid.UUID(ticket["id"])) == "kept"
+    finally:
+        await pool.close()
+
+
+# ------------------------------------------------------------------ verified tokens, cached
+
+async def test_a_verified_token_is_cached_until_it_expires(client, org):
+    user = await org.user("owner")
+    cache = client.app[TOKEN_CACHE]
+    before = len(cache)
+    for _ in range(3):
+        assert (await client.get("/v1/tickets", headers=user.auth)).status == 200
+    assert len(cache) == before + 1
+    # Expired, but within the leeway: accepted, never kept past its exp.
+    late = org.tokens.mint(user_id=user.id, tenant_id=org.id, role="owner", iat=int(time.time()) - 905, ttl_s=900)
+    assert (await client.get("/v1/tickets", headers={"Authorization": f"Bearer {late}"})).status == 200
+    assert len(cache) == before + 1
+    # A forged token is refused every time, and never cached.
+    forged = user.token[:-4] + ("AAAA" if not user.token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        assert (await client.get("/v1/tickets", headers={"Authorization": f"Bearer {forged}"})).status == 401
+    assert len(cache) == before + 1
