@@ -57,7 +57,7 @@ class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
                  retry_delay_ms: int = 1000, retry_max_delay_ms: int = 60_000,
-                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1):
+                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1, batch_linger_s: float = 0.0):
         self.pool, self.amqp_url, self.exchange_name = pool, amqp_url, exchange
         self.group, self.bindings, self.handler = group, bindings, handler
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
@@ -71,6 +71,8 @@ class EventConsumer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._last_inbox_purge = 0.0
         self.max_batch = max(1, max_batch)
+        self.batch_linger_s = batch_linger_s
+        self._last_batch_at = -1e9
         self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -217,6 +219,12 @@ class EventConsumer:
 
     async def _drain(self) -> None:
         while self._pending:
+            # While deliveries keep coming, a batch starts at most every batch_linger_s (a batch
+            # costs one transaction whatever its size); after a quiet spell, at once.
+            wait = self._last_batch_at + self.batch_linger_s - time.monotonic()
+            if wait > 0 and len(self._pending) < self.max_batch:
+                await asyncio.sleep(wait)
+            self._last_batch_at = time.monotonic()
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             ok = False
             try:
@@ -351,7 +359,8 @@ class ConsumerContext:
                                  max_retries=settings.consumer_max_retries,
                                  retry_delay_ms=settings.consumer_retry_delay_ms,
                                  retry_max_delay_ms=settings.consumer_retry_max_delay_ms,
-                                 inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch)
+                                 inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch,
+                                 batch_linger_s=settings.consumer_batch_linger_ms / 1000)
         if key is not None:
             app[key] = consumer
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
