@@ -50,6 +50,12 @@ def _discard(task: asyncio.Future[Any] | None) -> None:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Done callback of a side call left to finish on its own: its error is retrieved (and dropped)."""
+    if not task.cancelled():
+        task.exception()
+
+
 InvalidRefreshToken = RefreshTokenInvalid
 
 
@@ -139,11 +145,15 @@ class SessionService:
 
     async def login(self, body: LoginRequest, info: RequestInfo) -> LoginResult:
         email = canonical_email(body.email)
-        await self.throttle.begin(email, info.ip)
-        async with self.pool.acquire() as conn:
-            # With the account, the token's comparison time (iat_ms), taken BEFORE the membership
-            # is read, on the clock revocation marks use (auth_service.revocation).
-            user, as_of_ms = await users_repo.get_by_email_at(conn, email=email, clock_sql=DB_CLOCK_MS_SQL)
+        # The account is looked up while the attempt is counted (both come before the hash);
+        # a refused attempt lets the lookup finish on its own rather than cancel a query.
+        lookup = asyncio.ensure_future(self._account(email))
+        try:
+            await self.throttle.begin(email, info.ip)
+        except BaseException:
+            lookup.add_done_callback(_retrieved)
+            raise
+        user, as_of_ms = await lookup
         # The membership question runs while the password is hashed (it needs only the user id),
         # so its latency hides behind the hash; its answer is dropped unless the password is right.
         memberships_call = (asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
@@ -164,7 +174,21 @@ class SessionService:
             async with self.pool.acquire() as conn:
                 await add_event_and_record(conn, failed, info.user_agent)  # one statement
             raise InvalidCredentials(LOGIN_FAILED_DETAIL)
-        _, memberships = await asyncio.gather(self.throttle.succeeded(email, info.ip), memberships_call)
+        # The password was right: the attempt is refunded while the session is written.
+        refund = asyncio.ensure_future(self.throttle.succeeded(email, info.ip))
+        try:
+            tokens = await self._open(user, body, info, memberships_call, as_of_ms=as_of_ms)
+        except BaseException:
+            refund.add_done_callback(_retrieved)
+            raise
+        await refund  # before the answer: the client's next attempt sees the refund
+        return LoginResult(user=user, tokens=tokens)
+
+    async def _open(self, user: User, body: LoginRequest, info: RequestInfo,
+                    memberships_call: asyncio.Future[list[Membership]], *, as_of_ms: int) -> TokensOut:
+        """After the password verified: the session (scoped to the organization asked for, or
+        the oldest membership) and its tokens."""
+        memberships = await memberships_call
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
         now = self.now()
@@ -190,12 +214,18 @@ class SessionService:
                 conn, session_id=session_id, user_id=user.id, password_changed_at=user.password_changed_at,
                 organization_id=organization_id, now=now, expires_at=now + self.absolute,
                 user_agent=info.user_agent, ip=info.ip, first_token_hash=token_hash, event=event)
-            if session is None:
-                raise CredentialsChanged()
-        tokens = self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
-                                    role=role, refresh_token=refresh_token,
-                                    permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
-        return LoginResult(user=user, tokens=tokens)
+        if session is None:
+            raise CredentialsChanged()
+        return self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
+                                  role=role, refresh_token=refresh_token,
+                                  permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
+
+    async def _account(self, email: str) -> tuple[User | None, int]:
+        """The account of ``email`` and, read right after it, the token's comparison time
+        (iat_ms): taken BEFORE the membership is read, on the clock revocation marks use
+        (auth_service.revocation)."""
+        async with self.pool.acquire() as conn:
+            return await users_repo.get_by_email_at(conn, email=email, clock_sql=DB_CLOCK_MS_SQL)
 
     # ------------------------------------------------------------------ rotation
 
