@@ -35,6 +35,9 @@ from .envelope import Event
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+# Applies the new events of a batch, in delivery order, in the batch's transaction (instead of
+# the handler once per event): for a handler that writes many events in one statement.
+BatchHandler = Callable[[asyncpg.Connection, list[Event]], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"             # delayed retries already made for this message
 ROUTING_KEY_HEADER = "x-routing-key"     # the event type it was published with
@@ -57,7 +60,8 @@ class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
                  retry_delay_ms: int = 1000, retry_max_delay_ms: int = 60_000,
-                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1, batch_linger_s: float = 0.0):
+                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1, batch_linger_s: float = 0.0,
+                 batch_handler: BatchHandler | None = None):
         self.pool, self.amqp_url, self.exchange_name = pool, amqp_url, exchange
         self.group, self.bindings, self.handler = group, bindings, handler
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
@@ -72,6 +76,7 @@ class EventConsumer:
         self._last_inbox_purge = 0.0
         self.max_batch = max(1, max_batch)
         self.batch_linger_s = batch_linger_s
+        self.batch_handler = batch_handler
         self._last_batch_at = -1e9
         self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -246,12 +251,18 @@ class EventConsumer:
             fresh = {row["event_id"] for row in await conn.fetch(
                 "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
                 "ON CONFLICT DO NOTHING RETURNING event_id", self.group, ids)}
-            applied = 0
+            new = []
             for event in events:
                 if event.id in fresh:
                     fresh.discard(event.id)
+                    new.append(event)
+            if self.batch_handler is not None:
+                if new:
+                    await self.batch_handler(conn, new)
+            else:
+                for event in new:
                     await self.handler(conn, event)
-                    applied += 1
+            applied = len(new)
         self.processed_total += applied
         metrics.EVENTS_PROCESSED.labels(self.group).inc(applied)
         if len(events) > applied:
@@ -345,8 +356,10 @@ class ConsumerContext:
     (shared.messaging.topology) to declare the group before any producer publishes."""
 
     def __init__(self, settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> None:
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1,
+                 batch_handler: BatchHandler | None = None) -> None:
         self.settings, self.handler, self.key, self.max_batch = settings, handler, key, max_batch
+        self.batch_handler = batch_handler
         self.consumer_group = group
         self.consumer_bindings = list(bindings)
 
@@ -360,7 +373,8 @@ class ConsumerContext:
                                  retry_delay_ms=settings.consumer_retry_delay_ms,
                                  retry_max_delay_ms=settings.consumer_retry_max_delay_ms,
                                  inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch,
-                                 batch_linger_s=settings.consumer_batch_linger_ms / 1000)
+                                 batch_linger_s=settings.consumer_batch_linger_ms / 1000,
+                                 batch_handler=self.batch_handler)
         if key is not None:
             app[key] = consumer
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
@@ -372,9 +386,11 @@ class ConsumerContext:
 
 
 def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> ConsumerContext:
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1,
+                 batch_handler: BatchHandler | None = None) -> ConsumerContext:
     """Run an EventConsumer as a background task of the app (after the pool context)."""
-    return ConsumerContext(settings, group=group, bindings=bindings, handler=handler, key=key, max_batch=max_batch)
+    return ConsumerContext(settings, group=group, bindings=bindings, handler=handler, key=key, max_batch=max_batch,
+                           batch_handler=batch_handler)
 
 
 def consumer_ready_check(
