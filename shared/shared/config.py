@@ -98,9 +98,9 @@ class BaseServiceSettings(BaseSettings):
     consumer_retry_max_delay_ms: int = shared_field("CONSUMER_RETRY_MAX_DELAY_MS", 60_000,
                                                     "Cap of the retry delay (it doubles per retry).")
     consumer_batch_linger_ms: float = shared_field(
-        "CONSUMER_BATCH_LINGER_MS", 40.0, "For consumers that apply deliveries in batches (the audit log): "
-        "while deliveries keep coming, start a batch transaction at most this often (ms). 0: a transaction "
-        "as soon as the previous one ended.", ge=0)
+        "CONSUMER_BATCH_LINGER_MS", 5.0, "For consumers that apply deliveries in batches (the audit log): how "
+        "long (ms) the first delivery after a quiet spell waits for the ones right behind it (a relay publishes "
+        "its batch as one burst) so they share a transaction. 0: at once.", ge=0)
     inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,
                                           "How long consumers remember applied event ids.")
 

@@ -509,23 +509,25 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + flow + lone})
 
 
-async def test_a_batching_consumer_applies_a_steady_flow_in_few_transactions(
+async def test_a_batching_consumer_gathers_a_burst_into_one_transaction(
         messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
     consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=8,
-                             batch_linger_s=2.0)
+                             batch_linger_s=1.0)
     relay = make_relay(messaging_pool, messaging_settings)  # publishes each event as it comes
     batches: list[int] = []
     count_calls(consumer, "process_batch", batches, lambda args, applied: len(args[0]))
     async with running(consumer, relay):
         await connected(consumer)
+        started = time.monotonic()
         ids = []
         for _ in range(6):
             ids += await add_events(messaging_pool, 1)
             await asyncio.sleep(0.05)
         await wait_until(lambda: _has_all(messaging_pool, ids), what="every event")
-    # The first delivery after a quiet spell is applied at once, the rest within the linger together.
-    assert batches == [1, 5]
+        # The first delivery waited the linger for the ones right behind it: one transaction.
+        assert time.monotonic() - started >= 1.0
+    assert batches == [6]
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
     async with messaging_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group) == 6

@@ -77,7 +77,6 @@ class EventConsumer:
         self.max_batch = max(1, max_batch)
         self.batch_linger_s = batch_linger_s
         self.batch_handler = batch_handler
-        self._last_batch_at = -1e9
         self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -211,8 +210,9 @@ class EventConsumer:
 
     # Batching (max_batch > 1): deliveries that arrive while a transaction is running are applied
     # together in the next one: one BEGIN/COMMIT and one inbox statement for the lot instead of
-    # per event, and no waiting for a batch to fill. When a batch fails, each of its events
-    # takes the one-by-one path, so a poison event is retried and parked on its own.
+    # per event; the first delivery after a quiet spell waits batch_linger_s for its burst. When a
+    # batch fails, each of its events takes the one-by-one path, so a poison event is retried and
+    # parked on its own.
 
     async def _apply_in_batch(self, event: Event) -> bool:
         """True once ``event`` was applied (or found applied) in a committed batch."""
@@ -223,13 +223,11 @@ class EventConsumer:
         return await done
 
     async def _drain(self) -> None:
+        # The first delivery after a quiet spell waits batch_linger_s for the ones right behind
+        # it (a relay publishes its batch as one burst), so they share one transaction.
+        if self.batch_linger_s > 0 and len(self._pending) < self.max_batch:
+            await asyncio.sleep(self.batch_linger_s)
         while self._pending:
-            # While deliveries keep coming, a batch starts at most every batch_linger_s (a batch
-            # costs one transaction whatever its size); after a quiet spell, at once.
-            wait = self._last_batch_at + self.batch_linger_s - time.monotonic()
-            if wait > 0 and len(self._pending) < self.max_batch:
-                await asyncio.sleep(wait)
-            self._last_batch_at = time.monotonic()
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             ok = False
             try:
