@@ -4,7 +4,7 @@ Starts the stack the way `make run` does (its own database and ports), seeds a d
 through the public API (progress bar), drives the gateway over loopback with wrk (and a
 Python generator for refresh, whose tokens chain), and measures in the same run the floors
 that bound each figure on this machine: a bare aiohttp handler, one asyncpg primary-key
-query, one argon2 hash. Writes deploy/bench/RESULTS.md.
+query, one argon2 hash. Writes deploy/bench/RESULTS.md (keeping its hand-written notes section).
 
     make bench            # BENCH_SECONDS=10 BENCH_TICKETS=5000 by default
 """
@@ -328,6 +328,22 @@ async def event_lag(since: float) -> dict:
     return {"events": len(lags), "p50": pct(lags, 50), "p99": pct(lags, 99)}
 
 
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
+
+
+def kept_notes(results: Path) -> str:
+    """The hand-written part of RESULTS.md (between the notes markers: what each change bought,
+    how it was measured), carried over below the new tables."""
+    try:
+        text = results.read_text()
+    except OSError:
+        return ""
+    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start:end + len(NOTES_END)] + "\n"
+
+
 # Goals of issue 16, each a ratio measured in one run: (label, numerator, denominator, minimum).
 GOALS = [
     ("GET by id through the gateway / the bare chain", "GET /v1/tickets/{id}", "bare chain", 0.9),
@@ -459,7 +475,8 @@ def main() -> int:
                   f"p50 {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms.", ""]
     report = "\n".join(lines)
     print(report)
-    (Path(__file__).resolve().parent / "RESULTS.md").write_text(report)
+    results = Path(__file__).resolve().parent / "RESULTS.md"
+    results.write_text(report + kept_notes(results))
     return 0
 
 
