@@ -103,9 +103,14 @@ class Mark:
     raise_only: bool = False
 
 
+# PostgreSQL's clock (epoch ms) as a SQL expression: the one clock marks and token ``iat_ms``
+# are compared on (a query may read it next to other columns, as the sign-in's user lookup does).
+DB_CLOCK_MS_SQL = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
 async def db_clock_ms(conn: asyncpg.Connection) -> int:
     """PostgreSQL's clock (epoch ms): the one clock marks and token ``iat_ms`` are compared on."""
-    return int(await conn.fetchval("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"))
+    return int(await conn.fetchval(f"SELECT {DB_CLOCK_MS_SQL}"))
 
 
 def _now_ms() -> int:

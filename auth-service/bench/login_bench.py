@@ -2,8 +2,9 @@
 
     .venv/bin/python auth-service/bench/login_bench.py [--seconds 15] [--concurrency N]
 
-1. Raw argon2id verify rate with the production parameters (m=19456 KiB, t=2, p=1), one
-   thread per core, in this process: the ceiling for logins on this machine.
+1. Raw argon2id verify rate with auth-service's parameters (its settings from this environment:
+   m=19456 KiB, t=2, p=1 by default), on as many threads as auth-service hashes on, in this
+   process: the ceiling for logins on this machine.
 2. The real auth-service and tenant-service as separate processes (``python -m ...``) on the
    test database, Redis db 1 and a throwaway exchange; logins through HTTP at a concurrency
    of about the core count (each login = throttle check, one argon2 verify in the thread pool,
@@ -31,12 +32,13 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from argon2 import PasswordHasher
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "shared"), str(REPO / "auth-service")]
 
+from auth_service.config import Settings as AuthSettings  # noqa: E402
 from auth_service.keys.ring import write_new_key  # noqa: E402
+from auth_service.users.passwords import argon2_hasher, hashing_threads  # noqa: E402
 from shared.messaging.testing import delete_broker_objects  # noqa: E402
 from shared.testing import app_dsn, cpu_model, owner_dsn, prepare_test_database  # noqa: E402
 
@@ -77,7 +79,7 @@ def machine_cpu(auth_pid: int, tenant_pid: int) -> collections.Counter:
 
 
 def raw_argon2_rate(threads: int, seconds: float) -> float:
-    ph = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    ph = argon2_hasher(AuthSettings())  # the service's parameters (the same environment)
     stored = ph.hash(PASSWORD)
     counts = [0] * threads
     stop = time.perf_counter() + seconds
@@ -152,7 +154,9 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--raw-seconds", type=float, default=3.0)
     args = ap.parse_args()
-    cores = os.cpu_count() or 1
+    # The threads one auth-service worker hashes on (shared.cpu: the CPUs this process may use).
+    settings = AuthSettings()
+    cores = hashing_threads(settings) * settings.workers
     concurrency = args.concurrency or cores
 
     await prepare_test_database()
@@ -257,7 +261,8 @@ async def main() -> None:
         await delete_broker_objects(AMQP, exchange=exchange, groups=[group])
 
     rows = [
-        ("raw argon2id verify (m=19456 KiB, t=2, p=1), " f"{cores} threads (mean of {len(raw_rates)} phases: "
+        (f"raw argon2id verify (m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
+         f"p={settings.argon2_parallelism}), {cores} threads (mean of {len(raw_rates)} phases: "
          + ", ".join(f"{r:.1f}" for r in raw_rates) + ")", f"{raw_rate:.1f}/s", "", "", "100%"),
         (f"POST /v1/auth/login, concurrency {concurrency}", f"{login_rate:.1f}/s",
          f"{statistics.median(lat) * 1000:.1f}", f"{pct(lat, 0.99):.1f}", f"{ratio * 100:.1f}%"),
@@ -285,7 +290,8 @@ async def main() -> None:
         "# auth-service benchmark: login and refresh",
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        f"- machine: {cores} cores (nproc), {cpu_model()}; Python {platform.python_version()}",
+        f"- machine: {os.cpu_count()} cores (nproc; auth-service hashes on {cores} threads), {cpu_model()}; "
+        f"Python {platform.python_version()}",
         f"- setup: real auth-service and tenant-service processes (`python -m ...`, one process each, uvloop), "
         f"PostgreSQL, Redis and RabbitMQ on the same machine, which also runs the load generator; "
         f"{args.rounds} x {args.seconds:.0f} s per login row, alternating with {args.raw_seconds:.0f} s raw-hash "

@@ -4,7 +4,7 @@ Starts the stack the way `make run` does (its own database and ports), seeds a d
 through the public API (progress bar), drives the gateway over loopback with wrk (and a
 Python generator for refresh, whose tokens chain), and measures in the same run the floors
 that bound each figure on this machine: a bare aiohttp handler, one asyncpg primary-key
-query, one argon2 hash. Writes deploy/bench/RESULTS.md.
+query, one argon2 hash. Writes deploy/bench/RESULTS.md (keeping its hand-written notes section).
 
     make bench            # BENCH_SECONDS=10 BENCH_TICKETS=5000 by default
 """
@@ -155,12 +155,16 @@ async def settle() -> None:
 
 
 def floor_argon2() -> dict:
+    """The raw hash rate: auth-service's own hasher (its settings from this environment, which the
+    stack's auth-service shares: the same argon2id parameters) on as many threads as one of its
+    worker processes hashes on, times its workers (shared.cpu: the CPUs this process may use)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from argon2 import PasswordHasher
-    memory = int(os.environ.get("AUTH_ARGON2_MEMORY_COST", "19456"))
-    t_cost = int(os.environ.get("AUTH_ARGON2_TIME_COST", "2"))
-    ph = PasswordHasher(time_cost=t_cost, memory_cost=memory, parallelism=1)
+    from auth_service.config import Settings as AuthSettings
+    from auth_service.users.passwords import argon2_hasher, hashing_threads
+    settings = AuthSettings()
+    ph = argon2_hasher(settings)
+    threads = hashing_threads(settings) * settings.workers
     done, latencies = 0, []
     deadline = time.monotonic() + SECONDS / 2
 
@@ -173,11 +177,11 @@ def floor_argon2() -> dict:
             done += 1
     started = time.monotonic()
     cpu0 = time.process_time()
-    with ThreadPoolExecutor(os.cpu_count()) as ex:
-        for f in [ex.submit(worker) for _ in range(os.cpu_count())]:
+    with ThreadPoolExecutor(threads) as ex:
+        for f in [ex.submit(worker) for _ in range(threads)]:
             f.result()
     return {"rps": done / (time.monotonic() - started), "p50": pct(latencies, 50), "p99": pct(latencies, 99),
-            "cpu_us_per_hash": (time.process_time() - cpu0) / max(1, done) * 1e6}
+            "cpu_us_per_hash": (time.process_time() - cpu0) / max(1, done) * 1e6, "threads": threads}
 
 
 # ------------------------------------------------------------------ seeding and scenarios
@@ -324,7 +328,21 @@ async def event_lag(since: float) -> dict:
     return {"events": len(lags), "p50": pct(lags, 50), "p99": pct(lags, 99)}
 
 
-KEPT_HEADING = "## What each change bought"
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
+
+
+def kept_notes(results: Path) -> str:
+    """The hand-written part of RESULTS.md (between the notes markers: what each change bought,
+    how it was measured), carried over below the new tables."""
+    try:
+        text = results.read_text()
+    except OSError:
+        return ""
+    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start:end + len(NOTES_END)] + "\n"
+
 
 # Goals of issue 16, each a ratio measured in one run: (label, numerator, denominator, minimum).
 GOALS = [
@@ -446,7 +464,8 @@ def main() -> int:
     login_cpu = results["POST /v1/auth/login"]["cpu_us"]
     login_non_hash = ", ".join(f"{g} {(login_cpu[g] - (hash_us if g == 'auth-service' else 0)) / 1000:.1f} ms"
                                for g in groups if login_cpu[g] >= 50)
-    lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run); "
+    lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run: auth-service's "
+                  f"parameters on its {floors['argon2id hash']['threads']} hashing threads); "
                   f"the non-hash CPU of a login, by process: {login_non_hash}."]
     lines += ["", "Memory after the run (resident set, gunicorn master + one worker per process):", "",
               "| process | OS processes | RSS MiB |", "|---|---|---|"]
@@ -456,10 +475,8 @@ def main() -> int:
                   f"p50 {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms.", ""]
     report = "\n".join(lines)
     print(report)
-    out = Path(__file__).resolve().parent / "RESULTS.md"
-    # Hand-written sections below the generated report (from KEPT_HEADING on) survive a new run.
-    kept = out.read_text().partition(KEPT_HEADING)[2] if out.exists() else ""
-    out.write_text(report + (f"\n{KEPT_HEADING}{kept}" if kept else ""))
+    results = Path(__file__).resolve().parent / "RESULTS.md"
+    results.write_text(report + kept_notes(results))
     return 0
 
 

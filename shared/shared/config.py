@@ -84,6 +84,10 @@ class BaseServiceSettings(BaseSettings):
     relay_batch_size: int = shared_field("RELAY_BATCH_SIZE", 200, "Outbox rows claimed per relay batch.")
     relay_poll_interval_s: float = shared_field("RELAY_POLL_INTERVAL_S", 1.0,
                                                 "Relay polling interval (NOTIFY wakes it sooner).")
+    relay_linger_ms: float = shared_field(
+        "RELAY_LINGER_MS", 40.0, "While events keep coming, start a relay batch at most this often (ms), so "
+        "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",
+        ge=0)
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
     relay_publish_timeout_s: float = shared_field("RELAY_PUBLISH_TIMEOUT_S", 5.0,
                                                   "Wait for one broker confirm before the batch is retried.")
@@ -93,6 +97,10 @@ class BaseServiceSettings(BaseSettings):
     consumer_retry_delay_ms: int = shared_field("CONSUMER_RETRY_DELAY_MS", 1000, "Delay before a retry.")
     consumer_retry_max_delay_ms: int = shared_field("CONSUMER_RETRY_MAX_DELAY_MS", 60_000,
                                                     "Cap of the retry delay (it doubles per retry).")
+    consumer_batch_linger_ms: float = shared_field(
+        "CONSUMER_BATCH_LINGER_MS", 5.0, "For consumers that apply deliveries in batches (the audit log): how "
+        "long (ms) the first delivery after a quiet spell waits for the ones right behind it (a relay publishes "
+        "its batch as one burst) so they share a transaction. 0: at once.", ge=0)
     inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,
                                           "How long consumers remember applied event ids.")
 

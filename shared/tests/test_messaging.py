@@ -509,3 +509,71 @@ async def test_events_published_before_the_consumer_first_ran_reach_it(
             return set((await effects(messaging_pool)).keys()) == set(ids)
         await wait_until(all_applied, what="every early event applied")
     assert all(n == 1 for n in (await effects(messaging_pool)).values())
+
+
+# ---------------------------------------------------------------- lingering (batches under a steady flow)
+
+def count_calls(obj, name: str, sizes: list, size) -> None:
+    """Record ``size(args, result)`` of each call of ``obj.name``, the method itself unchanged."""
+    method = getattr(obj, name)
+
+    async def counted(*args):
+        result = await method(*args)
+        sizes.append(size(args, result))
+        return result
+    setattr(obj, name, counted)
+
+
+async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_once(
+        messaging_pool, messaging_settings, broker_cleanup):
+    group = new_group(broker_cleanup)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group)
+    relay = make_relay(messaging_pool, messaging_settings, linger_s=2.0, poll_interval_s=5.0)
+    batches: list[int] = []
+    count_calls(relay, "publish_batch", batches, lambda args, published: published)
+    async with running(consumer, relay):
+        await connected(consumer)
+        started = time.monotonic()
+        first = await add_events(messaging_pool, 1)
+        await wait_until(lambda: _has_all(messaging_pool, first), what="the first event")
+        # Nothing was published in the linger before it: it went at once.
+        assert time.monotonic() - started < 1.5
+        # Five events in five transactions right after: one batch, once the linger has passed.
+        flow = []
+        for _ in range(5):
+            flow += await add_events(messaging_pool, 1)
+        await wait_until(lambda: _has_all(messaging_pool, flow), what="the flow")
+        assert time.monotonic() - started >= 2.0
+        assert [n for n in batches if n] == [1, 5]
+        # After a quiet spell longer than the linger, an event goes at once again.
+        await asyncio.sleep(2.1)
+        started = time.monotonic()
+        lone = await add_events(messaging_pool, 1)
+        await wait_until(lambda: _has_all(messaging_pool, lone), what="the lone event")
+        assert time.monotonic() - started < 1.5
+    assert [n for n in batches if n] == [1, 5, 1]
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + flow + lone})
+
+
+async def test_a_batching_consumer_gathers_a_burst_into_one_transaction(
+        messaging_pool, messaging_settings, broker_cleanup):
+    group = new_group(broker_cleanup)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=8,
+                             batch_linger_s=1.0)
+    relay = make_relay(messaging_pool, messaging_settings)  # publishes each event as it comes
+    batches: list[int] = []
+    count_calls(consumer, "process_batch", batches, lambda args, applied: len(args[0]))
+    async with running(consumer, relay):
+        await connected(consumer)
+        started = time.monotonic()
+        ids = []
+        for _ in range(6):
+            ids += await add_events(messaging_pool, 1)
+            await asyncio.sleep(0.05)
+        await wait_until(lambda: _has_all(messaging_pool, ids), what="every event")
+        # The first delivery waited the linger for the ones right behind it: one transaction.
+        assert time.monotonic() - started >= 1.0
+    assert batches == [6]
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
+    async with messaging_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group) == 6

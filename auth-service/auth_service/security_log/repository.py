@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.messaging import Event
+from shared.messaging.outbox import OUTBOX_INSERT, outbox_row
 
 # The event types the log keeps: its `type` is the event's, one name for one concept.
 SECURITY_EVENT_TYPES = frozenset({
@@ -41,17 +42,44 @@ def account_of(event: Event) -> UUID | None:
     return None
 
 
-async def record_event(conn: asyncpg.Connection, event: Event, user_agent: str | None) -> None:
-    """Log ``event`` for its account when it is a security event (inside its transaction)."""
+# The log entry of an event: SECURITY_EVENT_INSERT followed by VALUES or a SELECT of
+# security_row(event, user_agent) as (uuid, uuid, text, timestamptz, text, text).
+SECURITY_EVENT_INSERT = "INSERT INTO security_event (id, user_id, type, occurred_at, ip, user_agent)"
+
+
+def security_row(event: Event, user_agent: str | None) -> tuple[UUID, UUID, str, datetime, str | None,
+                                                                 str | None] | None:
+    """The security log row of ``event``, or None when the log does not keep it (not a security
+    event, or no account: a failed login of an unknown email)."""
     if event.type not in SECURITY_EVENT_TYPES:
-        return
+        return None
     user_id = account_of(event)
     if user_id is None:
+        return None
+    return event.id or uuid.uuid4(), user_id, event.type, event.occurred_at, event.actor.ip, user_agent
+
+
+async def record_event(conn: asyncpg.Connection, event: Event, user_agent: str | None) -> None:
+    """Log ``event`` for its account when it is a security event (inside its transaction)."""
+    row = security_row(event, user_agent)
+    if row is None:
         return
     await conn.execute(
-        "INSERT INTO security_event (id, user_id, type, occurred_at, ip, user_agent) "
-        "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM user_account WHERE id = $2)",
-        event.id or uuid.uuid4(), user_id, event.type, event.occurred_at, event.actor.ip, user_agent)
+        f"{SECURITY_EVENT_INSERT} SELECT $1, $2, $3, $4, $5, $6 "
+        "WHERE EXISTS (SELECT 1 FROM user_account WHERE id = $2)", *row)
+
+
+async def add_event_and_record(conn: asyncpg.Connection, event: Event, user_agent: str | None) -> None:
+    """``event`` into the outbox and, when it is a security event, into the account's log, in
+    one statement: its own transaction, for an event that is the whole change (a failed login)."""
+    row = security_row(event, user_agent)
+    if row is None:
+        await conn.execute(f"{OUTBOX_INSERT} VALUES ($1, $2, $3::jsonb)", *outbox_row(event))
+        return
+    await conn.execute(
+        f"WITH o AS ({OUTBOX_INSERT} VALUES ($1, $2, $3::jsonb)) "
+        f"{SECURITY_EVENT_INSERT} SELECT $4, $5, $2, $6, $7, $8 "
+        "WHERE EXISTS (SELECT 1 FROM user_account WHERE id = $5)", *outbox_row(event), *row[:2], *row[3:])
 
 
 async def list_for_user(conn: asyncpg.Connection, *, user_id: UUID, limit: int,

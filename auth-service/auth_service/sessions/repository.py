@@ -7,6 +7,11 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.messaging import Event
+from shared.messaging.outbox import OUTBOX_INSERT, outbox_row
+
+from ..security_log.repository import SECURITY_EVENT_INSERT, security_row
+
 
 @dataclass(frozen=True)
 class Session:
@@ -54,6 +59,37 @@ async def insert_session(conn: asyncpg.Connection, *, session_id: UUID, user_id:
         f"SELECT {_SESSION} FROM s",
         session_id, user_id, organization_id, now, expires_at, user_agent, ip, first_token_hash)
     return _session(row)
+
+
+async def open_login_session(conn: asyncpg.Connection, *, session_id: UUID, user_id: UUID,
+                             password_changed_at: datetime | None, organization_id: UUID | None, now: datetime,
+                             expires_at: datetime, user_agent: str | None, ip: str | None,
+                             first_token_hash: bytes, event: Event) -> Session | None:
+    """A sign-in, in one statement (its own transaction unless the caller has one open): the
+    session with the first refresh token of its chain, ``event`` in the outbox and the account's
+    security log entry, only while the password is still the one verified (its
+    ``password_changed_at`` unchanged); None, and nothing written, when it changed since.
+
+    The user row is share-locked to the end of the transaction, so a password change waits for
+    this session to commit and then ends it (SessionService.replace_credentials). A change that
+    committed first is seen by the lock's re-check of the row (READ COMMITTED re-evaluates the
+    condition on the newest version of a row it waited for), and nothing is written.
+    """
+    entry = security_row(event, user_agent)
+    if entry is None or entry[1] != user_id:
+        raise ValueError("a sign-in's event is a security event of its account")
+    row = await conn.fetchrow(
+        "WITH u AS (SELECT id FROM user_account WHERE id = $2 AND password_changed_at IS NOT DISTINCT FROM $9 "
+        "FOR SHARE), "
+        "s AS (INSERT INTO session (id, user_id, organization_id, created_at, last_used_at, expires_at, "
+        f"user_agent, ip) SELECT $1, u.id, $3, $4, $4, $5, $6, $7 FROM u RETURNING {_SESSION}), "
+        "t AS (INSERT INTO refresh_token (token_hash, session_id, created_at) SELECT $8, id, $4 FROM s), "
+        f"o AS ({OUTBOX_INSERT} SELECT $10, $11, $12::jsonb FROM s), "
+        f"e AS ({SECURITY_EVENT_INSERT} SELECT $13, $2, $11, $14, $15, $6 FROM s) "
+        f"SELECT {_SESSION} FROM s",
+        session_id, user_id, organization_id, now, expires_at, user_agent, ip, first_token_hash,
+        password_changed_at, *outbox_row(event), entry[0], entry[3], entry[4])
+    return _session_or_none(row)
 
 
 async def insert_refresh_token(conn: asyncpg.Connection, *, token_hash: bytes, session_id: UUID,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,13 +14,15 @@ from aiohttp import web
 from shared.auth import Principal
 from shared.context import RequestContext
 from shared.errors import InvalidCredentials, NotAMember, RefreshTokenInvalid, SessionNotFound, TokenRevoked
-from shared.messaging import add_event
+from shared.messaging import Event, add_event
+from shared.messaging.outbox import new_event
 from shared.pagination import KeysetCursors, PageQuery
 from shared.web import canonical_email
 
 from ..config import Settings
-from ..revocation import Revocations, db_clock_ms
+from ..revocation import DB_CLOCK_MS_SQL, Revocations, db_clock_ms
 from ..security_log import record_event
+from ..security_log.repository import add_event_and_record
 from ..tenants.client import Membership, TenantClient
 from ..tokens.schemas import TokensOut
 from ..tokens.service import AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor, seal_successor
@@ -45,6 +48,12 @@ def _discard(task: asyncio.Future[Any] | None) -> None:
     else:
         task.cancel()
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Done callback of a side call left to finish on its own: its error is retrieved (and dropped)."""
+    if not task.cancelled():
+        task.exception()
 
 
 InvalidRefreshToken = RefreshTokenInvalid
@@ -115,6 +124,14 @@ class SessionService:
                                 actor_ip=info.ip, request_id=info.request_id, data=data or {})
         await record_event(conn, event, info.user_agent)  # the account's security log
 
+    def _new_event(self, info: RequestContext, *, type: str, subject_type: str, subject_id: UUID | str,
+                   actor_user_id: UUID | None = None, tenant_id: UUID | None = None,
+                   data: dict[str, object] | None = None) -> Event:
+        """An event for a statement that writes it with its change (see ``_event``)."""
+        return new_event(source=self.settings.service_name, type=type, subject_type=subject_type,
+                         subject_id=subject_id, tenant_id=tenant_id, actor_user_id=actor_user_id, actor_ip=info.ip,
+                         request_id=info.request_id, data=data or {})
+
     # ------------------------------------------------------------------ opening
 
     async def open_session(self, conn: asyncpg.Connection, *, user_id: UUID, organization_id: UUID | None,
@@ -129,12 +146,15 @@ class SessionService:
 
     async def login(self, body: LoginRequest, info: RequestContext) -> LoginResult:
         email = canonical_email(body.email)
-        await self.throttle.begin(email, info.ip)
-        async with self.pool.acquire() as conn:
-            user = await users_repo.get_by_email(conn, email=email)
-            # The token's comparison time (iat_ms), taken BEFORE the membership is read, on the
-            # clock revocation marks use (auth_service.revocation).
-            as_of_ms = await db_clock_ms(conn)
+        # The account is looked up while the attempt is counted (both come before the hash);
+        # a refused attempt lets the lookup finish on its own rather than cancel a query.
+        lookup = asyncio.ensure_future(self._account(email))
+        try:
+            await self.throttle.begin(email, info.ip)
+        except BaseException:
+            lookup.add_done_callback(_retrieved)
+            raise
+        user, as_of_ms = await lookup
         # The membership question runs while the password is hashed (it needs only the user id),
         # so its latency hides behind the hash; its answer is dropped unless the password is right.
         memberships_call = (asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
@@ -149,35 +169,64 @@ class SessionService:
         # None checks state it for the reader and the type checker.
         if not ok or user is None or memberships_call is None:
             _discard(memberships_call)
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._event(conn, info, type="auth.login_failed", subject_type="user",
-                                  subject_id=user.id if user else "unknown", actor_user_id=user.id if user else None,
-                                  data={"reason": "invalid_credentials"})
+            failed = self._new_event(info, type="auth.login_failed", subject_type="user",
+                                     subject_id=user.id if user else "unknown",
+                                     actor_user_id=user.id if user else None, data={"reason": "invalid_credentials"})
+            async with self.pool.acquire() as conn:
+                await add_event_and_record(conn, failed, info.user_agent)  # one statement
             raise InvalidCredentials(LOGIN_FAILED_DETAIL)
-        _, memberships = await asyncio.gather(self.throttle.succeeded(email, info.ip), memberships_call)
+        # The password was right: the attempt is refunded while the session is written.
+        refund = asyncio.ensure_future(self.throttle.succeeded(email, info.ip))
+        try:
+            tokens = await self._open(user, body, info, memberships_call, as_of_ms=as_of_ms)
+        except BaseException:
+            refund.add_done_callback(_retrieved)
+            raise
+        await refund  # before the answer: the client's next attempt sees the refund
+        return LoginResult(user=user, tokens=tokens)
+
+    async def _open(self, user: User, body: LoginRequest, info: RequestContext,
+                    memberships_call: asyncio.Future[list[Membership]], *, as_of_ms: int) -> TokensOut:
+        """After the password verified: the session (scoped to the organization asked for, or
+        the oldest membership) and its tokens."""
+        memberships = await memberships_call
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
-        async with self.pool.acquire() as conn, conn.transaction():
+        now = self.now()
+        session_id = uuid4()
+        refresh_token, token_hash = new_refresh_token()
+        event = self._new_event(info, type="auth.login_succeeded", subject_type="user", subject_id=user.id,
+                                actor_user_id=user.id, tenant_id=organization_id,
+                                data={"session_id": str(session_id)})
+        async with self.pool.acquire() as conn, contextlib.AsyncExitStack() as tx:
             if new_hash is not None:
+                await tx.enter_async_context(conn.transaction())
                 # The hashing parameters changed since this hash was made: upgrade it now that
                 # the password is at hand, but only if it is still the hash just verified
                 # (compare-and-set: a password changed meanwhile is never overwritten).
                 await users_repo.rehash_password(conn, user_id=user.id, verified_hash=user.password_hash,
                                                  new_hash=new_hash)
-            # The password must still be the one verified: a change committed since then ended
-            # every session and this sign-in must not open a new one. The share lock holds a
-            # concurrent change back until this session has committed, so the change ends it.
-            if not await users_repo.credentials_unchanged(conn, user=user):
-                raise CredentialsChanged()
-            now = self.now()
-            session, refresh_token = await self.open_session(conn, user_id=user.id, organization_id=organization_id,
-                                                             info=info, now=now)
-            await self._event(conn, info, type="auth.login_succeeded", subject_type="user", subject_id=user.id,
-                              actor_user_id=user.id, tenant_id=organization_id, data={"session_id": str(session.id)})
-        tokens = self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
-                                    role=role, refresh_token=refresh_token,
-                                    permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
-        return LoginResult(user=user, tokens=tokens)
+            # One statement: the session, its first refresh token, the event and the security log
+            # entry, only while the password is still the one verified. A change committed since
+            # then ended every session and this sign-in must not open a new one; the row's share
+            # lock holds a concurrent change back until this session has committed, so the
+            # change ends it.
+            session = await repo.open_login_session(
+                conn, session_id=session_id, user_id=user.id, password_changed_at=user.password_changed_at,
+                organization_id=organization_id, now=now, expires_at=now + self.absolute,
+                user_agent=info.user_agent, ip=info.ip, first_token_hash=token_hash, event=event)
+        if session is None:
+            raise CredentialsChanged()
+        return self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
+                                  role=role, refresh_token=refresh_token,
+                                  permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
+
+    async def _account(self, email: str) -> tuple[User | None, int]:
+        """The account of ``email`` and, read right after it, the token's comparison time
+        (iat_ms): taken BEFORE the membership is read, on the clock revocation marks use
+        (auth_service.revocation)."""
+        async with self.pool.acquire() as conn:
+            return await users_repo.get_by_email_at(conn, email=email, clock_sql=DB_CLOCK_MS_SQL)
 
     # ------------------------------------------------------------------ rotation
 
@@ -281,7 +330,7 @@ class SessionService:
         when it was). None replaces unconditionally (a reset proves the mailbox, not the old
         password).
 
-        Sign-ins serialize against this on the user row (``users_repo.credentials_unchanged``):
+        Sign-ins serialize against this on the user row (``repo.open_login_session``):
         a sign-in that verified the old password either committed its session before the
         change (and the change ends it here) or finds the password changed and opens nothing.
         """

@@ -46,13 +46,22 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+def argon2_hasher(settings: Settings) -> Argon2Hasher:
+    """argon2id with the configured parameters: the service's hasher, and the benchmarks' floor."""
+    return Argon2Hasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
+                        parallelism=settings.argon2_parallelism, type=Type.ID)
+
+
+def hashing_threads(settings: Settings) -> int:
+    """Threads hashing in one worker process: bounded by the container's CPU limit (cgroup),
+    not the node's cores, shared among the workers."""
+    return settings.argon2_threads or threads_per_worker(settings.workers)
+
+
 class PasswordHasher:
     def __init__(self, settings: Settings):
-        self.hasher = Argon2Hasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
-                                   parallelism=settings.argon2_parallelism, type=Type.ID)
-        # Bounded by the container's CPU limit (cgroup), not the node's cores.
-        threads = settings.argon2_threads or threads_per_worker(settings.workers)
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self.hasher = argon2_hasher(settings)
+        self.executor = ThreadPoolExecutor(max_workers=hashing_threads(settings), thread_name_prefix="argon2")
         self._dummy_hash: str | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -21,6 +21,7 @@ class User:
 
 
 _COLUMNS = "id, email, name, password_hash, created_at, password_changed_at"
+_FIELDS = tuple(_COLUMNS.split(", "))
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -44,6 +45,18 @@ async def insert_user(conn: asyncpg.Connection, *, user_id: UUID, email: str, na
 
 async def get_by_email(conn: asyncpg.Connection, *, email: str) -> User | None:
     return _user_or_none(await conn.fetchrow(f"SELECT {_COLUMNS} FROM user_account WHERE email = $1", email))
+
+
+async def get_by_email_at(conn: asyncpg.Connection, *, email: str, clock_sql: str) -> tuple[User | None, int]:
+    """The account with ``email`` (or None) and, in the same round trip, the value of the SQL
+    expression ``clock_sql`` (an integer: the sign-in's clock, read after the account)."""
+    row = await conn.fetchrow(
+        f"SELECT {clock_sql} AS clock, u.* FROM (SELECT {_COLUMNS} FROM user_account WHERE email = $1) u "
+        "RIGHT JOIN (VALUES (1)) AS one(x) ON true", email)
+    clock = int(row["clock"])
+    if row["id"] is None:
+        return None, clock
+    return User(**{k: row[k] for k in _FIELDS}), clock
 
 
 async def get_by_id(conn: asyncpg.Connection, *, user_id: UUID, for_update: bool = False) -> User | None:
@@ -78,10 +91,3 @@ async def replace_password_hash(conn: asyncpg.Connection, *, user_id: UUID, pass
         "password_changed_at = clock_timestamp() "
         "WHERE id = $1 AND (NOT $3 OR password_changed_at IS NOT DISTINCT FROM $4) RETURNING true",
         user_id, password_hash, expected is not None, expected.password_changed_at if expected else None))
-
-
-async def credentials_unchanged(conn: asyncpg.Connection, *, user: User) -> bool:
-    """True when the password was not changed since ``user`` was read; takes a share lock on
-    the row (held to the end of the transaction) so a password change waits for it."""
-    row = await conn.fetchrow("SELECT password_changed_at FROM user_account WHERE id = $1 FOR SHARE", user.id)
-    return row is not None and row["password_changed_at"] == user.password_changed_at

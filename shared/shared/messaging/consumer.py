@@ -40,6 +40,9 @@ from .poison import MALFORMED, RETRIES_EXHAUSTED, UNPARSEABLE, MalformedEvent, d
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+# Applies the new events of a batch, in delivery order, in the batch's transaction (instead of
+# the handler once per event): for a handler that writes many events in one statement.
+BatchHandler = Callable[[asyncpg.Connection, list[Event]], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"             # delayed retries already made for this message
 ROUTING_KEY_HEADER = "x-routing-key"     # the event type it was published with
@@ -62,7 +65,8 @@ class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
                  retry_delay_ms: int = 1000, retry_max_delay_ms: int = 60_000,
-                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1):
+                 inbox_retention_s: float = 30 * 24 * 3600, max_batch: int = 1, batch_linger_s: float = 0.0,
+                 batch_handler: BatchHandler | None = None):
         self.pool, self.amqp_url, self.exchange_name = pool, amqp_url, exchange
         self.group, self.bindings, self.handler = group, bindings, handler
         self.prefetch, self.max_retries, self.retry_delay_ms = prefetch, max_retries, retry_delay_ms
@@ -76,6 +80,8 @@ class EventConsumer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._last_inbox_purge = 0.0
         self.max_batch = max(1, max_batch)
+        self.batch_linger_s = batch_linger_s
+        self.batch_handler = batch_handler
         self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -214,8 +220,9 @@ class EventConsumer:
 
     # Batching (max_batch > 1): deliveries that arrive while a transaction is running are applied
     # together in the next one: one BEGIN/COMMIT and one inbox statement for the lot instead of
-    # per event, and no waiting for a batch to fill. When a batch fails, each of its events
-    # takes the one-by-one path, so a poison event is retried and parked on its own.
+    # per event; the first delivery after a quiet spell waits batch_linger_s for its burst. When a
+    # batch fails, each of its events takes the one-by-one path, so a poison event is retried and
+    # parked on its own.
 
     async def _apply_in_batch(self, event: Event) -> bool:
         """True once ``event`` was applied (or found applied) in a committed batch."""
@@ -226,6 +233,10 @@ class EventConsumer:
         return await done
 
     async def _drain(self) -> None:
+        # The first delivery after a quiet spell waits batch_linger_s for the ones right behind
+        # it (a relay publishes its batch as one burst), so they share one transaction.
+        if self.batch_linger_s > 0 and len(self._pending) < self.max_batch:
+            await asyncio.sleep(self.batch_linger_s)
         while self._pending:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             ok = False
@@ -248,12 +259,18 @@ class EventConsumer:
             fresh = {row["event_id"] for row in await conn.fetch(
                 "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
                 "ON CONFLICT DO NOTHING RETURNING event_id", self.group, ids)}
-            applied = 0
+            new = []
             for event in events:
                 if event.id in fresh:
                     fresh.discard(event.id)
+                    new.append(event)
+            if self.batch_handler is not None:
+                if new:
+                    await self.batch_handler(conn, new)
+            else:
+                for event in new:
                     await self.handler(conn, event)
-                    applied += 1
+            applied = len(new)
         self.processed_total += applied
         metrics.EVENTS_PROCESSED.labels(self.group).inc(applied)
         if len(events) > applied:
@@ -363,8 +380,10 @@ class ConsumerContext:
     (shared.messaging.topology) to declare the group before any producer publishes."""
 
     def __init__(self, settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> None:
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1,
+                 batch_handler: BatchHandler | None = None) -> None:
         self.settings, self.handler, self.key, self.max_batch = settings, handler, key, max_batch
+        self.batch_handler = batch_handler
         self.consumer_group = group
         self.consumer_bindings = list(bindings)
 
@@ -377,7 +396,9 @@ class ConsumerContext:
                                  max_retries=settings.consumer_max_retries,
                                  retry_delay_ms=settings.consumer_retry_delay_ms,
                                  retry_max_delay_ms=settings.consumer_retry_max_delay_ms,
-                                 inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch)
+                                 inbox_retention_s=settings.inbox_retention_s, max_batch=max_batch,
+                                 batch_linger_s=settings.consumer_batch_linger_ms / 1000,
+                                 batch_handler=self.batch_handler)
         if key is not None:
             app[key] = consumer
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
@@ -389,9 +410,11 @@ class ConsumerContext:
 
 
 def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,
-                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1) -> ConsumerContext:
+                 key: web.AppKey[EventConsumer] | None = None, max_batch: int = 1,
+                 batch_handler: BatchHandler | None = None) -> ConsumerContext:
     """Run an EventConsumer as a background task of the app (after the pool context)."""
-    return ConsumerContext(settings, group=group, bindings=bindings, handler=handler, key=key, max_batch=max_batch)
+    return ConsumerContext(settings, group=group, bindings=bindings, handler=handler, key=key, max_batch=max_batch,
+                           batch_handler=batch_handler)
 
 
 def consumer_ready_check(

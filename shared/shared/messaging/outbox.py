@@ -26,6 +26,36 @@ def _check_data(data: dict[str, Any]) -> None:
             _check_data(value)
 
 
+def new_event(*, source: str, type: str, subject_type: str, subject_id: str | UUID,
+              tenant_id: UUID | str | None = None, actor_user_id: UUID | str | None = None,
+              actor_ip: str | None = None, request_id: str | None = None, data: dict[str, Any] | None = None,
+              actor: Actor | None = None) -> Event:
+    """A checked event, not yet in the outbox: ``add_event`` inserts it, or a caller that writes
+    its state change and the event in one statement inserts ``outbox_row(event)`` with
+    ``OUTBOX_INSERT``. ``actor`` (from ``envelope.actor_of``) or, for callers without a
+    principal, ``actor_user_id``/``actor_ip``."""
+    data = data or {}
+    _check_data(data)
+    if type in CATALOG:
+        # The contract's types must match the published document (shared.messaging.catalog);
+        # only the library's own tests use types outside it.
+        check_data(type, data)
+    return Event(
+        id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(UTC), source=source,
+        tenant_id=tenant_id, actor=actor if actor is not None else Actor(user_id=actor_user_id, ip=actor_ip),
+        subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
+
+
+# The outbox row of an event: OUTBOX_INSERT followed by VALUES or a SELECT of outbox_row(event)
+# as (uuid, text, jsonb). Inside a statement that also writes the state change (a data-modifying
+# WITH), the row commits with it or not at all, like add_event's.
+OUTBOX_INSERT = "INSERT INTO outbox (id, routing_key, payload)"
+
+
+def outbox_row(event: Event) -> tuple[UUID, str, str]:
+    return event.id, event.type, event_json(event)
+
+
 async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject_type: str,
                     subject_id: str | UUID, tenant_id: UUID | str | None = None,
                     actor_user_id: UUID | str | None = None, actor_ip: str | None = None,
@@ -38,28 +68,8 @@ async def add_event(conn: asyncpg.Connection, *, source: str, type: str, subject
     event = new_event(source=source, type=type, subject_type=subject_type, subject_id=subject_id,
                       tenant_id=tenant_id, actor_user_id=actor_user_id, actor_ip=actor_ip, request_id=request_id,
                       data=data, actor=actor)
-    await conn.execute("INSERT INTO outbox (id, routing_key, payload) VALUES ($1, $2, $3::jsonb)",
-                       event.id, event.type, event_json(event))
+    await conn.execute(f"{OUTBOX_INSERT} VALUES ($1, $2, $3::jsonb)", *outbox_row(event))
     return event
-
-
-def new_event(*, source: str, type: str, subject_type: str, subject_id: str | UUID,
-              tenant_id: UUID | str | None = None, actor_user_id: UUID | str | None = None,
-              actor_ip: str | None = None, request_id: str | None = None, data: dict[str, Any] | None = None,
-              actor: Actor | None = None) -> Event:
-    """The checked envelope ``add_event`` inserts, for a producer whose outbox row is written by
-    the same statement as the change it describes (a database function; it still commits with
-    the change or not at all)."""
-    data = data or {}
-    _check_data(data)
-    if type in CATALOG:
-        # The contract's types must match the published document (shared.messaging.catalog);
-        # only the library's own tests use types outside it.
-        check_data(type, data)
-    return Event(
-        id=uuid.uuid4(), type=type, version=1, occurred_at=datetime.now(UTC), source=source,
-        tenant_id=tenant_id, actor=actor if actor is not None else Actor(user_id=actor_user_id, ip=actor_ip),
-        subject=Subject(type=subject_type, id=str(subject_id)), request_id=request_id, data=data)
 
 
 def event_json(event: Event) -> str:

@@ -46,7 +46,7 @@ class OutboxRelay:
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
                  metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, listen: bool = True,
-                 listen_dsn: str = ""):
+                 listen_dsn: str = "", linger_s: float = 0.0):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
         # LISTEN needs a session: a pooled connection, a direct one (listen_dsn) when the pool
         # goes through a transaction pooler, or none at all (polling only).
@@ -54,6 +54,11 @@ class OutboxRelay:
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
         self.metrics_interval_s = metrics_interval_s
+        # Under a steady flow of events, batches start at most every linger_s: a batch costs a
+        # transaction and a confirm round whatever its size, so a flow of single events pays it
+        # per event. An event after a quiet spell goes at once; the wait is at most linger_s.
+        self.linger_s = linger_s
+        self._last_batch_at = -1e9
         # Each batch in flight holds a pooled connection: leave most of the pool to requests.
         self.max_inflight_batches = max(1, min(max_inflight_batches, pool.get_max_size() // 4))
         self.broker_connected = False
@@ -121,7 +126,13 @@ class OutboxRelay:
                     if lost.is_set() or (listener is not None and listener.is_closed()):
                         raise ConnectionError("broker or listener connection lost")
                     self._wake.clear()
+                    wait = self._last_batch_at + self.linger_s - time.monotonic()
+                    if wait > 0 and inflight == 1:
+                        await asyncio.sleep(wait)
+                    started, before = time.monotonic(), self.published_total
                     full = await self._publish_batches(channel, inflight)
+                    if self.published_total != before:
+                        self._last_batch_at = started
                     await self._maybe_purge()
                     if full:
                         # A backlog: keep several batches in flight (see _publish_batches).
@@ -263,7 +274,8 @@ def relay_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], Asyn
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
                             retention_s=settings.outbox_retention_s,
                             publish_timeout_s=settings.relay_publish_timeout_s,
-                            listen=not settings.db_transaction_pooling, listen_dsn=settings.db_listen_url)
+                            listen=not settings.db_transaction_pooling, listen_dsn=settings.db_listen_url,
+                            linger_s=settings.relay_linger_ms / 1000)
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield

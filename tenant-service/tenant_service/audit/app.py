@@ -17,7 +17,7 @@ from shared.service import gunicorn_factory
 from shared.web import add_ready_check
 
 from .config import AuditSettings
-from .service import AUDIT_BINDINGS, apply_retention_everywhere, record_event
+from .service import AUDIT_BINDINGS, apply_retention_everywhere, record_event, record_events
 
 AUDIT_CONSUMER = web.AppKey("audit_consumer", EventConsumer)
 
@@ -49,7 +49,7 @@ def create_app(settings: AuditSettings) -> web.Application:
     app = create_service_app(settings, use_relay=False)
     app.cleanup_ctx.append(consumer_ctx(settings, group=settings.consumer_group, bindings=AUDIT_BINDINGS,
                                         handler=record_event, key=AUDIT_CONSUMER,
-                                        max_batch=settings.consumer_batch_max))
+                                        max_batch=settings.consumer_batch_max, batch_handler=record_events))
     app.cleanup_ctx.append(retention_ctx(settings))
     add_ready_check(app, "rabbitmq", consumer_ready_check(AUDIT_CONSUMER))
     return app

@@ -43,6 +43,18 @@ def _head(row: asyncpg.Record) -> ChainHead:
                      checkpoint_seq=row["checkpoint_seq"], checkpoint_hash=row["checkpoint_hash"])
 
 
+async def insert_audit_events(conn: asyncpg.Connection, events: list[Event]) -> int:
+    """``insert_audit_event`` for several events in one statement; how many rows were new."""
+    rows = [_values(event) for event in events]
+    status = await conn.execute(
+        f"INSERT INTO audit_event ({_COLUMNS}) "
+        "SELECT id, tenant, type, occurred_at, actor, subject_type, subject_id, request_id, envelope::jsonb "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], $7::text[], "
+        "$8::text[], $9::text[]) AS e(id, tenant, type, occurred_at, actor, subject_type, subject_id, request_id, "
+        "envelope) ON CONFLICT DO NOTHING", *(list(column) for column in zip(*rows, strict=True)))
+    return int(status.split()[-1])
+
+
 async def lock_chain_head(conn: asyncpg.Connection, tenant_id: UUID) -> ChainHead:
     """The organization's chain head, locked until the transaction ends: appends to one
     organization's chain take turns, whichever consumer replica runs them."""

@@ -32,6 +32,17 @@ async def record_event(conn: asyncpg.Connection, event: Event) -> None:
     await repository.append_chained(conn, event, seq=head.last_seq + 1, prev_hash=head.last_hash)
 
 
+async def record_events(conn: asyncpg.Connection, events: list[Event]) -> None:
+    """A batch of deliveries (the consumer's transaction): the events of no organization in one
+    statement, then each organization's events on its chain, in delivery order."""
+    unchained = [event for event in events if event.tenant_id is None]
+    if unchained:
+        await repository.insert_audit_events(conn, unchained)
+    for event in events:
+        if event.tenant_id is not None:
+            await record_event(conn, event)
+
+
 async def verify_chain(pool: asyncpg.Pool, org_id: UUID) -> Verification:
     """Walk the organization's chain from its checkpoint; the first event that does not follow
     from the one before it is named. One transaction (a consistent snapshot), read in batches."""

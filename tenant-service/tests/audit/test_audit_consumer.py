@@ -22,6 +22,7 @@ from shared.messaging.testing import assert_poison_is_dead_lettered, delete_brok
 from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, TcpProxy, admin_dsn, amqp_url_via, test_settings
 from tenant_service.audit.app import AUDIT_CONSUMER, create_app
 from tenant_service.audit.config import AuditSettings
+from tenant_service.audit.service import record_events
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +285,49 @@ async def test_poison_events_are_dead_lettered_and_the_next_event_is_recorded(ai
     async def recorded() -> bool:
         return bool(await audit_counts(admin, [good.id]))
     await assert_poison_is_dead_lettered(AMQP_URL, exchange, group, malformed=[], good=good, applied=recorded)
+
+
+async def test_batched_events_of_no_organization_are_recorded_once_each_with_their_columns(
+        aiohttp_client, exchange, group, source, admin):
+    """A batch's events of no organization go in one statement (record_events), next to chained
+    events of the same batch: every column is the event's own, a second copy adds nothing."""
+    settings, pool = source
+    client = await start_audit(aiohttp_client, audit_settings(exchange, group, consumer_batch_max=20,
+                                                              consumer_batch_linger_ms=500))
+    consumer = client.app[AUDIT_CONSUMER]
+    sizes: list[int] = []
+    process_batch = consumer.process_batch
+
+    async def counted(events):
+        sizes.append(len(events))
+        return await process_batch(events)
+    consumer.process_batch = counted
+    org = uuid.uuid4()
+    events = []
+    async with running(relay_for(settings, pool)):
+        for i in range(12):
+            async with pool.acquire() as conn, conn.transaction():
+                events.append(await add_event(
+                    conn, source="test-service", type="auth.login_succeeded", subject_type="user",
+                    subject_id=str(uuid.uuid4()), tenant_id=org if i % 3 == 0 else None, actor_user_id=uuid.uuid4(),
+                    actor_ip="203.0.113.7", request_id=f"req-{i}", data={"session_id": str(uuid.uuid4())}))
+        ids = [e.id for e in events]
+
+        async def recorded():
+            return len(await audit_counts(admin, ids)) == len(ids)
+        await wait_until(recorded, what="audit rows")
+    assert max(sizes) > 1, "no batch of several deliveries"
+    rows = {r["id"]: r for r in await admin.fetch("SELECT * FROM tenant.audit_event WHERE id = ANY($1::uuid[])", ids)}
+    for event in events:
+        row = rows[event.id]
+        assert (row["tenant_id"], row["type"], row["occurred_at"], row["actor_user_id"]) == (
+            event.tenant_id, event.type, event.occurred_at, event.actor.user_id)
+        assert (row["subject_type"], row["subject_id"], row["request_id"]) == ("user", event.subject.id,
+                                                                             event.request_id)
+        assert json.loads(row["envelope"]) == json.loads(event_json(event))
+        assert (row["chain_seq"] is None) == (event.tenant_id is None)
+    # A second copy of an event of no organization, applied in a batch of its own.
+    assert await consumer.process_batch([events[1]]) == 0
+    async with client.app[DB_POOL].acquire() as conn, conn.transaction():
+        await record_events(conn, [events[1], events[2]])  # without the inbox: the primary key holds
+    assert set((await audit_counts(admin, ids)).values()) == {1}
