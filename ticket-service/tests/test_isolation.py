@@ -3,6 +3,7 @@ nothing), and under load through the real app."""
 import asyncio
 import random
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -208,3 +209,92 @@ async def test_indexed_search_function_never_returns_another_organizations_rows(
     flags = await admin_db.fetchrow("SELECT rolcanlogin, rolbypassrls, rolsuper FROM pg_roles "
                                     "WHERE rolname = 'ticket_definer'")
     assert not flags["rolcanlogin"] and not flags["rolbypassrls"] and not flags["rolsuper"]
+
+
+SEARCH_PAGE = ("SELECT ticket_search_page(q => $1, sort => $2, lim => $3, status => $4, priority => $5, "
+               "assignee_id => $6, requester_id => $7, tag => $8, after_rank => $9, after_at => $10, after_id => $11, "
+               "walk_rows => $12)")
+
+
+async def test_search_page_function_cannot_return_another_organizations_rows(api, org, other_org, settings,
+                                                                             admin_db):
+    """ticket_search_page runs as the no-login definer role, outside the tenant policy, so that
+    the full-text index can serve a search: it answers for the organization the transaction is
+    scoped to and for nothing else, whatever its arguments (there is none naming an
+    organization), however it finds the page (walk or index), with no, an empty, another or an
+    unknown organization set, and a deleted organization's rows stay hidden."""
+    mine_by, theirs_by = await org.user("owner"), await other_org.user("owner")
+    mine = [await api.create_ticket(mine_by, title=f"okapiquest lemuralpha {i}", priority="high", tags=["vip"])
+            for i in range(3)]
+    theirs = [await api.create_ticket(theirs_by, title=f"okapiquest lemurbeta {i}", priority="high", tags=["vip"])
+              for i in range(3)]
+    mine_ids, theirs_ids = {t["id"] for t in mine}, {t["id"] for t in theirs}
+    sorts = ("created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority")
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+
+    async def search(q="okapiquest", sort="-created_at", lim=100, status=None, priority=None, assignee_id=None,
+                     requester_id=None, tag=None, after_rank=None, after_at=None, after_id=None, walk_rows=500):
+        ids = await conn.fetchval(SEARCH_PAGE, q, sort, lim, status, priority, assignee_id, requester_id, tag,
+                                  after_rank, after_at, after_id, walk_rows)
+        return {str(i) for i in ids}
+
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        # No organization set, an empty one, one that does not exist: nothing, by either path.
+        for walk_rows in (0, 500):
+            assert await search(walk_rows=walk_rows) == set()
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+                assert await search(walk_rows=walk_rows) == set()
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(uuid.uuid4()))
+                assert await search(walk_rows=walk_rows) == set()
+        for org_id, own, foreign, foreign_rows, foreign_user in (
+                (org.id, mine_ids, theirs_ids, theirs, theirs_by), (other_org.id, theirs_ids, mine_ids, mine, mine_by)):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org_id))
+                for sort in sorts:
+                    for walk_rows in (0, 1, 5, 500):
+                        assert await search(sort=sort, walk_rows=walk_rows) == own
+                        # Arguments taken from the other organization: its requester, a cursor on
+                        # one of its rows. They filter this organization's rows, never reach others.
+                        assert await search(sort=sort, walk_rows=walk_rows, requester_id=foreign_user.id) == set()
+                        row = foreign_rows[1]
+                        got = await search(sort=sort, walk_rows=walk_rows, priority="high", tag="vip",
+                                           after_rank=3 if "priority" in sort else None,
+                                           after_at=datetime.fromisoformat(row["created_at" if "updated" not in sort
+                                                                               else "updated_at"]),
+                                           after_id=uuid.UUID(row["id"]))
+                        assert got <= own and not got & foreign
+                # A bare term, a term of the other organization's titles only, any page size.
+                assert await search(q="lemurbeta" if own == mine_ids else "lemuralpha") == set()
+                assert await search(q="okapiquest or lemuralpha or lemurbeta", lim=1000, walk_rows=0) == own
+        # A bad sort, an incomplete cursor: refused, never answered (the sort only picks one of
+        # six fixed column lists; every value is a parameter).
+        for bad in ({"sort": "created_at; SELECT 1"}, {"sort": "org_id"}, {"sort": "-id"}, {"sort": ""},
+                    {"sort": "priority", "after_id": uuid.uuid4(), "after_at": datetime.now(UTC)}):
+            with pytest.raises(asyncpg.InvalidParameterValueError):
+                async with conn.transaction():
+                    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(org.id))
+                    await search(**bad)
+        # A deleted organization's tickets are hidden from the function as from the policies.
+        await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                               other_org.id)
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(other_org.id))
+            assert await search(walk_rows=0) == set() and await search() == set()
+    finally:
+        await conn.close()
+    fn = await admin_db.fetchrow(
+        "SELECT p.prosecdef, pg_get_userbyid(p.proowner) AS owner, p.proconfig, p.proargnames, "
+        "       p.proacl::text[] AS acl "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'ticket' AND p.proname = 'ticket_search_page'")
+    assert fn["prosecdef"] and fn["owner"] == "ticket_definer"
+    assert "search_path=ticket, pg_temp" in fn["proconfig"]
+    assert not [name for name in fn["proargnames"] if "org" in name or "tenant" in name]
+    # EXECUTE for the service role only (and the owner); not PUBLIC, not the migration owner.
+    assert {entry.split("=")[0] for entry in fn["acl"]} == {"ticket_app", "ticket_definer"}
+    assert not await admin_db.fetchval(
+        "SELECT has_function_privilege('ticket_owner', 'ticket.ticket_search_page(text, text, integer, text, text, "
+        "uuid, uuid, text, smallint, timestamptz, uuid, integer)', 'EXECUTE')")

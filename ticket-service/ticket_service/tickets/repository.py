@@ -32,10 +32,10 @@ SORTS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 _KEY_TYPES = {"created_at": "timestamptz", "updated_at": "timestamptz", "priority_rank": "smallint", "id": "uuid"}
 
-# A search term matching at most this many live tickets of the organization is resolved through
-# the GIN index (ticket_search_ids, see migration search_under_rls) and the page is read by id;
-# a more common term is filtered in sort order, where matches are dense and the page fills fast.
-SEARCH_INDEX_MAX_MATCHES = 500
+# Search (q) is answered by ticket_search_page (migration search_page): it walks the page's sort
+# order testing the term, at most this many rows at a time, which fills a page of a common term;
+# a rarer term is read through the organization's full-text index instead.
+SEARCH_WALK_ROWS = 10_000
 
 
 class TicketRow(NamedTuple):
@@ -166,13 +166,18 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
     if filters.tag is not None:
         where.append(f"{arg(filters.tag)} = ANY(tags)")
     if filters.q is not None:
-        ids = await search_ids(conn, q=filters.q, max_rows=SEARCH_INDEX_MAX_MATCHES + 1)
-        if len(ids) <= SEARCH_INDEX_MAX_MATCHES:
-            if not ids:
-                return []
-            where.append(f"id = ANY({arg(ids)}::uuid[])")
-        else:
-            where.append(f"search @@ websearch_to_tsquery('english', {arg(filters.q)})")
+        # The function returns this page's ids, found through the indexes as its definer (the
+        # tenant policy keeps `@@` out of index conditions); this statement reads the rows under
+        # the policy, with the same filters and cursor.
+        cursor = dict(zip(columns, after, strict=True)) if after is not None else {}
+        where.append(
+            "id = ANY((SELECT ticket_search_page("
+            f"q => {arg(filters.q)}, sort => {arg(sort)}, lim => {arg(limit)}::integer, "
+            f"status => {arg(filters.status)}, priority => {arg(filters.priority)}, "
+            f"assignee_id => {arg(filters.assignee_id)}::uuid, requester_id => {arg(filters.requester_id)}::uuid, "
+            f"tag => {arg(filters.tag)}, after_rank => {arg(cursor.get('priority_rank'))}::smallint, "
+            f"after_at => {arg(cursor.get(columns[-2]))}::timestamptz, after_id => {arg(cursor.get('id'))}::uuid, "
+            f"walk_rows => {arg(SEARCH_WALK_ROWS)}::integer))::uuid[])")
     if after is not None:
         op = ">" if direction == "ASC" else "<"
         placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after, strict=True))
@@ -181,12 +186,6 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
     records = await conn.fetch(
         f"SELECT {_COLUMNS} FROM ticket WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {arg(limit)}", *args)
     return [TicketRow.from_record(r) for r in records]
-
-
-async def search_ids(conn: asyncpg.Connection, *, q: str, max_rows: int) -> list[UUID]:
-    """Ids of the organization's live tickets matching ``q`` (at most ``max_rows``), found
-    through the full-text index despite row-level security."""
-    return [r[0] for r in await conn.fetch("SELECT ticket_search_ids($1, $2)", q, max_rows)]
 
 
 # ---------------------------------------------------------------- idempotency keys
