@@ -44,6 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "bench")]
 
 from load import cpu_seconds, lua_request, process_groups, process_table, wrk  # noqa: E402
 
+from shared.db import scope_transaction  # noqa: E402
 from shared.testing import ADMIN_DSN, PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, User, expect, scope  # noqa: E402
 from tests.stack import Stack  # noqa: E402
@@ -97,7 +98,7 @@ async def seed(database: str, orgs: list[tuple[str, str, int, int]]) -> float:
         for org, requester, count, stride in orgs:
             t0 = time.monotonic()
             async with conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", org)
+                await scope_transaction(conn, org)
                 if await conn.fetchval("SELECT count(*) FROM ticket") == count:
                     print(f"  {count:,} tickets of {org} already there (--keep)")
                     continue
@@ -122,7 +123,7 @@ async def planted(database: str, org: str) -> set[str]:
     conn = await asyncpg.connect(owner_dsn(database), server_settings={"search_path": "ticket"})
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", org)
+            await scope_transaction(conn, org)
             return {str(r[0]) for r in await conn.fetch(
                 "SELECT id FROM ticket WHERE title LIKE '%' || $1 AND deleted_at IS NULL", RARE)}
     finally:
@@ -133,7 +134,7 @@ async def sample_ids(database: str, org: str, n: int) -> list[str]:
     conn = await asyncpg.connect(owner_dsn(database), server_settings={"search_path": "ticket"})
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", org)
+            await scope_transaction(conn, org)
             return [str(r[0]) for r in await conn.fetch("SELECT id FROM ticket TABLESAMPLE SYSTEM (1) LIMIT $1", n)]
     finally:
         await conn.close()
