@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -54,22 +53,24 @@ class ApiKeyResolver:
         self.verifier, self.pool, self.session = verifier, pool, session
         self.internal_token, self.timeout = internal_token, aiohttp.ClientTimeout(total=timeout_s)
         self.max_entries = max_entries
-        self._entries: dict[bytes, Caller] = {}
-        self._unknown: dict[bytes, float] = {}
-        self._inflight: dict[bytes, asyncio.Future[Caller]] = {}
+        self._entries: dict[str, Caller] = {}
+        self._unknown: dict[str, float] = {}
+        self._inflight: dict[str, asyncio.Future[Caller]] = {}
         self.used: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
     async def caller(self, key: str) -> Caller:
-        digest = hashlib.sha256(key.encode()).digest()
-        entry = self._entries.get(digest)
+        # Keyed by the key itself, like verified tokens in shared.auth.TokenCache: the key is a
+        # bearer secret the process holds for the request anyway, and hashing it first cost this
+        # lookup more than the JWT path's (gateway/bench/RESULTS.md, API key against JWT).
+        entry = self._entries.get(key)
         now = time.time()
         if entry is not None and entry.exp - REFRESH_MARGIN_S > now:
             self._note_use(entry, now)
             return entry
-        caller = await self._resolve_once(digest, key, now)
+        caller = await self._resolve_once(key, now)
         self._note_use(caller, now)
         return caller
 
@@ -78,26 +79,26 @@ class ApiKeyResolver:
         if caller.api_key_id is not None:
             self.used[caller.api_key_id] = now
 
-    async def _resolve_once(self, digest: bytes, key: str, now: float) -> Caller:
-        until = self._unknown.get(digest)
+    async def _resolve_once(self, key: str, now: float) -> Caller:
+        until = self._unknown.get(key)
         if until is not None:
             if until > now:
                 raise InvalidApiKey()
-            del self._unknown[digest]
+            del self._unknown[key]
         # One resolution per key at a time: a burst of requests with a new key waits for one
         # answer instead of each asking auth-service.
-        pending = self._inflight.get(digest)
+        pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
         fut = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = fut
+        self._inflight[key] = fut
         try:
             caller = await self._resolve(key)
         except Exception as exc:
             if isinstance(exc, InvalidApiKey):
                 if len(self._unknown) >= self.max_entries:
                     self._unknown.clear()
-                self._unknown[digest] = time.time() + NEGATIVE_TTL_S
+                self._unknown[key] = time.time() + NEGATIVE_TTL_S
             fut.set_exception(exc)
             fut.exception()  # retrieved here: waiters re-raise it, none is needed
             raise
@@ -109,10 +110,10 @@ class ApiKeyResolver:
             if self.max_entries > 0:
                 while len(self._entries) >= self.max_entries:
                     del self._entries[next(iter(self._entries))]
-                self._entries[digest] = caller
+                self._entries[key] = caller
             return caller
         finally:
-            del self._inflight[digest]
+            del self._inflight[key]
 
     async def _resolve(self, key: str) -> Caller:
         status, body = await self._call(RESOLVE_PATH, {"key": key})
