@@ -32,6 +32,9 @@ from shared.db import TENANT_SETTING, release_as_is, tenant_transaction  # noqa:
 from shared.testing import DB_PREFIX, PG_HOSTPORT, prepare_test_database, test_settings  # noqa: E402
 from ticket_service.config import Settings  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import cpu_seconds  # noqa: E402
+
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
@@ -44,17 +47,6 @@ EVENT = {"id": "", "type": "ticket.created", "version": 1, "occurred_at": "2026-
          "data": {"id": "", "number": 0, "title": "bench", "description": "", "status": "open", "priority": "normal",
                   "tags": [], "requester_id": "", "assignee_id": None, "created_at": "2026-11-30T09:00:00Z",
                   "updated_at": "2026-11-30T09:00:00Z", "version": 1}}
-
-
-def backend_cpu(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def get_before(pool: asyncpg.Pool, org: uuid.UUID, tid: uuid.UUID) -> None:
@@ -119,9 +111,9 @@ async def measure(label: str, pool: asyncpg.Pool, op, org: uuid.UUID, ids: list[
             await op(pool, org, ids[i % len(ids)])
             done += 1
             i += CLIENTS
-    cpu0, pg0, t0 = time.process_time(), backend_cpu(pids), time.perf_counter()
+    cpu0, pg0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(CLIENTS)))
-    cpu1, pg1, t1 = time.process_time(), backend_cpu(pids), time.perf_counter()
+    cpu1, pg1, t1 = time.process_time(), cpu_seconds(pids), time.perf_counter()
     return {"ops": done / (t1 - t0), "client_us": (cpu1 - cpu0) / done * 1e6, "pg_us": (pg1 - pg0) / done * 1e6}
 
 
