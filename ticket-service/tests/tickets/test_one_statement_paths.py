@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shared.auth import TOKEN_CACHE
 from shared.db import TENANT_SETTING, _scoped_begin, create_pool, tenant_transaction
 from shared.web import dumps_json
-from ticket_service.tickets.repository import TicketRow, read_ticket
+from ticket_service.tickets.repository import SORTS, TicketFilter, TicketRow, list_page, list_tickets, read_ticket
 from ticket_service.tickets.schemas import TicketOut
 from ticket_service.tickets.service import event_data
 
@@ -213,3 +213,52 @@ async def test_a_verified_token_is_cached_until_it_expires(client, org):
     for _ in range(2):
         assert (await client.get("/v1/tickets", headers={"Authorization": f"Bearer {forged}"})).status == 401
     assert len(cache) == before + 1
+
+
+# ------------------------------------------------------------------ an unfiltered page in one statement
+
+async def test_ticket_page_applies_the_policy_and_leaves_no_scope_behind(api, org, other_org, settings, admin_db):
+    owner = await org.user("owner")
+    mine = {(await api.create_ticket(owner))["id"] for _ in range(3)}
+    theirs = await api.create_ticket(await other_org.user("owner"))
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        for sort in SORTS:
+            page = await conn.fetch("SELECT * FROM ticket_page($1, $2, 100, NULL, NULL, NULL)", org.id, sort)
+            assert {str(r["id"]) for r in page} == mine
+            # Another organization's page holds only its own ticket, whatever the cursor.
+            other = await conn.fetch("SELECT * FROM ticket_page($1, $2, 100, NULL, NULL, NULL)", other_org.id, sort)
+            assert [str(r["id"]) for r in other] == [theirs["id"]]
+        assert await conn.fetch("SELECT * FROM ticket_page($1, 'no such sort', 100, NULL, NULL, NULL)", org.id) == []
+        # The scope lived for the statement only.
+        assert await conn.fetchval("SELECT current_setting($1, true)", TENANT_SETTING) in ("", None)
+        assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        assert await conn.fetchval("SELECT prosecdef FROM pg_proc WHERE proname = 'ticket_page'") is False
+        await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                               org.id)
+        assert await conn.fetch("SELECT * FROM ticket_page($1, '-created_at', 100, NULL, NULL, NULL)", org.id) == []
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+async def test_unfiltered_pages_equal_the_transaction_path_page_by_page(api, org, pool, sort):
+    """ticket_page and list_tickets (the path filtered lists keep) give the same pages, cursor by
+    cursor, in every sort, ties on the sort key included."""
+    owner = await org.user("owner")
+    for i in range(7):
+        await api.create_ticket(owner, priority=["low", "high", "normal"][i % 3])
+    await api.create_ticket(owner)
+    after, short, long_ = None, [], []
+    while True:
+        page = await list_page(pool, org_id=org.id, sort=sort, after=after, limit=3)
+        async with tenant_transaction(pool, org.id) as conn:
+            same = await list_tickets(conn, filters=TicketFilter(), sort=sort, after=after, limit=3)
+        assert page == same
+        short += page
+        long_ += same
+        if len(page) < 3:
+            break
+        after = page[-1].sort_key(sort)
+    assert len(short) == 8 and len({r.id for r in short}) == 8

@@ -142,6 +142,18 @@ async def set_deleted(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: boo
     return TicketRow.from_record(record) if record else None
 
 
+async def list_page(pool: asyncpg.Pool, *, org_id: UUID, sort: str, after: list[Any] | None,
+                    limit: int) -> list[TicketRow]:
+    """An unfiltered keyset page (what ``list_tickets`` answers when ``filters`` is empty) in one
+    statement and one round trip, outside any transaction: ticket_page sets the scope
+    transaction-local and reads under the policy (migration ticket_page)."""
+    columns, _ = SORTS[sort]
+    key = dict(zip(columns, after, strict=True)) if after is not None else {}
+    records = await pool.fetch("SELECT * FROM ticket_page($1, $2, $3, $4, $5, $6)", org_id, sort, limit,
+                               key.get("priority_rank"), key.get(columns[-2]), key.get("id"))
+    return [TicketRow.from_record(r) for r in records]
+
+
 async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort: str,
                        after: list[Any] | None, limit: int) -> list[TicketRow]:
     """One keyset page: rows strictly after ``after`` (the sort key of the previous page's last
