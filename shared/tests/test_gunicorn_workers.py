@@ -84,13 +84,17 @@ async def test_two_workers_counters_add_up_and_every_line_is_json(tmp_path, give
                     assert r.status == 200
                     pids.add((await r.json())["pid"])
                     request_ids.add(r.headers["X-Request-ID"])
-        for start in range(0, REQUESTS, 20):
-            await asyncio.gather(*(one(i) for i in range(start, start + 20)))
+        # Which worker accepts a connection is the kernel's choice: one worker may take a whole
+        # burst, so batches go on (up to a bound) until both have answered.
+        sent, deadline = 0, time.monotonic() + 30
+        while sent < REQUESTS or (len(pids) < 2 and time.monotonic() < deadline and sent < 20 * REQUESTS):
+            await asyncio.gather(*(one(i) for i in range(sent, sent + 20)))
+            sent += 20
         assert len(pids) == 2, "both workers must have served requests for this test to mean anything"
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/metrics") as r:
                 metrics = await r.text()
-        assert requests_counted(metrics) == REQUESTS
+        assert requests_counted(metrics) == sent
         os.kill(proc.pid, signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0
     finally:
@@ -107,7 +111,7 @@ async def test_two_workers_counters_add_up_and_every_line_is_json(tmp_path, give
     assert any("Booting worker" in r["msg"] for r in gunicorn_lines)
     assert all(r["service"] == "slow-app" for r in records)
     inside = [r for r in records if r["logger"] == "slow_app"]
-    assert len(inside) == REQUESTS
+    assert len(inside) == sent
     # The handler's own line (not only the per-request line) carries the request's id.
     assert {r["request_id"] for r in inside} == request_ids
     assert {r["pid"] for r in inside} == pids
