@@ -25,6 +25,7 @@ import aiohttp
 from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier
 from shared.errors import InvalidApiKey as InvalidApiKeyError
 from shared.errors import ServiceUnavailable
+from shared.tasks import cancel_and_wait
 
 from .auth import Caller
 from .upstreams import UpstreamPool
@@ -178,9 +179,6 @@ async def flush_usage_forever(resolver: ApiKeyResolver, interval_s: float) -> No
 
 
 async def stop(task: asyncio.Task[None] | None, resolver: ApiKeyResolver) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait(task)
     with contextlib.suppress(Exception):
         await resolver.flush_usage()  # what was used since the last round is not lost on shutdown

@@ -7,7 +7,6 @@ forwarded to a replica of its pool with trusted headers only, and the answer str
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from shared.errors import (
     UnsupportedMediaType,
 )
 from shared.service import gunicorn_factory
+from shared.tasks import cancel_and_wait
 from shared.web import LOG_CONTEXT, REQUEST_ID, add_ready_check, base_app, is_identity_encoding, is_json_content_type
 
 from . import api_keys
@@ -170,10 +170,7 @@ def resolver_ctx(gw: Gateway) -> Callable[[web.Application], AsyncIterator[None]
             await pool.resolve()
         task = asyncio.create_task(resolve_forever(pools, gw.settings.resolve_interval_s)) if pools else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     return ctx
 
 

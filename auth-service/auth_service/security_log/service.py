@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -14,6 +13,7 @@ from aiohttp import web
 from shared.auth import Principal
 from shared.db import DB_POOL
 from shared.pagination import KeysetCursors, PageQuery
+from shared.tasks import cancel_and_wait
 
 from ..config import Settings
 from . import repository as repo
@@ -63,7 +63,5 @@ def security_log_ctx(settings: Settings) -> Callable[[web.Application], AsyncIte
                 await asyncio.sleep(PURGE_INTERVAL_S)
         task = asyncio.create_task(purge_forever(), name="security-log-purge")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     return ctx

@@ -30,6 +30,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from ..db import DB_POOL
+from ..tasks import cancel_and_wait
 from .config import MailSettings
 
 log = logging.getLogger(__name__)
@@ -272,10 +273,7 @@ def mail_sender_ctx(settings: MailSettings) -> Callable[[web.Application], Async
         app[MAIL_SENDER] = sender
         task = asyncio.create_task(sender.run(), name="mail-sender") if settings.mailer_enabled else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     return ctx
 
 

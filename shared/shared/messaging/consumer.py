@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
+from ..tasks import cancel_and_wait
 from . import metrics
 from .broker import connect, declare_events_exchange, declare_group_queues, dlq_name, retry_queue_name
 from .envelope import Event
@@ -404,9 +405,7 @@ class ConsumerContext:
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
         yield
         await consumer.stop(settings.shutdown_timeout_s)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 def consumer_ctx(settings: BaseServiceSettings, *, group: str, bindings: list[str], handler: Handler,

@@ -27,6 +27,7 @@ from pamqp.commands import Basic
 
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
+from ..tasks import cancel_and_wait
 from . import metrics
 from .broker import connect, declare_events_exchange
 
@@ -92,9 +93,7 @@ class OutboxRelay:
                     await asyncio.sleep(self._backoff + random.uniform(0, self._backoff / 2))
                     self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
         finally:
-            gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gauges
+            await cancel_and_wait(gauges)
 
     async def _run_connected(self) -> None:
         channel_name = f"{self.schema}_outbox"
@@ -279,8 +278,5 @@ def relay_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], Asyn
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     return ctx

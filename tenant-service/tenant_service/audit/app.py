@@ -5,7 +5,6 @@ Its HTTP port serves only ``/health/*`` and ``/metrics``; readiness needs Postgr
 live broker connection of the consumer.
 """
 import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
@@ -14,6 +13,7 @@ from shared.app import create_service_app
 from shared.db import DB_POOL
 from shared.messaging.consumer import EventConsumer, consumer_ctx, consumer_ready_check
 from shared.service import gunicorn_factory
+from shared.tasks import cancel_and_wait
 from shared.web import add_ready_check
 
 from .config import AuditSettings
@@ -39,9 +39,7 @@ def retention_ctx(settings: AuditSettings):
                     log.exception("audit retention pass failed")
         task = asyncio.create_task(loop())
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     return ctx
 
 
