@@ -12,7 +12,7 @@ export DATABASE_NAME
 LINT_PATHS := shared gateway auth-service tenant-service ticket-service tests deploy conftest.py
 MYPY_PACKAGES := shared/shared gateway/gateway auth-service/auth_service tenant-service/tenant_service ticket-service/ticket_service
 
-.PHONY: help install lint servers db queues migrate keys seed run test backup restore bench bench-events bench-auth bench-gateway bench-tickets drills clean
+.PHONY: help install lint servers db queues migrate keys seed run test backup restore bench bench-tools bench-events bench-auth bench-gateway bench-tickets drills clean
 
 help:
 	@echo "make run      - install, start servers, migrate, seed, run the stack on :8080 (Ctrl-C stops)"
@@ -66,7 +66,11 @@ lint: install
 test: install servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install servers
+# The load generator, wrk, comes from the distribution's packages like the servers.
+bench-tools:
+	@ENSURE_TOOLS=wrk bash deploy/ensure-servers.sh
+
+bench: install bench-tools
 	$(BIN)/python deploy/bench/load.py
 
 bench-all: bench bench-events bench-auth bench-gateway bench-tickets bench-pgbouncer
@@ -77,7 +81,7 @@ bench-events: install servers
 bench-auth: install servers
 	$(BIN)/python auth-service/bench/login_bench.py
 
-bench-gateway: install servers
+bench-gateway: install bench-tools
 	$(BIN)/python gateway/bench/hop_bench.py
 
 bench-tickets: install servers

@@ -5,7 +5,8 @@
 # A fresh machine: a server that does not answer and is not installed at all is installed from
 # the distribution's packages (Debian/Ubuntu: apt-get) when running as root; otherwise the exact
 # command is printed and the script stops. PgBouncer (the transaction-pooling tests and bench)
-# and the PostgreSQL client tools (make backup/restore) are installed the same way.
+# and the PostgreSQL client tools (make backup/restore) are installed the same way, and so are
+# the tools named in ENSURE_TOOLS (make bench asks for wrk, its load generator).
 # ENSURE_SERVERS_PRINT_ONLY=1 prints the command instead of running it, even as root.
 set -u
 PG_HOST=${PG_HOST:-127.0.0.1}; PG_PORT=${PG_PORT:-5432}
@@ -27,6 +28,8 @@ if ! have pg_dump || ! have psql; then missing+=(postgresql-client); fi
 if ! port_open "$REDIS_HOST" "$REDIS_PORT" && ! have redis-server; then missing+=(redis-server); fi
 if ! port_open "$AMQP_HOST" "$AMQP_PORT" && ! have rabbitmq-server; then missing+=(rabbitmq-server); fi
 if ! have pgbouncer; then missing+=(pgbouncer); fi
+# Extra tools a caller needs, by Debian package name = command name (make bench: wrk).
+for tool in ${ENSURE_TOOLS:-}; do have "$tool" || missing+=("$tool"); done
 
 fresh_postgres=0
 if [ ${#missing[@]} -gt 0 ]; then

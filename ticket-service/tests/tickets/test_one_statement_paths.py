@@ -262,3 +262,53 @@ async def test_unfiltered_pages_equal_the_transaction_path_page_by_page(api, org
             break
         after = page[-1].sort_key(sort)
     assert len(short) == 8 and len({r.id for r in short}) == 8
+
+
+# ------------------------------------------------------------------ a search page in one statement
+
+SEARCH = "SELECT * FROM ticket_search($1, $2, $3, 100, $4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $5)"
+
+
+async def test_ticket_search_applies_the_policy_and_leaves_no_scope_behind(api, org, other_org, settings, admin_db):
+    """ticket_search scopes itself to the organization it is given, takes the page's ids from
+    ticket_search_page (which reads that scope, never an argument) and reads the rows under the
+    tenant policy: another organization's matches never appear, whichever way the ids were found
+    (walk or index), and nothing of the scope outlives the statement."""
+    owner, theirs_by = await org.user("owner"), await other_org.user("owner")
+    mine = {(await api.create_ticket(owner, title=f"numbat search {i}"))["id"] for i in range(3)}
+    pending = await api.create_ticket(owner, title="numbat pending")
+    assert (await api.patch(owner, pending, {"status": "pending"})).status == 200
+    theirs = {(await api.create_ticket(theirs_by, title=f"numbat theirs {i}"))["id"] for i in range(2)}
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "ticket"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "ticket_app"
+        for walk_rows in (0, 3, 10_000):
+            for sort in SORTS:
+                page = await conn.fetch(SEARCH, org.id, "numbat", sort, None, walk_rows)
+                assert {str(r["id"]) for r in page} == mine | {pending["id"]}
+                # The status filter holds, in the ids and in the rows read.
+                page = await conn.fetch(SEARCH, org.id, "numbat", sort, "open", walk_rows)
+                assert {str(r["id"]) for r in page} == mine
+                other = await conn.fetch(SEARCH, other_org.id, "numbat", sort, None, walk_rows)
+                assert {str(r["id"]) for r in other} == theirs
+            assert await conn.fetch(SEARCH, org.id, "theirs", "-created_at", None, walk_rows) == []
+        # An unknown sort is refused by ticket_search_page, as before.
+        with pytest.raises(asyncpg.InvalidParameterValueError):
+            await conn.fetch(SEARCH, org.id, "numbat", "no such sort", None, 10)
+        # The scope lived for the statement only.
+        assert await conn.fetchval("SELECT current_setting($1, true)", TENANT_SETTING) in ("", None)
+        assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        assert await conn.fetchval("SELECT prosecdef FROM pg_proc WHERE proname = 'ticket_search'") is False
+        await admin_db.execute("INSERT INTO ticket.deleted_organization (org_id, deleted_at) VALUES ($1, now())",
+                               org.id)
+        for walk_rows in (0, 10_000):
+            assert await conn.fetch(SEARCH, org.id, "numbat", "-created_at", None, walk_rows) == []
+    finally:
+        await conn.close()
+
+
+async def test_a_search_is_not_taken_by_the_transaction_path(pool, org):
+    """list_tickets refuses q: a search has one path (search_page), so it cannot answer two ways."""
+    async with tenant_transaction(pool, org.id) as conn:
+        with pytest.raises(ValueError):
+            await list_tickets(conn, filters=TicketFilter(q="anything"), sort="-created_at", after=None, limit=3)

@@ -32,9 +32,10 @@ SORTS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 _KEY_TYPES = {"created_at": "timestamptz", "updated_at": "timestamptz", "priority_rank": "smallint", "id": "uuid"}
 
-# Search (q) is answered by ticket_search_page (migration search_page): it walks the page's sort
-# order testing the term, at most this many rows at a time, which fills a page of a common term;
-# a rarer term is read through the organization's full-text index instead.
+# Search (q) is answered by ticket_search (search_page below), whose ids come from
+# ticket_search_page (migration search_page): it walks the page's sort order testing the term,
+# at most this many rows at a time, which fills a page of a common term; a rarer term is read
+# through the organization's full-text index instead.
 SEARCH_WALK_ROWS = 10_000
 
 
@@ -154,6 +155,21 @@ async def list_page(pool: asyncpg.Pool, *, org_id: UUID, sort: str, after: list[
     return [TicketRow.from_record(r) for r in records]
 
 
+async def search_page(pool: asyncpg.Pool, *, org_id: UUID, filters: TicketFilter, sort: str, after: list[Any] | None,
+                      limit: int) -> list[TicketRow]:
+    """A search page (``filters.q`` set, with any other filters) in one statement and one round
+    trip, outside any transaction: ticket_search sets the scope transaction-local, takes the
+    page's ids from ticket_search_page and reads their rows under the policy (migration
+    ticket_search). The same pages as ``list_tickets`` with ``q``."""
+    columns, _ = SORTS[sort]
+    key = dict(zip(columns, after, strict=True)) if after is not None else {}
+    records = await pool.fetch(
+        "SELECT * FROM ticket_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        org_id, filters.q, sort, limit, filters.status, filters.priority, filters.assignee_id, filters.requester_id,
+        filters.tag, key.get("priority_rank"), key.get(columns[-2]), key.get("id"), SEARCH_WALK_ROWS)
+    return [TicketRow.from_record(r) for r in records]
+
+
 async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort: str,
                        after: list[Any] | None, limit: int) -> list[TicketRow]:
     """One keyset page: rows strictly after ``after`` (the sort key of the previous page's last
@@ -178,18 +194,7 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
     if filters.tag is not None:
         where.append(f"{arg(filters.tag)} = ANY(tags)")
     if filters.q is not None:
-        # The function returns this page's ids, found through the indexes as its definer (the
-        # tenant policy keeps `@@` out of index conditions); this statement reads the rows under
-        # the policy, with the same filters and cursor.
-        cursor = dict(zip(columns, after, strict=True)) if after is not None else {}
-        where.append(
-            "id = ANY((SELECT ticket_search_page("
-            f"q => {arg(filters.q)}, sort => {arg(sort)}, lim => {arg(limit)}::integer, "
-            f"status => {arg(filters.status)}, priority => {arg(filters.priority)}, "
-            f"assignee_id => {arg(filters.assignee_id)}::uuid, requester_id => {arg(filters.requester_id)}::uuid, "
-            f"tag => {arg(filters.tag)}, after_rank => {arg(cursor.get('priority_rank'))}::smallint, "
-            f"after_at => {arg(cursor.get(columns[-2]))}::timestamptz, after_id => {arg(cursor.get('id'))}::uuid, "
-            f"walk_rows => {arg(SEARCH_WALK_ROWS)}::integer))::uuid[])")
+        raise ValueError("a search is answered by search_page (ticket_search)")
     if after is not None:
         op = ">" if direction == "ASC" else "<"
         placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after, strict=True))

@@ -227,6 +227,11 @@ class TicketService:
             # Nothing to filter on (the list as agents and admins open it): one statement.
             rows = await repo.list_page(self.pool, org_id=organization_id(principal), sort=query.sort,
                                         after=None if after is None else list(after), limit=query.limit + 1)
+        elif filters.q is not None:
+            # A search, with or without other filters: one statement as well (ticket_search).
+            rows = await repo.search_page(self.pool, org_id=organization_id(principal), filters=filters,
+                                          sort=query.sort, after=None if after is None else list(after),
+                                          limit=query.limit + 1)
         else:
             async with tenant_transaction(self.pool, organization_id(principal)) as conn:
                 rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
