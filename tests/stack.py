@@ -14,6 +14,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import asyncpg
+
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
 from shared.testing import (
@@ -151,6 +153,15 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port_base}"
+
+    async def drop_database(self) -> None:
+        """Drop the stack's database (benchmarks start from an empty one and leave none behind)."""
+        conn = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await conn.execute(await conn.fetchval("SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
+                                                   self.database))
+        finally:
+            await conn.close()
 
     async def prepare(self) -> None:
         await db_setup(ADMIN_DSN, self.database)

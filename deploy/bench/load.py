@@ -361,6 +361,9 @@ def main() -> int:
     stack = Stack(database="bench_load", port_base=29080, redis_db=5, extra_env={
         "LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT_PUBLIC": "100000000", "GATEWAY_RATE_LIMIT_USER": "100000000",
         "AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000000"})
+    # A fresh database every run: what an earlier run left (its tickets, outbox and audit rows)
+    # would make this one slower.
+    asyncio.run(stack.drop_database())
     asyncio.run(stack.prepare())
     stack.start()
     results: dict[str, dict] = {}
@@ -415,11 +418,14 @@ def main() -> int:
         memory = stack_memory(stack.proc.pid)  # after every scenario: the high-water mark of the run
     finally:
         stack.stop()
-    asyncio.run(settle())
-    load["floors"] = os.getloadavg()[0]
-    floors = {"bare chain": bare, "bare aiohttp handler": floor_bare_aiohttp(),
-              "asyncpg primary-key query": asyncio.run(floor_pk_query(owner.org_id, ids)),
-              "argon2id hash": floor_argon2()}
+    try:
+        asyncio.run(settle())
+        load["floors"] = os.getloadavg()[0]
+        floors = {"bare chain": bare, "bare aiohttp handler": floor_bare_aiohttp(),
+                  "asyncpg primary-key query": asyncio.run(floor_pk_query(owner.org_id, ids)),
+                  "argon2id hash": floor_argon2()}
+    finally:
+        asyncio.run(stack.drop_database())
     floor_of = {"GET /v1/tickets/{id}": "bare chain", "GET /v1/tickets (first page)": "bare aiohttp handler",
                 "GET /v1/tickets?q=…&status=open (search)": "bare aiohttp handler",
                 "POST /v1/tickets": "bare aiohttp handler",

@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "bench")]
 from load import cpu_seconds, lua_request, process_groups, process_table, wrk  # noqa: E402
 
 from shared.db import scope_transaction  # noqa: E402
-from shared.testing import ADMIN_DSN, PG_HOSTPORT, cpu_model  # noqa: E402
+from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
 from tests.e2e.api import PASSWORD, User, expect, scope  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
@@ -136,15 +136,6 @@ async def sample_ids(database: str, org: str, n: int) -> list[str]:
         async with conn.transaction():
             await scope_transaction(conn, org)
             return [str(r[0]) for r in await conn.fetch("SELECT id FROM ticket TABLESAMPLE SYSTEM (1) LIMIT $1", n)]
-    finally:
-        await conn.close()
-
-
-async def drop_database(database: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(await conn.fetchval("SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
-                                               database))
     finally:
         await conn.close()
 
@@ -308,7 +299,7 @@ def main() -> int:
     finally:
         stack.stop()
         if not args.keep:
-            asyncio.run(drop_database(stack.database))
+            asyncio.run(stack.drop_database())
     report(results, load, seed_s, args)
     return 0
 

@@ -98,6 +98,45 @@ async def append_chained(conn: asyncpg.Connection, event: Event, *, seq: int, pr
     return None if row is None else row["hash"]
 
 
+# Several events of one organization appended after (seq - 1, prev_hash) in one statement: the
+# recursive part links them in order (each hash over the one before it, as append_chained does
+# one at a time), then one INSERT and the head's move to the last. $10/$11: the first position
+# and the hash before it.
+_APPEND_MANY = (
+    "WITH RECURSIVE e AS ("
+    "    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], "
+    "                         $7::text[], $8::text[], $9::jsonb[]) WITH ORDINALITY "
+    "        AS e(id, tenant_id, type, occurred_at, actor_user_id, subject_type, subject_id, request_id, envelope, n)),"
+    " link AS ("
+    f"    SELECT e.n, $10::bigint AS seq, $11::text AS prev_hash, {hash_sql('$11::text', '$10::bigint', 'e.envelope')} "
+    "        AS hash FROM e WHERE e.n = 1"
+    "    UNION ALL"
+    f"    SELECT e.n, link.seq + 1, link.hash, {hash_sql('link.hash', 'link.seq + 1', 'e.envelope')} "
+    "    FROM link JOIN e ON e.n = link.n + 1),"
+    " appended AS ("
+    f"    INSERT INTO audit_event ({_COLUMNS}, chain_seq, prev_hash, hash) "
+    "    SELECT e.id, e.tenant_id, e.type, e.occurred_at, e.actor_user_id, e.subject_type, e.subject_id, "
+    "           e.request_id, e.envelope, link.seq, link.prev_hash, link.hash "
+    "    FROM e JOIN link ON link.n = e.n ORDER BY e.n "
+    "    ON CONFLICT (id) DO NOTHING RETURNING id, chain_seq, hash),"
+    " last AS (SELECT id, chain_seq, hash FROM appended ORDER BY chain_seq DESC LIMIT 1),"
+    " moved AS ("
+    "    UPDATE audit_chain SET last_seq = last.chain_seq, last_hash = last.hash, last_event_id = last.id, "
+    "           updated_at = now() "
+    "    FROM last WHERE audit_chain.tenant_id = $2[1] RETURNING 1)"
+    " SELECT (SELECT count(*) FROM appended) AS appended, (SELECT count(*) FROM moved) AS moved")
+
+
+async def append_chained_many(conn: asyncpg.Connection, events: list[Event], *, seq: int, prev_hash: str) -> int:
+    """``append_chained`` for several events of one organization, in order, in one statement (the
+    caller holds the head's lock); how many were appended. Fewer than ``len(events)`` means one
+    was already recorded: the links after it would then name a hash that is not stored, so the
+    caller must roll the transaction back and append one by one (see record_events)."""
+    rows = [_values(event) for event in events]
+    row = await conn.fetchrow(_APPEND_MANY, *(list(column) for column in zip(*rows, strict=True)), seq, prev_hash)
+    return int(row["appended"]) if row["moved"] else 0
+
+
 async def chain_head(conn: asyncpg.Connection, tenant_id: UUID) -> ChainHead:
     row = await conn.fetchrow(
         "SELECT last_seq, last_hash, last_event_id, checkpoint_seq, checkpoint_hash FROM audit_chain "

@@ -32,15 +32,33 @@ async def record_event(conn: asyncpg.Connection, event: Event) -> None:
     await repository.append_chained(conn, event, seq=head.last_seq + 1, prev_hash=head.last_hash)
 
 
+class ChainBatchConflict(Exception):
+    """A batch held an event already recorded: the consumer rolls the batch back and applies its
+    events one by one (shared.messaging.consumer), where a duplicate is simply skipped."""
+
+
 async def record_events(conn: asyncpg.Connection, events: list[Event]) -> None:
     """A batch of deliveries (the consumer's transaction): the events of no organization in one
-    statement, then each organization's events on its chain, in delivery order."""
+    statement, then each organization's events appended to its chain in delivery order, in one
+    statement per organization after its head is locked. Heads are locked in organization id
+    order, so two consumer replicas never wait on each other's heads in a circle."""
     unchained = [event for event in events if event.tenant_id is None]
     if unchained:
         await repository.insert_audit_events(conn, unchained)
+    by_organization: dict[UUID, list[Event]] = {}
     for event in events:
         if event.tenant_id is not None:
-            await record_event(conn, event)
+            by_organization.setdefault(event.tenant_id, []).append(event)
+    for tenant_id in sorted(by_organization):
+        chained = by_organization[tenant_id]
+        if len(chained) == 1:
+            await record_event(conn, chained[0])
+            continue
+        head = await repository.scope_and_lock_chain_head(conn, tenant_id)
+        appended = await repository.append_chained_many(conn, chained, seq=head.last_seq + 1,
+                                                        prev_hash=head.last_hash)
+        if appended != len(chained):
+            raise ChainBatchConflict(f"{len(chained) - appended} of {len(chained)} events already recorded")
 
 
 async def verify_chain(pool: asyncpg.Pool, org_id: UUID) -> Verification:

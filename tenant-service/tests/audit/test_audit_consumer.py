@@ -331,3 +331,99 @@ async def test_batched_events_of_no_organization_are_recorded_once_each_with_the
     async with client.app[DB_POOL].acquire() as conn, conn.transaction():
         await record_events(conn, [events[1], events[2]])  # without the inbox: the primary key holds
     assert set((await audit_counts(admin, ids)).values()) == {1}
+
+
+def chained_event(org, i: int) -> Event:
+    return Event(id=uuid.uuid4(), type="organization.updated", occurred_at=datetime.now(UTC), source="test-service",
+                 tenant_id=org, actor={"user_id": str(uuid.uuid4()), "ip": "203.0.113.5"},
+                 subject={"type": "organization", "id": str(org)}, request_id=f"req-batch-{i}",
+                 data={"changes": {"name": [f"old {i}", f"new ‘{i}’"]}, "n": i})
+
+
+async def chain_rows(admin, org) -> list:
+    return await admin.fetch("SELECT id, chain_seq, prev_hash, hash, envelope::text AS envelope "
+                             "FROM tenant.audit_event WHERE tenant_id = $1 ORDER BY chain_seq", org)
+
+
+async def test_a_batch_appends_each_organizations_events_in_order_on_its_chain(aiohttp_client, exchange, group,
+                                                                               admin):
+    """record_events appends an organization's events of one batch in one statement: positions
+    follow the delivery order from the head on, each hash is the one chain_hash computes over the
+    previous hash, the position and the stored envelope, the head moves to the last, and the
+    chain verifies, batch after batch, with two organizations' events interleaved."""
+    from tenant_service.audit.chain import chain_hash
+    from tenant_service.audit.service import verify_chain
+    client = await start_audit(aiohttp_client, audit_settings(exchange, group))
+    pool = client.app[DB_POOL]
+    orgs = sorted([uuid.uuid4(), uuid.uuid4()], reverse=True)  # delivery order is not id order
+    sent: dict = {org: [] for org in orgs}
+    for round_ in range(3):
+        batch = [chained_event(orgs[i % 2], round_ * 10 + i) for i in range(7)]
+        for event in batch:
+            sent[event.tenant_id].append(event.id)
+        async with pool.acquire() as conn, conn.transaction():
+            await record_events(conn, batch)
+    for org in orgs:
+        rows = await chain_rows(admin, org)
+        assert [r["id"] for r in rows] == sent[org]
+        assert [r["chain_seq"] for r in rows] == list(range(1, len(sent[org]) + 1))
+        prev = ""
+        for r in rows:
+            assert (r["prev_hash"] or "") == prev
+            assert r["hash"] == chain_hash(prev, r["chain_seq"], r["envelope"])
+            prev = r["hash"]
+        head = await admin.fetchrow("SELECT last_seq, last_hash, last_event_id FROM tenant.audit_chain "
+                                    "WHERE tenant_id = $1", org)
+        assert (head["last_seq"], head["last_hash"], head["last_event_id"]) == (len(rows), prev, rows[-1]["id"])
+        result = await verify_chain(pool, org)
+        assert (result.checked, result.first_broken_id) == (len(rows), None)
+
+
+async def test_a_batch_holding_an_event_already_recorded_is_rolled_back_and_applied_one_by_one(
+        aiohttp_client, exchange, group, admin):
+    """An event already in the log (its inbox row gone, say) inside a batch: the batch statement
+    cannot link past it, so record_events refuses the batch (nothing of it stays) and the
+    consumer applies its events one by one: each recorded once, the chain without a gap."""
+    from tenant_service.audit.service import ChainBatchConflict, verify_chain
+    client = await start_audit(aiohttp_client, audit_settings(exchange, group, consumer_batch_max=20,
+                                                              consumer_batch_linger_ms=300))
+    consumer = client.app[AUDIT_CONSUMER]
+    pool = client.app[DB_POOL]
+    org = uuid.uuid4()
+    first = [chained_event(org, i) for i in range(3)]
+    assert await consumer.process_batch(first) == 3
+    again = [chained_event(org, 10), first[1], chained_event(org, 11)]
+    with pytest.raises(ChainBatchConflict):
+        async with pool.acquire() as conn, conn.transaction():
+            await record_events(conn, again)
+    assert [r["id"] for r in await chain_rows(admin, org)] == [e.id for e in first]
+    # Through the broker: the inbox does not know first[1] any more; the three deliveries make one
+    # batch (the linger), which fails, and the one-by-one path records the two new events and
+    # skips the old one.
+    await admin.execute("DELETE FROM tenant.inbox WHERE consumer = $1 AND event_id = $2", group, first[1].id)
+    sizes: list[int] = []
+    process_batch = consumer.process_batch
+
+    async def counted(events):
+        sizes.append(len(events))
+        return await process_batch(events)
+    consumer.process_batch = counted
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        events_exchange = await declare_events_exchange(channel, exchange)
+        for event in again:
+            await events_exchange.publish(aio_pika.Message(event_json(event).encode(), message_id=str(event.id)),
+                                          routing_key=event.type)
+    finally:
+        await connection.close()
+
+    async def recorded():
+        return len(await chain_rows(admin, org)) == 5
+    await wait_until(recorded, what="the two new events")
+    assert sizes == [3]
+    await asyncio.sleep(0.3)
+    rows = await chain_rows(admin, org)
+    assert [r["id"] for r in rows] == [e.id for e in first] + [again[0].id, again[2].id]
+    result = await verify_chain(pool, org)
+    assert (result.checked, result.first_broken_id) == (5, None)
