@@ -1,4 +1,6 @@
 """What crosses the edge: trusted headers only, body size and type, CORS, security headers."""
+import hashlib
+
 import pytest
 
 from shared.web import pick_request_id
@@ -70,6 +72,29 @@ async def test_chunked_body_over_the_limit_is_413_while_streaming(gateway, beare
     resp = await gateway.post("/v1/tickets", data=chunks(), headers=headers)
     assert resp.status == 413
     assert (await resp.json())["status"] == 413
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 65537, 300_000])
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_bodies_arrive_upstream_whole(gateway, bearer, size, chunked):
+    """A body streamed through the gateway, empty, small, around 64 KiB or larger, with a
+    Content-Length or chunked: every byte arrives, and the upstream sees the length the client
+    announced."""
+    body = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    if chunked:
+        async def chunks():
+            for i in range(0, size, 40_000):
+                yield body[i:i + 40_000]
+        data = chunks()
+    else:
+        data = body
+    resp = await gateway.post("/v1/tickets", data=data, headers={**bearer(), "Content-Type": "application/json"})
+    assert resp.status == 200
+    echoed = await resp.json()
+    assert (echoed["body_len"], echoed["body_sha256"]) == (size, hashlib.sha256(body).hexdigest())
+    lengths = [v for k, v in echoed["headers"] if k.lower() == "content-length"]
+    if not chunked:
+        assert lengths == [str(size)]
 
 
 async def test_body_at_the_limit_passes(gateway, bearer):
