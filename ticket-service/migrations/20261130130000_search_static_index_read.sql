@@ -8,8 +8,13 @@
 -- searching) the matches can only come from the organization's full-text index
 -- (ticket_org_search_idx), so that case is now one static statement, its order and cursor chosen
 -- by the sort name. A member's search (requester) and an assignee filter keep the dynamic
--- statement, which can use their own indexes. Nothing else changes: the same arguments, the same
--- answers, the same owner, grants and isolation.
+-- statement, which can use their own indexes.
+--
+-- The walks' cursor bounds are now plain values computed first from the arguments, so that the
+-- generic plan walks the index from the cursor: against coalesce(after_at, ...) the row comparison
+-- was no index condition, and every page after the first read every row before its cursor.
+--
+-- Nothing else changes: the same arguments, the same answers, the same owner, grants and isolation.
 -- migrate:up
 
 -- Dropped as the definer role, its owner (see search_under_rls), and created again as in
@@ -46,8 +51,15 @@ DECLARE
     f_priority constant text := priority;
     f_assignee constant uuid := assignee_id;
     f_requester constant uuid := requester_id;
-    max_id constant uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
-    min_id constant uuid := '00000000-0000-0000-0000-000000000000';
+    -- The cursor's bounds (with no cursor, the ends of the order) as plain values: a row
+    -- comparison against coalesce() is no index condition of the generic plan, and a walk from a
+    -- cursor deep in the order would read every row before it.
+    at_hi constant timestamptz := coalesce(after_at, 'infinity');
+    at_lo constant timestamptz := coalesce(after_at, '-infinity');
+    id_hi constant uuid := coalesce(after_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff');
+    id_lo constant uuid := coalesce(after_id, '00000000-0000-0000-0000-000000000000');
+    rank_hi constant smallint := coalesce(after_rank, 32767);
+    rank_lo constant smallint := coalesce(after_rank, -32768);
     walk integer;
     matched integer;
     hits uuid[];
@@ -115,36 +127,32 @@ BEGIN
                                  AND (tag IS NULL OR tag = ANY(r.tags)) AND r.search @@ tsq AS hit
                     FROM ((SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = '-created_at' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.created_at, t.id) < (coalesce(after_at, 'infinity'), coalesce(after_id, max_id))
+                             AND (t.created_at, t.id) < (at_hi, id_hi)
                            ORDER BY t.created_at DESC, t.id DESC LIMIT walk)
                           UNION ALL
                           (SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = 'created_at' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.created_at, t.id) > (coalesce(after_at, '-infinity'), coalesce(after_id, min_id))
+                             AND (t.created_at, t.id) > (at_lo, id_lo)
                            ORDER BY t.created_at, t.id LIMIT walk)
                           UNION ALL
                           (SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = '-updated_at' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.updated_at, t.id) < (coalesce(after_at, 'infinity'), coalesce(after_id, max_id))
+                             AND (t.updated_at, t.id) < (at_hi, id_hi)
                            ORDER BY t.updated_at DESC, t.id DESC LIMIT walk)
                           UNION ALL
                           (SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = 'updated_at' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.updated_at, t.id) > (coalesce(after_at, '-infinity'), coalesce(after_id, min_id))
+                             AND (t.updated_at, t.id) > (at_lo, id_lo)
                            ORDER BY t.updated_at, t.id LIMIT walk)
                           UNION ALL
                           (SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = '-priority' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.priority_rank, t.created_at, t.id) < (coalesce(after_rank, 32767::smallint),
-                                                                          coalesce(after_at, 'infinity'),
-                                                                          coalesce(after_id, max_id))
+                             AND (t.priority_rank, t.created_at, t.id) < (rank_hi, at_hi, id_hi)
                            ORDER BY t.priority_rank DESC, t.created_at DESC, t.id DESC LIMIT walk)
                           UNION ALL
                           (SELECT t.id, t.status, t.priority, t.assignee_id, t.requester_id, t.tags, t.search
                            FROM ticket t WHERE sort = 'priority' AND t.org_id = tenant AND t.deleted_at IS NULL
-                             AND (t.priority_rank, t.created_at, t.id) > (coalesce(after_rank, (-32768)::smallint),
-                                                                          coalesce(after_at, '-infinity'),
-                                                                          coalesce(after_id, min_id))
+                             AND (t.priority_rank, t.created_at, t.id) > (rank_lo, at_lo, id_lo)
                            ORDER BY t.priority_rank, t.created_at, t.id LIMIT walk)) r OFFSET 0) m) s
               WHERE s.hit OR s.n = walk
               LIMIT lim) w;
@@ -171,20 +179,14 @@ BEGIN
                     AND (f_priority IS NULL OR t.priority = f_priority)
                     AND (tag IS NULL OR tag = ANY(t.tags))
                     AND CASE sort
-                        WHEN '-created_at' THEN (t.created_at, t.id) < (coalesce(after_at, 'infinity'),
-                                                                        coalesce(after_id, max_id))
-                        WHEN 'created_at' THEN (t.created_at, t.id) > (coalesce(after_at, '-infinity'),
-                                                                       coalesce(after_id, min_id))
-                        WHEN '-updated_at' THEN (t.updated_at, t.id) < (coalesce(after_at, 'infinity'),
-                                                                        coalesce(after_id, max_id))
-                        WHEN 'updated_at' THEN (t.updated_at, t.id) > (coalesce(after_at, '-infinity'),
-                                                                       coalesce(after_id, min_id))
+                        WHEN '-created_at' THEN (t.created_at, t.id) < (at_hi, id_hi)
+                        WHEN 'created_at' THEN (t.created_at, t.id) > (at_lo, id_lo)
+                        WHEN '-updated_at' THEN (t.updated_at, t.id) < (at_hi, id_hi)
+                        WHEN 'updated_at' THEN (t.updated_at, t.id) > (at_lo, id_lo)
                         WHEN '-priority' THEN (t.priority_rank, t.created_at, t.id)
-                                              < (coalesce(after_rank, 32767::smallint), coalesce(after_at, 'infinity'),
-                                                 coalesce(after_id, max_id))
+                                              < (rank_hi, at_hi, id_hi)
                         ELSE (t.priority_rank, t.created_at, t.id)
-                             > (coalesce(after_rank, (-32768)::smallint), coalesce(after_at, '-infinity'),
-                                coalesce(after_id, min_id))
+                             > (rank_lo, at_lo, id_lo)
                         END
                   OFFSET 0) m
             ORDER BY CASE WHEN sort = 'priority' THEN m.priority_rank END,

@@ -316,3 +316,31 @@ async def test_a_search_is_not_taken_by_the_transaction_path(pool, org):
     async with tenant_transaction(pool, org.id) as conn:
         with pytest.raises(ValueError):
             await list_tickets(conn, filters=TicketFilter(q="anything"), sort="-created_at", after=None, limit=3)
+
+
+# ------------------------------------------------------------------ deep pages walk from the cursor
+
+INDEX_ENTRIES = "SELECT pg_stat_get_xact_tuples_returned('ticket.ticket_created_idx'::regclass)"
+
+
+async def test_a_page_deep_in_the_order_reads_the_index_from_its_cursor(api, org, pool):
+    """ticket_page and ticket_search_page keep one generic plan: their cursor bounds must be
+    index conditions of it, so a page after a cursor deep in the order reads about a page of
+    index entries, not every entry before the cursor (PostgreSQL's counts for this transaction)."""
+    owner = await org.user("owner")
+    for i in range(60):
+        await api.create_ticket(owner, title=f"pangolin deep page {i}")
+    async with tenant_transaction(pool, org.id) as conn:
+        rows = await conn.fetch("SELECT created_at, id FROM ticket ORDER BY created_at DESC, id DESC")
+    cursor = rows[49]
+    for call, args in (
+            ("SELECT count(*) FROM ticket_page($1, '-created_at', 3, NULL, $2, $3)", (org.id,)),
+            ("SELECT cardinality(ticket_search_page(q => 'pangolin', sort => '-created_at', lim => 3, "
+             "after_at => $2, after_id => $3, walk_rows => 1000)) FROM set_config('app.tenant_id', $1::text, true)",
+             (str(org.id),))):
+        async with pool.acquire() as conn, conn.transaction():
+            for _ in range(3):  # the generic plan, whatever the call
+                before = await conn.fetchval(INDEX_ENTRIES)
+                assert await conn.fetchval(call, *args, cursor["created_at"], cursor["id"]) == 3
+                read = await conn.fetchval(INDEX_ENTRIES) - before
+                assert read <= 16, (call, read)  # a walk of 5 rows a result at most; 53 from the top
