@@ -145,13 +145,19 @@ def pool_ctx(settings: BaseServiceSettings, *,
     return ctx
 
 
-def _scoped_begin(tenant_id: object) -> str | None:
+# Transaction-local: the statements of this transaction keep one generic plan each (see
+# tenant_transaction's generic_plans).
+_GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+
+def _scoped_begin(tenant_id: object, generic_plans: bool = False) -> str | None:
     """``BEGIN`` and the organization scope as one simple-protocol message (one round trip), for
     a UUID only: its canonical text (hex digits and dashes) is the one value ever placed in SQL
     text here. Anything else goes as a parameter (``scope_transaction``)."""
     if isinstance(tenant_id, UUID):
         # UUID(int=...): the standard class's text, whatever a subclass's __str__ would say.
-        return f"BEGIN; SELECT set_config('{TENANT_SETTING}', '{UUID(int=tenant_id.int)}', true)"
+        generic = f", {_GENERIC_PLANS}" if generic_plans else ""
+        return f"BEGIN; SELECT set_config('{TENANT_SETTING}', '{UUID(int=tenant_id.int)}', true){generic}"
     return None
 
 
@@ -162,7 +168,8 @@ async def scope_transaction(conn: asyncpg.Connection, tenant_id: object) -> None
 
 
 @contextlib.asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object) -> AsyncIterator[asyncpg.Connection]:
+async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object, *,
+                             generic_plans: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """A transaction whose row-level-security scope is ``tenant_id``.
 
     ``set_config(..., true)`` is transaction-local, so the setting can never leak to the next
@@ -170,14 +177,22 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object) -> AsyncIter
     trip (``_scoped_begin``); it is a plain transaction block (asyncpg sees it through the
     server's status, ``conn.is_in_transaction()``), so ``conn.transaction()`` savepoints cannot
     be nested inside it.
+
+    ``generic_plans``: the transaction's statements keep one generic plan each (plan_cache_mode,
+    transaction-local, set in the same round trip), instead of PostgreSQL's default of planning
+    again on every execution whenever a custom plan looks cheaper than the generic one, as one
+    with ``LIMIT $n`` always does (an unknown limit counts as a tenth of the rows). Only for
+    statements whose best plan does not depend on their values.
     """
     async with pool.acquire() as conn:
-        begin = _scoped_begin(tenant_id)
+        begin = _scoped_begin(tenant_id, generic_plans)
         if begin is not None:
             await conn.execute(begin)  # no arguments: the simple query protocol, both statements at once
         else:
             await conn.execute("BEGIN")
             await scope_transaction(conn, tenant_id)
+            if generic_plans:
+                await conn.execute(f"SELECT {_GENERIC_PLANS}")
         try:
             yield conn
         except BaseException:

@@ -180,6 +180,54 @@ async def test_tenant_transaction_scopes_commits_and_rolls_back(api, org, settin
         await pool.close()
 
 
+@pytest.mark.parametrize("as_text", [False, True])
+async def test_generic_plans_last_for_the_transaction_only(org, settings, as_text):
+    """tenant_transaction(generic_plans=True) keeps one plan per statement for that transaction
+    (plan_cache_mode, transaction-local), scoped as ever; the pooled connection's next user gets
+    PostgreSQL's default again."""
+    assert _scoped_begin(org.id, True) == (f"BEGIN; SELECT set_config('{TENANT_SETTING}', '{org.id}', true), "
+                                           "set_config('plan_cache_mode', 'force_generic_plan', true)")
+    scope = str(org.id) if as_text else org.id
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            default = await conn.fetchval("SHOW plan_cache_mode")
+        async with tenant_transaction(pool, scope, generic_plans=True) as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SELECT current_setting($1)", TENANT_SETTING) == str(org.id)
+        async with tenant_transaction(pool, scope) as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == default != "force_generic_plan"
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == default
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("query, generic", [
+    ({"status": "open"}, True), ({"priority": "high", "tag": "vip"}, True),
+    ({"status": "open", "sort": "priority"}, True),
+    ({"assignee_id": "self"}, False), ({"requester_id": "self"}, False)])
+async def test_a_filtered_page_keeps_one_plan_unless_a_person_is_filtered(client, api, org, monkeypatch, query,
+                                                                           generic):
+    """The filtered list's statement keeps one generic plan when its filters have no index of
+    their own (status, priority, tag: the sort's index is walked whatever their values); a
+    requester or an assignee is planned for its value. Observed in the list's own transaction."""
+    from ticket_service.tickets import repository
+    owner = await org.user("owner")
+    await api.create_ticket(owner, priority="high", tags=["vip"])
+    seen = []
+    real = repository.list_tickets
+
+    async def observed(conn, **kw):
+        seen.append(await conn.fetchval("SHOW plan_cache_mode"))
+        return await real(conn, **kw)
+    monkeypatch.setattr(repository, "list_tickets", observed)
+    params = {k: (str(owner.id) if v == "self" else v) for k, v in query.items()}
+    resp = await client.get("/v1/tickets", params=params, headers=owner.auth)
+    assert resp.status == 200
+    assert len(seen) == 1 and (seen[0] == "force_generic_plan") is generic
+
+
 async def test_a_transaction_left_open_is_rolled_back_on_release(settings, org, api):
     ticket = await api.create_ticket(await org.user("owner"), title="kept")
     pool = await create_pool(settings, min_size=1, max_size=1)

@@ -233,7 +233,12 @@ class TicketService:
                                           sort=query.sort, after=None if after is None else list(after),
                                           limit=query.limit + 1)
         else:
-            async with tenant_transaction(self.pool, organization_id(principal)) as conn:
+            # Status, priority and tag have no index of their own: whatever their values, the page
+            # walks its sort's index and tests them, so the statement keeps one generic plan
+            # instead of being planned again on every call. A requester or assignee filter is
+            # planned for its value (a rare one is read through its own index).
+            generic = filters.requester_id is None and filters.assignee_id is None
+            async with tenant_transaction(self.pool, organization_id(principal), generic_plans=generic) as conn:
                 rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
                                                after=None if after is None else list(after), limit=query.limit + 1)
         rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort))
