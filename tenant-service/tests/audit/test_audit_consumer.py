@@ -94,6 +94,18 @@ async def audit_counts(admin, ids) -> dict:
     return {r["id"]: r["n"] for r in rows}
 
 
+def batch_sizes(consumer) -> list[int]:
+    """The size of every batch ``consumer`` applies from now on (its own process_batch runs)."""
+    sizes: list[int] = []
+    process_batch = consumer.process_batch
+
+    async def counted(events):
+        sizes.append(len(events))
+        return await process_batch(events)
+    consumer.process_batch = counted
+    return sizes
+
+
 async def wait_until(predicate, *, timeout: float = 20.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while not await predicate():
@@ -295,13 +307,7 @@ async def test_batched_events_of_no_organization_are_recorded_once_each_with_the
     client = await start_audit(aiohttp_client, audit_settings(exchange, group, consumer_batch_max=20,
                                                               consumer_batch_linger_ms=500))
     consumer = client.app[AUDIT_CONSUMER]
-    sizes: list[int] = []
-    process_batch = consumer.process_batch
-
-    async def counted(events):
-        sizes.append(len(events))
-        return await process_batch(events)
-    consumer.process_batch = counted
+    sizes = batch_sizes(consumer)
     org = uuid.uuid4()
     events = []
     async with running(relay_for(settings, pool)):
@@ -401,13 +407,7 @@ async def test_a_batch_holding_an_event_already_recorded_is_rolled_back_and_appl
     # batch (the linger), which fails, and the one-by-one path records the two new events and
     # skips the old one.
     await admin.execute("DELETE FROM tenant.inbox WHERE consumer = $1 AND event_id = $2", group, first[1].id)
-    sizes: list[int] = []
-    process_batch = consumer.process_batch
-
-    async def counted(events):
-        sizes.append(len(events))
-        return await process_batch(events)
-    consumer.process_batch = counted
+    sizes = batch_sizes(consumer)
     connection = await connect(AMQP_URL)
     try:
         channel = await connection.channel()
