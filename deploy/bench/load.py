@@ -453,8 +453,9 @@ def main() -> int:
         f"(wrk -t1 -c{CONNECTIONS}, {SECONDS} s per scenario; "
         f"refresh by a Python client with {CONNECTIONS} chained sessions). "
         f"Data set: {len(ids)} tickets seeded through the API; logins spread over {len(data['users'])} accounts. "
-        f"Each scenario ran {ROUNDS} times and the best run of each is shown: the GET, the bare chain, the first "
-        "page and the search in turns, then creation, then login (they add rows and events). Before the reads, "
+        f"Each wrk scenario ran {ROUNDS} times and the best run of each is shown: the GET, the bare chain, the "
+        "first page and the search in turns, then creation, then login (they add rows and events); refresh ran "
+        "once. Before the reads, "
         "before login and before the floors the database was vacuumed and analyzed and a checkpoint taken, so "
         "that no scenario pays for the maintenance the one before it left.", "",
         "Machine load (1-minute load average) when each scenario started: "
