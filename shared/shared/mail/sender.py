@@ -146,8 +146,10 @@ class MailSender:
                 self._backoff = _MIN_BACKOFF_S
                 if delivered:
                     continue
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                # asyncio.timeout, not wait_for (see shared.messaging.relay).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval_s):
+                        await self._wake.wait()
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(channel, self._notified)

@@ -138,8 +138,11 @@ class OutboxRelay:
                         inflight = self.max_inflight_batches
                         continue
                     inflight = 1
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                    # asyncio.timeout, not wait_for: wait_for can lose a cancellation that
+                    # arrives as the event is set (Python 3.11), and the loop would go on.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.poll_interval_s):
+                            await self._wake.wait()
             finally:
                 self._set_connected(False)
                 with contextlib.suppress(Exception):
