@@ -14,8 +14,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import asyncpg
-
+from shared.dbsetup import drop_database
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
 from shared.testing import (
@@ -156,12 +155,7 @@ class Stack:
 
     async def drop_database(self) -> None:
         """Drop the stack's database (benchmarks start from an empty one and leave none behind)."""
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(await conn.fetchval("SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
-                                                   self.database))
-        finally:
-            await conn.close()
+        await drop_database(ADMIN_DSN, self.database)
 
     async def prepare(self) -> None:
         await db_setup(ADMIN_DSN, self.database)

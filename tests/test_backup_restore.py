@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from shared.dbsetup import drop_database
 from shared.dbsetup import setup as db_setup
 from shared.migrations import SHARED_MIGRATIONS, Runner
 from shared.testing import ADMIN_DSN, DB_PREFIX, PG_HOSTPORT, SERVICE_MIGRATIONS
@@ -24,14 +25,6 @@ def dsn(role: str, database: str) -> str:
 
 def admin(database: str) -> str:
     return dsn("postgres", database)
-
-
-async def drop(database: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def row_counts(database: str) -> dict[str, int]:
@@ -89,7 +82,7 @@ def cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 async def source():
     for db in (SOURCE, TARGET, TARGET_ONE):
-        await drop(db)
+        await drop_database(ADMIN_DSN, db)
     await db_setup(ADMIN_DSN, SOURCE)
     for schema, own in SERVICE_MIGRATIONS.items():
         await Runner(dsn(f"{schema}_owner", SOURCE), schema, [SHARED_MIGRATIONS, own],
@@ -97,7 +90,7 @@ async def source():
     orgs = await populate(SOURCE)
     yield orgs
     for db in (SOURCE, TARGET, TARGET_ONE):
-        await drop(db)
+        await drop_database(ADMIN_DSN, db)
 
 
 async def test_whole_database_round_trip_keeps_rows_and_working_roles(source, tmp_path):

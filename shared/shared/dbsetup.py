@@ -74,6 +74,17 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
         await conn.close()
 
 
+async def drop_database(admin_dsn: str, database: str) -> None:
+    """Drop ``database`` if it exists, closing its sessions (benchmarks and tests that start
+    from an empty database)."""
+    conn = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        await conn.execute(await conn.fetchval("SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
+                                               database))
+    finally:
+        await conn.close()
+
+
 async def setup(admin_dsn: str, database: str, schemas: Sequence[str] = SCHEMAS) -> None:
     database = _check(database)
     await ensure_database(admin_dsn, database)
