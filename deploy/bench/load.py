@@ -269,7 +269,8 @@ def tree(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
 
 def process_groups(root_pid: int) -> dict[str, list[int]]:
     """PIDs by process name: the stack's processes under its supervisor (a gunicorn master and
-    its worker under one name), every PostgreSQL backend, and the Redis server the stack uses."""
+    its worker under one name), every PostgreSQL backend, the Redis server the stack uses and the
+    RabbitMQ broker."""
     children, cmds = process_table()
     out: dict[str, list[int]] = {}
     for pid in tree(root_pid, children)[1:]:
@@ -279,6 +280,8 @@ def process_groups(root_pid: int) -> dict[str, list[int]]:
             out.setdefault(name, []).append(pid)
     out["postgresql"] = [pid for pid, cmd in cmds.items() if cmd.startswith("postgres")]
     out["redis"] = [pid for pid, cmd in cmds.items() if cmd.startswith("redis-server") and f":{REDIS_PORT}" in cmd]
+    # The broker the stack publishes to and consumes from (the machine's RabbitMQ: an Erlang VM).
+    out["rabbitmq"] = [pid for pid, cmd in cmds.items() if "beam.smp" in cmd.split(" ", 1)[0] and " rabbit" in cmd]
     return out
 
 
@@ -286,7 +289,7 @@ def stack_memory(root_pid: int) -> dict[str, tuple[int, float]]:
     """Resident memory by process name: (processes, total RSS in MiB)."""
     out: dict[str, tuple[int, float]] = {}
     for name, pids in process_groups(root_pid).items():
-        if name in ("postgresql", "redis"):
+        if name in ("postgresql", "redis", "rabbitmq"):
             continue
         for pid in pids:
             try:
@@ -313,12 +316,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def wrk_with_cpu(groups: dict[str, list[int]], url: str, **kw) -> dict:
     """wrk, plus the CPU time each process group spent per request during the run (µs).
-    PostgreSQL backends are listed afresh (a pool may have opened connections since)."""
+    PostgreSQL backends are listed afresh before the run (a pool may have opened connections
+    since), and again after it: a backend a pool opened during the run counts whole."""
     groups = {**groups, "postgresql": process_groups(0)["postgresql"]}
     before = {name: cpu_seconds(pids) for name, pids in groups.items()}
     result = wrk(url, **kw)
-    result["cpu_us"] = {name: (cpu_seconds(pids) - before[name]) / max(1, result["requests"]) * 1e6
-                        for name, pids in groups.items()}
+    opened = sorted(set(process_groups(0)["postgresql"]) - set(groups["postgresql"]))
+    spent = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+    spent["postgresql"] += cpu_seconds(opened)
+    result["cpu_us"] = {name: spent[name] / max(1, result["requests"]) * 1e6 for name in groups}
     return result
 
 

@@ -22,8 +22,9 @@ from shared.db import DB_POOL
 from shared.messaging import Event, add_event, event_data
 from shared.messaging.broker import connect, declare_events_exchange
 from shared.messaging.catalog import UserRegistered
-from shared.messaging.consumer import EventConsumer, consumer_ctx
+from shared.messaging.consumer import ATTEMPT_HEADER, EventConsumer, consumer_ctx
 from shared.messaging.dlq import list_dead_letters
+from shared.messaging.outbox import event_json, new_event
 from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
 from shared.messaging.testing import assert_poison_is_dead_lettered
 from shared.messaging.topology import app_consumer_groups, declare_topology
@@ -553,6 +554,105 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
         assert time.monotonic() - started < 1.5
     assert [n for n in batches if n] == [1, 5, 1]
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + flow + lone})
+
+
+def record_acks(monkeypatch, acks: list) -> None:
+    """Record (delivery tag, multiple) of every ack a consumer sends, the ack itself unchanged."""
+    original = aio_pika.IncomingMessage.ack
+
+    async def counted(self, multiple: bool = False):
+        acks.append((self.delivery_tag, multiple))
+        return await original(self, multiple=multiple)
+    monkeypatch.setattr(aio_pika.IncomingMessage, "ack", counted)
+
+
+async def waiting_in(queue_name: str) -> int:
+    """Messages ready in a queue (what a consumer left unacked is ready again once it is gone)."""
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def test_a_committed_batch_is_acked_with_one_frame(
+        messaging_pool, messaging_settings, broker_cleanup, monkeypatch):
+    group = new_group(broker_cleanup)
+    acks: list = []
+    record_acks(monkeypatch, acks)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=8,
+                             batch_linger_s=0.5)
+    relay = make_relay(messaging_pool, messaging_settings)
+    batches: list[int] = []
+    count_calls(consumer, "process_batch", batches, lambda args, applied: len(args[0]))
+    async with running(consumer, relay):
+        await connected(consumer)
+        ids = await add_events(messaging_pool, 6)  # one commit: the relay publishes them as one burst
+        await wait_until(lambda: _has_all(messaging_pool, ids), what="every event")
+
+        async def acked():
+            return acks
+        await wait_until(acked, what="the batch's ack")
+        await asyncio.sleep(0.2)
+    assert batches == [6]
+    assert len(acks) == 1 and acks[0][1] is True  # basic.ack multiple, up to the newest delivery
+    await asyncio.sleep(0.5)  # the consumer's connection closes: anything unacked would be ready again
+    assert await waiting_in(group) == 0
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
+
+
+async def test_a_batch_ack_never_covers_an_older_delivery_still_in_hand(
+        messaging_pool, messaging_settings, broker_cleanup, monkeypatch):
+    """A retried delivery is handled alone, outside the batches; while it is in hand, a batch of
+    newer deliveries that commits is acked message by message, never by a multiple ack that
+    would take the older one with it: when the consumer dies, the older one comes again."""
+    group = new_group(broker_cleanup)
+    acks: list = []
+    record_acks(monkeypatch, acks)
+    held = new_event(source="test", type="thing.happened", subject_type="thing", subject_id="held",
+                     tenant_id=uuid.uuid4(), data={})
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def holding(conn, event):
+        await record_effect(conn, event)
+        if event.id == held.id:
+            entered.set()
+            await gate.wait()
+
+    proxy = await TcpProxy(AMQP_HOST, AMQP_PORT).start()
+    doomed = make_consumer(messaging_pool, messaging_settings.events_exchange, group, holding,
+                           amqp_url=amqp_url_via(proxy.port), max_batch=8, batch_linger_s=0.2)
+    relay = make_relay(messaging_pool, messaging_settings)
+    try:
+        async with running(doomed, relay):
+            await connected(doomed)
+            connection = await connect(AMQP_URL)
+            try:  # the held event, as a retry delivers it (x-attempt): handled on its own
+                channel = await connection.channel()
+                exchange = await declare_events_exchange(channel, messaging_settings.events_exchange)
+                await exchange.publish(aio_pika.Message(event_json(held).encode(), headers={ATTEMPT_HEADER: 1},
+                                                        message_id=str(held.id)), routing_key=held.type)
+            finally:
+                await connection.close()
+            await asyncio.wait_for(entered.wait(), 10)
+            ids = await add_events(messaging_pool, 5)
+            await wait_until(lambda: _has_all(messaging_pool, ids), what="the newer events")
+            await asyncio.sleep(0.3)  # their acks are sent after the commit
+            assert len(acks) == 5 and not any(multiple for _, multiple in acks)
+            await proxy.cut()  # the consumer dies with the held event in hand
+
+            async def doomed_down():
+                return not doomed.connected
+            await wait_until(doomed_down, what="consumer disconnected")
+        fresh = make_consumer(messaging_pool, messaging_settings.events_exchange, group, max_batch=8)
+        async with running(fresh):
+            await wait_until(lambda: _has_all(messaging_pool, [held.id]), what="the held event, delivered again")
+    finally:
+        gate.set()
+        await proxy.close()
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in [*ids, held.id]})
 
 
 async def test_a_batching_consumer_gathers_a_burst_into_one_transaction(

@@ -11,6 +11,11 @@ Parking publishes a copy to the DLQ, confirmed by the broker, and only then acks
 (rather than a nack to a dead-letter exchange): a crash at any point leaves at least one copy,
 and the copy carries why it was parked (``x-dead-letter-reason``, ``x-last-error``) and the
 event type it was published with. See ``broker`` for the topology.
+
+A committed batch is acked with one frame (``basic.ack`` with ``multiple``, up to its newest
+delivery) when every older delivery of the channel still open belongs to it; otherwise each of
+its messages is acked on its own. A delivery counts as open from its arrival until its own ack,
+nack or park was sent, so a multiple ack never covers a message that is still being handled.
 """
 from __future__ import annotations
 
@@ -62,6 +67,10 @@ class RepublishFailed(Exception):
     pass
 
 
+# What became of an event handed to a batch (EventConsumer._apply_in_batch).
+_ACKED, _APPLIED, _FAILED = "acked", "applied", "failed"
+
+
 class EventConsumer:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, group: str,
                  bindings: list[str], handler: Handler, prefetch: int = 32, max_retries: int = 5,
@@ -83,8 +92,12 @@ class EventConsumer:
         self.max_batch = max(1, max_batch)
         self.batch_linger_s = batch_linger_s
         self.batch_handler = batch_handler
-        self._pending: list[tuple[Event, asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Event, AbstractIncomingMessage, asyncio.Future[str]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        # Delivery tags of the current channel not yet acked, nacked or parked (see the module
+        # docstring): what a batch's single ack may cover.
+        self._open_channel: object | None = None
+        self._open: set[int] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,7 +151,7 @@ class EventConsumer:
             # Deliveries of a lost channel come again: drop their unfinished work with them.
             if self._drainer is not None and not self._drainer.done():
                 self._drainer.cancel()
-            for _, done in self._pending:
+            for _, _, done in self._pending:
                 done.cancel()
             self._pending.clear()
             with contextlib.suppress(Exception):
@@ -157,6 +170,10 @@ class EventConsumer:
     # ------------------------------------------------------------------ deliveries
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if message.channel is not self._open_channel:  # a new channel numbers its deliveries anew
+            self._open_channel, self._open = message.channel, set()
+        if message.delivery_tag is not None:
+            self._open.add(message.delivery_tag)
         # aio-pika runs each delivery callback in a task of its own.
         task = asyncio.current_task()
         if task is not None:
@@ -178,9 +195,12 @@ class EventConsumer:
             return
         attempt = _attempt_of(message)
         # A retried message failed before: it goes alone, so it cannot fail a batch again.
-        if self.max_batch > 1 and attempt == 0 and await self._apply_in_batch(event):
-            await message.ack()
-            return
+        if self.max_batch > 1 and attempt == 0:
+            outcome = await self._apply_in_batch(event, message)
+            if outcome == _APPLIED:
+                await self._ack(message)
+            if outcome != _FAILED:  # applied, and acked (with its batch, or just above)
+                return
         try:
             started = time.perf_counter()
             await self.process(event)
@@ -203,7 +223,30 @@ class EventConsumer:
             else:
                 await self._retry(message, attempt + 1, exc)
             return
+        await self._ack(message)
+
+    async def _ack(self, message: AbstractIncomingMessage) -> None:
         await message.ack()
+        self._settled(message)
+
+    def _settled(self, message: AbstractIncomingMessage) -> None:
+        """``message``'s own ack or nack was sent: a later multiple ack may go past it."""
+        if message.channel is self._open_channel and message.delivery_tag is not None:
+            self._open.discard(message.delivery_tag)
+
+    async def _ack_batch(self, messages: list[AbstractIncomingMessage]) -> bool:
+        """Ack a committed batch with one frame when nothing older on the channel is still open;
+        False (nothing sent) when its messages must be acked one by one."""
+        if any(m.channel is not self._open_channel or m.delivery_tag is None for m in messages):
+            return False
+        tags = {m.delivery_tag for m in messages}
+        newest = max(messages, key=lambda m: m.delivery_tag or 0)
+        top = newest.delivery_tag or 0
+        if any(tag <= top and tag not in tags for tag in self._open):
+            return False
+        await newest.ack(multiple=True)
+        self._open -= tags
+        return True
 
     async def process(self, event: Event) -> bool:
         """Apply ``event`` once: returns False when this group had already applied it."""
@@ -225,10 +268,11 @@ class EventConsumer:
     # batch fails, each of its events takes the one-by-one path, so a poison event is retried and
     # parked on its own.
 
-    async def _apply_in_batch(self, event: Event) -> bool:
-        """True once ``event`` was applied (or found applied) in a committed batch."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, done))
+    async def _apply_in_batch(self, event: Event, message: AbstractIncomingMessage) -> str:
+        """_ACKED once ``event`` was applied (or found applied) in a committed batch acked as one;
+        _APPLIED when it was, but its message is still to be acked; _FAILED when the batch failed."""
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, message, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name=f"consumer-{self.group}-batches")
         return await done
@@ -240,17 +284,22 @@ class EventConsumer:
             await asyncio.sleep(self.batch_linger_s)
         while self._pending:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-            ok = False
+            outcome = _FAILED
             try:
-                await self.process_batch([event for event, _ in batch])
-                ok = True
+                await self.process_batch([event for event, _, _ in batch])
+                outcome = _APPLIED
             except Exception as exc:
                 log.info("batch failed, applying its events one by one",
                          extra={"consumer": self.group, "size": len(batch), "error": type(exc).__name__})
+            try:
+                if outcome == _APPLIED and await self._ack_batch([message for _, message, _ in batch]):
+                    outcome = _ACKED
+            except Exception as exc:  # the channel is going: each message's own ack will say so
+                log.info("batch ack failed", extra={"consumer": self.group, "error": type(exc).__name__})
             finally:
-                for _, done in batch:
+                for _, _, done in batch:
                     if not done.done():
-                        done.set_result(ok)
+                        done.set_result(outcome)
 
     async def process_batch(self, events: list[Event]) -> int:
         """Apply ``events`` in one transaction, each once; returns how many were new."""
@@ -315,7 +364,7 @@ class EventConsumer:
             result = await self._channel.default_exchange.publish(copy, routing_key=queue, timeout=10)
             if isinstance(result, DeliveredMessage):
                 raise RepublishFailed(f"queue {queue} does not exist")
-            await message.ack()
+            await self._ack(message)
             return True
         except asyncio.CancelledError:
             raise
@@ -325,6 +374,7 @@ class EventConsumer:
             await asyncio.sleep(min(self.retry_delay_ms, 5000) / 1000)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
+                self._settled(message)
             return False
 
     async def _purge_inbox(self) -> None:
