@@ -136,8 +136,6 @@ class Stack:
             for schema, prefix in (("auth", "AUTH"), ("tenant", "TENANT"), ("ticket", "TICKET"), ("tenant", "AUDIT")):
                 self.env[f"{prefix}_DATABASE_URL"] = f"postgresql://{schema}_app@127.0.0.1:{p + 10}/{database}"
                 self.env[f"{prefix}_DB_TRANSACTION_POOLING"] = "true"
-                # The relay's LISTEN needs a session: a direct connection, as in the compose file.
-                self.env[f"{prefix}_DB_LISTEN_URL"] = f"postgresql://{schema}_app@{pg}/{database}"
             # Queues of their own: the end-to-end stack may run at the same time on the same
             # vhost, and competing consumers would carry events to the other stack's database.
             for var, group in (("AUTH_MEMBERSHIP_CONSUMER_GROUP", "auth-service.memberships"),

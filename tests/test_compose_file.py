@@ -131,7 +131,7 @@ def test_pgbouncer_service_in_transaction_mode():
     env = SERVICES["ticket-service"]["environment"]
     assert "${DB_HOST:-postgres:5432}" in (ROOT / "docker-compose.yml").read_text()
     assert env["TICKET_DB_TRANSACTION_POOLING"] == "${DB_TRANSACTION_POOLING:-false}"
-    assert "@postgres:5432/" in env["TICKET_DB_LISTEN_URL"]   # LISTEN never through the pooler
+    assert "@postgres:5432/" in env["TICKET_MIGRATE_DATABASE_URL"]   # migrations never through the pooler
 
 
 def test_dockerfile_installs_dependencies_before_sources_and_not_editable():

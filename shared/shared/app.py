@@ -10,7 +10,7 @@ from aiohttp.typedefs import Middleware
 from .cache import check_redis, redis_ctx
 from .config import BaseServiceSettings
 from .db import DB_POOL, pool_ctx
-from .messaging.relay import OUTBOX_RELAY, backlog, relay_ctx
+from .messaging.relay import OUTBOX_RELAY, backlog, relay_ctx, wake_relay_after_write
 from .web import add_ready_check, base_app
 
 
@@ -48,5 +48,6 @@ def create_service_app(settings: BaseServiceSettings, *, use_redis: bool = False
         add_ready_check(app, "redis", check_redis)
     if use_relay:
         app.cleanup_ctx.append(relay_ctx(settings))
+        app.on_response_prepare.append(wake_relay_after_write)
         add_ready_check(app, "rabbitmq", check_broker, required=False)
     return app

@@ -54,10 +54,7 @@ class BaseServiceSettings(BaseSettings):
     db_transaction_pooling: bool = Field(False, description=(
         "`true` when DATABASE_URL goes through PgBouncer in transaction pooling mode: no server-side "
         "statement cache, no session settings at connect (search_path and timeouts come from the role's "
-        "defaults, set by shared.dbsetup), no LISTEN unless DB_LISTEN_URL is set."))
-    db_listen_url: str = Field("", description=(
-        "Direct PostgreSQL URL (not through a transaction pooler) for the outbox relay's LISTEN; empty: "
-        "a pooled connection, or polling only under DB_TRANSACTION_POOLING."))
+        "defaults, set by shared.dbsetup)."))
 
     redis_url: str = shared_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL.")
     amqp_url: SecretStr = shared_field("AMQP_URL", SecretStr(DEFAULT_AMQP_URL),
@@ -82,10 +79,11 @@ class BaseServiceSettings(BaseSettings):
 
     relay_enabled: bool = shared_field("RELAY_ENABLED", True, "Run the outbox relay in this process.")
     relay_batch_size: int = shared_field("RELAY_BATCH_SIZE", 200, "Outbox rows claimed per relay batch.")
-    relay_poll_interval_s: float = shared_field("RELAY_POLL_INTERVAL_S", 1.0,
-                                                "Relay polling interval (NOTIFY wakes it sooner).")
+    relay_poll_interval_s: float = shared_field(
+        "RELAY_POLL_INTERVAL_S", 0.25, "How often the relay looks for events no write of its own process woke it "
+        "for (a background task's, a consumer's, a process without a running relay); a write wakes it at once.")
     relay_linger_ms: float = shared_field(
-        "RELAY_LINGER_MS", 40.0, "While events keep coming, start a relay batch at most this often (ms), so "
+        "RELAY_LINGER_MS", 150.0, "While events keep coming, start a relay batch at most this often (ms), so "
         "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",
         ge=0)
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")

@@ -2,8 +2,7 @@
 bench (the distribution's ``pgbouncer`` binary, see deploy/ensure-servers.sh).
 
 The services reach it with ``<PREFIX>_DB_TRANSACTION_POOLING=true`` (shared.db: no statement
-cache, no start-up session settings) and may keep ``<PREFIX>_DB_LISTEN_URL`` pointing straight
-at PostgreSQL for the relay's LISTEN. Migrations, dbsetup and backups connect directly: they
+cache, no start-up session settings). Migrations, dbsetup and backups connect directly: they
 hold session state (advisory locks, search_path) that a transaction pooler cannot carry.
 
     python -m shared.pgbouncer --port 6432 --server 127.0.0.1:5432 --dir /tmp/pgb   # writes the config

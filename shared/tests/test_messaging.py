@@ -196,6 +196,55 @@ async def test_writes_succeed_while_the_broker_is_unreachable_and_every_event_ar
     assert (await backlog(messaging_pool))[0] == 0
 
 
+async def test_a_write_wakes_the_relay_of_its_process_and_nothing_else_notifies(
+        messaging_pool, messaging_settings, broker_cleanup, aiohttp_client):
+    """The app wakes its relay once a write has answered, so its events go at once with polling
+    far away; a read, and a write refused, do not. The outbox sends no NOTIFY any more."""
+    settings = messaging_settings.model_copy(update={"relay_poll_interval_s": 30.0, "service_name": "wake-test"})
+    app = create_service_app(settings, check_role=False)
+
+    async def write(request: web.Request) -> web.Response:
+        ids = await add_events(request.app[DB_POOL], 1)
+        return web.json_response({"id": str(ids[0])}, status=201)
+
+    async def refused(request: web.Request) -> web.Response:
+        await add_events(request.app[DB_POOL], 1)  # committed, but the answer is a 4xx
+        return web.json_response({"title": "no"}, status=409)
+    app.router.add_post("/things", write)
+    app.router.add_post("/refused", refused)
+    client = await aiohttp_client(app)
+    relay = client.app[OUTBOX_RELAY]
+    group = new_group(broker_cleanup)
+    consumer = make_consumer(messaging_pool, settings.events_exchange, group)
+    wakes: list[int] = []
+    original_wake = relay.wake
+
+    def counted_wake() -> None:
+        wakes.append(1)
+        original_wake()
+    relay.wake = counted_wake
+    async with running(consumer):
+        await connected(consumer)
+
+        async def relay_up():
+            return relay.broker_connected
+        await wait_until(relay_up, what="relay connected")
+        await asyncio.sleep(0.3)  # its first look at the outbox is behind it
+        started = time.monotonic()
+        resp = await client.post("/things")
+        assert resp.status == 201
+        event_id = uuid.UUID((await resp.json())["id"])
+        await wait_until(lambda: _has_all(messaging_pool, [event_id]), timeout=5, what="the write's event")
+        assert time.monotonic() - started < 2.0  # not the 30 s poll
+        assert len(wakes) == 1
+        assert (await client.get("/health/live")).status == 200
+        assert (await client.post("/refused")).status == 409
+        assert len(wakes) == 1
+    async with messaging_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox'::regclass "
+                                   "AND NOT tgisinternal") == 0
+
+
 async def _has_all(pool, ids) -> bool:
     return set(ids) <= set(await effects(pool))
 
@@ -532,24 +581,30 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
     relay = make_relay(messaging_pool, messaging_settings, linger_s=2.0, poll_interval_s=5.0)
     batches: list[int] = []
     count_calls(relay, "publish_batch", batches, lambda args, published: published)
+
+    async def write(n: int) -> list[uuid.UUID]:  # a write, then the wake-up its answer gives
+        ids = await add_events(messaging_pool, n)
+        relay.wake()
+        return ids
     async with running(consumer, relay):
         await connected(consumer)
+        await asyncio.sleep(0.3)  # the relay's first look (at start) is behind it
         started = time.monotonic()
-        first = await add_events(messaging_pool, 1)
+        first = await write(1)
         await wait_until(lambda: _has_all(messaging_pool, first), what="the first event")
         # Nothing was published in the linger before it: it went at once.
         assert time.monotonic() - started < 1.5
         # Five events in five transactions right after: one batch, once the linger has passed.
         flow = []
         for _ in range(5):
-            flow += await add_events(messaging_pool, 1)
+            flow += await write(1)
         await wait_until(lambda: _has_all(messaging_pool, flow), what="the flow")
         assert time.monotonic() - started >= 2.0
         assert [n for n in batches if n] == [1, 5]
         # After a quiet spell longer than the linger, an event goes at once again.
         await asyncio.sleep(2.1)
         started = time.monotonic()
-        lone = await add_events(messaging_pool, 1)
+        lone = await write(1)
         await wait_until(lambda: _has_all(messaging_pool, lone), what="the lone event")
         assert time.monotonic() - started < 1.5
     assert [n for n in batches if n] == [1, 5, 1]

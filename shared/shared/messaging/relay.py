@@ -1,7 +1,12 @@
 """The outbox relay: publishes committed events to the ``events`` exchange.
 
-It wakes on the ``<schema>_outbox`` NOTIFY sent when a transaction that added events commits,
-and polls as a fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
+It wakes when a write request of its own process has answered (``relay_ctx``: the request's
+transaction, and the events it added, committed before the answer), and polls every
+``RELAY_POLL_INTERVAL_S`` for the rest: events another process added without a relay of its
+own running, or a background task's. There is no NOTIFY on the outbox: PostgreSQL takes a lock
+of the whole database at the commit of every transaction that notified, and signals every
+listening backend of the database (every relay and mailer of every replica), so each write of
+the system paid for all its listeners. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
 replicas share the work, published as persistent messages on a confirm channel, and marked
 sent in the same transaction only once the broker confirmed each of them. Anything that fails
 leaves its rows pending (the claim's transaction ends, the locks go) and they are published
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 _MIN_BACKOFF_S, _MAX_BACKOFF_S = 0.2, 5.0
 _PURGE_CHUNK = 5000
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class PublishFailed(Exception):
@@ -46,12 +52,8 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
-                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, listen: bool = True,
-                 listen_dsn: str = "", linger_s: float = 0.0):
+                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, linger_s: float = 0.0):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
-        # LISTEN needs a session: a pooled connection, a direct one (listen_dsn) when the pool
-        # goes through a transaction pooler, or none at all (polling only).
-        self.listen, self.listen_dsn = listen or bool(listen_dsn), listen_dsn
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
         self.metrics_interval_s = metrics_interval_s
@@ -68,7 +70,9 @@ class OutboxRelay:
         self._last_purge = 0.0
         self._backoff = _MIN_BACKOFF_S
 
-    def _notified(self, *_args: object) -> None:
+    def wake(self) -> None:
+        """Events were committed: look now (the linger still spaces batches) instead of at the
+        next poll."""
         self._wake.set()
 
     def _set_connected(self, value: bool) -> None:
@@ -96,67 +100,47 @@ class OutboxRelay:
             await cancel_and_wait(gauges)
 
     async def _run_connected(self) -> None:
-        channel_name = f"{self.schema}_outbox"
-        listener = None
-        if self.listen_dsn:
-            listener = await asyncpg.connect(self.listen_dsn, timeout=5)
-        elif self.listen:
-            listener = await self.pool.acquire()
         lost = asyncio.Event()
 
         def on_lost(*_args: object) -> None:
             lost.set()
             self._wake.set()
+        connection = await connect(self.amqp_url)
         try:
-            if listener is not None:
-                await listener.add_listener(channel_name, self._notified)
-                listener.add_termination_listener(on_lost)
-            connection = await connect(self.amqp_url)
-            try:
-                connection.close_callbacks.add(on_lost)
-                channel = await connection.channel(publisher_confirms=True)
-                channel.close_callbacks.add(on_lost)
-                await declare_events_exchange(channel, self.exchange_name)
-                self._set_connected(True)
-                self._backoff = _MIN_BACKOFF_S
-                log.info("outbox relay connected", extra={"schema": self.schema})
+            connection.close_callbacks.add(on_lost)
+            channel = await connection.channel(publisher_confirms=True)
+            channel.close_callbacks.add(on_lost)
+            await declare_events_exchange(channel, self.exchange_name)
+            self._set_connected(True)
+            self._backoff = _MIN_BACKOFF_S
+            log.info("outbox relay connected", extra={"schema": self.schema})
+            inflight = 1
+            while True:
+                if lost.is_set():
+                    raise ConnectionError("broker connection lost")
+                self._wake.clear()
+                wait = self._last_batch_at + self.linger_s - time.monotonic()
+                if wait > 0 and inflight == 1:
+                    await asyncio.sleep(wait)
+                started, before = time.monotonic(), self.published_total
+                full = await self._publish_batches(channel, inflight)
+                if self.published_total != before:
+                    self._last_batch_at = started
+                await self._maybe_purge()
+                if full:
+                    # A backlog: keep several batches in flight (see _publish_batches).
+                    inflight = self.max_inflight_batches
+                    continue
                 inflight = 1
-                while True:
-                    if lost.is_set() or (listener is not None and listener.is_closed()):
-                        raise ConnectionError("broker or listener connection lost")
-                    self._wake.clear()
-                    wait = self._last_batch_at + self.linger_s - time.monotonic()
-                    if wait > 0 and inflight == 1:
-                        await asyncio.sleep(wait)
-                    started, before = time.monotonic(), self.published_total
-                    full = await self._publish_batches(channel, inflight)
-                    if self.published_total != before:
-                        self._last_batch_at = started
-                    await self._maybe_purge()
-                    if full:
-                        # A backlog: keep several batches in flight (see _publish_batches).
-                        inflight = self.max_inflight_batches
-                        continue
-                    inflight = 1
-                    # asyncio.timeout, not wait_for: wait_for can lose a cancellation that
-                    # arrives as the event is set (Python 3.11), and the loop would go on.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_interval_s):
-                            await self._wake.wait()
-            finally:
-                self._set_connected(False)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), timeout=2)
+                # asyncio.timeout, not wait_for: wait_for can lose a cancellation that
+                # arrives as the event is set (Python 3.11), and the loop would go on.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval_s):
+                        await self._wake.wait()
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    listener.remove_termination_listener(on_lost)
-                    await listener.remove_listener(channel_name, self._notified)
-                with contextlib.suppress(Exception):
-                    if self.listen_dsn:
-                        await listener.close()
-                    else:
-                        await self.pool.release(listener)
+            self._set_connected(False)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=2)
 
     async def _publish(self, channel: aiormq.abc.AbstractChannel, row: asyncpg.Record) -> bool:
         """Publish one event on the confirm channel; returns False when the broker had no queue
@@ -269,17 +253,28 @@ async def purge_sent(pool: asyncpg.Pool, retention_s: float) -> int:
 
 
 def relay_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Run the relay as a background task of the app (after the pool context)."""
+    """Run the relay as a background task of the app (after the pool context); the app wakes it
+    after each write (``wake_relay_after_write``, on_response_prepare)."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         relay = OutboxRelay(app[DB_POOL], amqp_url=settings.amqp_url.get_secret_value(),
                             exchange=settings.events_exchange, schema=settings.db_schema,
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
                             retention_s=settings.outbox_retention_s,
                             publish_timeout_s=settings.relay_publish_timeout_s,
-                            listen=not settings.db_transaction_pooling, listen_dsn=settings.db_listen_url,
                             linger_s=settings.relay_linger_ms / 1000)
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield
         await cancel_and_wait(task)
     return ctx
+
+
+async def wake_relay_after_write(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` of an app that runs the relay: the answer of a write is prepared
+    once its transaction committed, so the events it added go now, not at the next poll. A write
+    that added none costs the relay one look at the outbox."""
+    if request.method in _READ_METHODS or response.status >= 400:
+        return
+    relay = request.config_dict.get(OUTBOX_RELAY)
+    if relay is not None:
+        relay.wake()
