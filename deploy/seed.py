@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 import aiohttp
 
@@ -60,6 +61,23 @@ async def scoped(session, tokens, org_id):
     return body["tokens"]
 
 
+async def assign(session: aiohttp.ClientSession, ticket: dict, token: str, agent_id: str, priority: str) -> None:
+    """Assign ``ticket`` to the agent. ticket-service knows who may be assigned from the
+    membership events (its read model): an agent who joined a moment ago may not be there yet
+    (422 assignee_not_assignable), so the seed asks again for a few seconds, as a client would."""
+    deadline = time.monotonic() + 10
+    while True:
+        async with session.patch(f"{BASE}/v1/tickets/{ticket['id']}", json={
+                "priority": priority, "assignee_id": agent_id, "status": "in_progress"},
+                headers={"Authorization": f"Bearer {token}", "If-Match": f'"{ticket["version"]}"'}) as resp:
+            if resp.status == 200:
+                return
+            text = await resp.text()
+        if resp.status != 422 or "assignee_not_assignable" not in text or time.monotonic() > deadline:
+            raise SeedError(f"PATCH ticket -> {resp.status}: {text}")
+        await asyncio.sleep(0.2)
+
+
 async def seed() -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         owner, owner_tokens = await account(session, USERS[0][1], USERS[0][2], ORG_NAME)
@@ -95,12 +113,7 @@ async def seed() -> None:
                                        json={"title": title, "description": description, "tags": tags})
                 created += 1
                 if i % 2 == 0:
-                    async with session.patch(f"{BASE}/v1/tickets/{ticket['id']}", json={
-                            "priority": priority, "assignee_id": ids_by_role["agent"], "status": "in_progress"},
-                            headers={"Authorization": f"Bearer {agent_at}",
-                                     "If-Match": f'"{ticket["version"]}"'}) as resp:
-                        if resp.status != 200:
-                            raise SeedError(f"PATCH ticket -> {resp.status}: {await resp.text()}")
+                    await assign(session, ticket, agent_at, ids_by_role["agent"], priority)
                 await call(session, "POST", f"/v1/tickets/{ticket['id']}/comments", token=member_at,
                            json={"body": "Any news on this?"})
         print(f"seed: organization {ORG_NAME!r} ({org_id}) ready; {created} tickets created")

@@ -58,7 +58,7 @@ async def relay_process(exchange: str, batch_size: int, inflight: int) -> None:
     # The services' defaults (RELAY_POLL_INTERVAL_S, RELAY_LINGER_MS). The benchmark commits its
     # events from another process, so nothing wakes this relay after a commit (a service's own
     # writes do, shared.messaging.relay.wake_relay_after_write): it finds them by polling, as it
-    # finds a consumer's or a command's events.
+    # finds a command's or a background task's events.
     relay = OutboxRelay(pool, amqp_url=AMQP_URL, exchange=exchange, schema="tenant", batch_size=batch_size,
                         poll_interval_s=settings.relay_poll_interval_s, max_inflight_batches=inflight,
                         linger_s=settings.relay_linger_ms / 1000)

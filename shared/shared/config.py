@@ -81,7 +81,8 @@ class BaseServiceSettings(BaseSettings):
     relay_batch_size: int = shared_field("RELAY_BATCH_SIZE", 200, "Outbox rows claimed per relay batch.")
     relay_poll_interval_s: float = shared_field(
         "RELAY_POLL_INTERVAL_S", 0.25, "How often the relay looks for events no write of its own process woke it "
-        "for (a background task's, a consumer's, a process without a running relay); a write wakes it at once.")
+        "for (a background task's, a command's, a process without a running relay); a write, or a consumer's "
+        "committed batch, wakes it at once.")
     relay_linger_ms: float = shared_field(
         "RELAY_LINGER_MS", 150.0, "While events keep coming, start a relay batch at most this often (ms), so "
         "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",

@@ -245,6 +245,41 @@ async def test_a_write_wakes_the_relay_of_its_process_and_nothing_else_notifies(
                                    "AND NOT tgisinternal") == 0
 
 
+async def test_a_consumer_wakes_the_relay_of_its_app_after_a_commit(
+        messaging_pool, messaging_settings, broker_cleanup, aiohttp_client):
+    """Events a handler adds to the outbox go at once: the consumer wakes its app's relay once the
+    batch committed, with polling far away."""
+    settings = messaging_settings.model_copy(update={"relay_poll_interval_s": 30.0, "service_name": "chain-test"})
+    source_group, sink_group = new_group(broker_cleanup), new_group(broker_cleanup)
+    derived: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def derive(conn, event):
+        if event.type == "thing.happened":  # one event in, one event out, in the same transaction
+            out = await add_event(conn, source="test", type="thing.derived", subject_type="thing",
+                                  subject_id=str(event.id), tenant_id=event.tenant_id, data={})
+            derived[event.id] = out.id
+    app = create_service_app(settings, check_role=False)
+    app.cleanup_ctx.append(consumer_ctx(settings, group=source_group, bindings=["thing.happened"], handler=derive))
+    client = await aiohttp_client(app)
+    relay = client.app[OUTBOX_RELAY]
+    sink = make_consumer(messaging_pool, settings.events_exchange, sink_group)
+
+    async def relay_up():
+        return relay.broker_connected
+    await wait_until(relay_up, what="relay connected")
+    async with running(sink):
+        await connected(sink)
+        await asyncio.sleep(0.3)  # the relay's first look at the outbox is behind it
+        [event_id] = await add_events(messaging_pool, 1)
+        relay.wake()  # the write that added it answered (as wake_relay_after_write does)
+
+        async def derived_seen():
+            return event_id in derived and await _has_all(messaging_pool, [derived[event_id]])
+        started = time.monotonic()
+        await wait_until(derived_seen, timeout=10, what="the derived event")
+        assert time.monotonic() - started < 5.0  # not the 30 s poll
+
+
 async def _has_all(pool, ids) -> bool:
     return set(ids) <= set(await effects(pool))
 

@@ -42,6 +42,7 @@ from . import metrics
 from .broker import connect, declare_events_exchange, declare_group_queues, dlq_name, retry_queue_name
 from .envelope import Event
 from .poison import MALFORMED, RETRIES_EXHAUSTED, UNPARSEABLE, MalformedEvent, describe_validation_error
+from .relay import OUTBOX_RELAY
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class EventConsumer:
         # docstring): what a batch's single ack may cover.
         self._open_channel: object | None = None
         self._open: set[int] = set()
+        # Called after a transaction that applied events committed: the app's relay is woken, so
+        # events a handler added to the outbox go now, not at its next poll (ConsumerContext).
+        self.on_applied: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -260,6 +264,8 @@ class EventConsumer:
             await self.handler(conn, event)
         self.processed_total += 1
         metrics.EVENTS_PROCESSED.labels(self.group).inc()
+        if self.on_applied is not None:
+            self.on_applied()
         return True
 
     # Batching (max_batch > 1): deliveries that arrive while a transaction is running are applied
@@ -323,6 +329,8 @@ class EventConsumer:
             applied = len(new)
         self.processed_total += applied
         metrics.EVENTS_PROCESSED.labels(self.group).inc(applied)
+        if applied and self.on_applied is not None:
+            self.on_applied()
         if len(events) > applied:
             metrics.EVENTS_DUPLICATES.labels(self.group).inc(len(events) - applied)
         metrics.EVENT_HANDLER_SECONDS.labels(self.group).observe((time.perf_counter() - started) / len(events))
@@ -452,6 +460,9 @@ class ConsumerContext:
                                  batch_handler=self.batch_handler)
         if key is not None:
             app[key] = consumer
+        relay = app.get(OUTBOX_RELAY)
+        if relay is not None:  # what the handlers add to the outbox goes at once
+            consumer.on_applied = relay.wake
         task = asyncio.create_task(consumer.run(), name=f"consumer-{group}")
         yield
         await consumer.stop(settings.shutdown_timeout_s)

@@ -3,7 +3,7 @@
 It wakes when a write request of its own process has answered (``relay_ctx``: the request's
 transaction, and the events it added, committed before the answer), and polls every
 ``RELAY_POLL_INTERVAL_S`` for the rest: events another process added without a relay of its
-own running, or a background task's. There is no NOTIFY on the outbox: PostgreSQL takes a lock
+own running, or a background task's (a consumer of the same app wakes it after each commit). There is no NOTIFY on the outbox: PostgreSQL takes a lock
 of the whole database at the commit of every transaction that notified, and signals every
 listening backend of the database (every relay and mailer of every replica), so each write of
 the system paid for all its listeners. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
