@@ -1,12 +1,13 @@
 """The outbox relay: publishes committed events to the ``events`` exchange.
 
-It wakes when a write request of its own process has answered (``relay_ctx``: the request's
-transaction, and the events it added, committed before the answer), and polls every
-``RELAY_POLL_INTERVAL_S`` for the rest: events another process added without a relay of its
-own running, or a background task's (a consumer of the same app wakes it after each commit). There is no NOTIFY on the outbox: PostgreSQL takes a lock
-of the whole database at the commit of every transaction that notified, and signals every
-listening backend of the database (every relay and mailer of every replica), so each write of
-the system paid for all its listeners. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
+It wakes when a write request of its own process has answered (``wake_relay_after_write``: the
+request's transaction, and the events it added, committed before the answer) or a consumer of
+its app has committed a batch, and polls every ``RELAY_POLL_INTERVAL_S`` for the rest: events
+another process added without a relay of its own running, or a background task's. There is no
+NOTIFY on the outbox: PostgreSQL takes a lock of the whole database at the commit of every
+transaction that notified, and signals every listening backend of the database (every relay and
+mailer of every replica), so each write of the system paid for all its listeners. Rows are
+claimed with ``FOR UPDATE SKIP LOCKED`` so relays in several
 replicas share the work, published as persistent messages on a confirm channel, and marked
 sent in the same transaction only once the broker confirmed each of them. Anything that fails
 leaves its rows pending (the claim's transaction ends, the locks go) and they are published
