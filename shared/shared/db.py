@@ -186,13 +186,19 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object, *,
     """
     async with pool.acquire() as conn:
         begin = _scoped_begin(tenant_id, generic_plans)
-        if begin is not None:
-            await conn.execute(begin)  # no arguments: the simple query protocol, both statements at once
-        else:
-            await conn.execute("BEGIN")
-            await scope_transaction(conn, tenant_id)
-            if generic_plans:
-                await conn.execute(f"SELECT {_GENERIC_PLANS}")
+        try:
+            if begin is not None:
+                await conn.execute(begin)  # no arguments: the simple query protocol, both statements at once
+            else:
+                await conn.execute("BEGIN")
+                await scope_transaction(conn, tenant_id)
+                if generic_plans:
+                    await conn.execute(f"SELECT {_GENERIC_PLANS}")
+        except BaseException:
+            # Cancelled (a client gone) or failed while opening: the BEGIN may have reached the
+            # server, so the connection goes back only without a transaction (or is dropped).
+            await _rollback(conn)
+            raise
         try:
             yield conn
         except BaseException:
