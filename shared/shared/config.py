@@ -84,7 +84,7 @@ class BaseServiceSettings(BaseSettings):
         "for (a background task's, a command's, a process without a running relay); a write, or a consumer's "
         "committed batch, wakes it at once.")
     relay_linger_ms: float = shared_field(
-        "RELAY_LINGER_MS", 150.0, "While events keep coming, start a relay batch at most this often (ms), so "
+        "RELAY_LINGER_MS", 40.0, "While events keep coming, start a relay batch at most this often (ms), so "
         "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",
         ge=0)
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
