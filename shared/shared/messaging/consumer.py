@@ -292,17 +292,20 @@ class EventConsumer:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             outcome = _FAILED
             try:
-                await self.process_batch([event for event, _, _ in batch])
-                outcome = _APPLIED
-            except Exception as exc:
-                log.info("batch failed, applying its events one by one",
-                         extra={"consumer": self.group, "size": len(batch), "error": type(exc).__name__})
-            try:
-                if outcome == _APPLIED and await self._ack_batch([message for _, message, _ in batch]):
-                    outcome = _ACKED
-            except Exception as exc:  # the channel is going: each message's own ack will say so
-                log.info("batch ack failed", extra={"consumer": self.group, "error": type(exc).__name__})
+                try:
+                    await self.process_batch([event for event, _, _ in batch])
+                    outcome = _APPLIED
+                except Exception as exc:
+                    log.info("batch failed, applying its events one by one",
+                             extra={"consumer": self.group, "size": len(batch), "error": type(exc).__name__})
+                try:
+                    if outcome == _APPLIED and await self._ack_batch([message for _, message, _ in batch]):
+                        outcome = _ACKED
+                except Exception as exc:  # the channel is going: each message's own ack will say so
+                    log.info("batch ack failed", extra={"consumer": self.group, "error": type(exc).__name__})
             finally:
+                # Every message of the batch hears what became of it, even when the drainer is
+                # cancelled (a message's task must not wait on its batch for ever).
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(outcome)
