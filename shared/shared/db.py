@@ -187,6 +187,9 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object, *,
     async with pool.acquire() as conn:
         begin = _scoped_begin(tenant_id, generic_plans)
         try:
+            # Opening is inside the try: cancelled (a client gone) or failed while opening, the
+            # BEGIN may have reached the server, and the connection goes back only without a
+            # transaction (or is dropped).
             if begin is not None:
                 await conn.execute(begin)  # no arguments: the simple query protocol, both statements at once
             else:
@@ -194,12 +197,6 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant_id: object, *,
                 await scope_transaction(conn, tenant_id)
                 if generic_plans:
                     await conn.execute(f"SELECT {_GENERIC_PLANS}")
-        except BaseException:
-            # Cancelled (a client gone) or failed while opening: the BEGIN may have reached the
-            # server, so the connection goes back only without a transaction (or is dropped).
-            await _rollback(conn)
-            raise
-        try:
             yield conn
         except BaseException:
             await _rollback(conn)

@@ -243,12 +243,11 @@ class EventConsumer:
         False (nothing sent) when its messages must be acked one by one."""
         if any(m.channel is not self._open_channel or m.delivery_tag is None for m in messages):
             return False
-        tags = {m.delivery_tag for m in messages}
-        newest = max(messages, key=lambda m: m.delivery_tag or 0)
-        top = newest.delivery_tag or 0
+        tags = {m.delivery_tag for m in messages if m.delivery_tag is not None}
+        top = max(tags)
         if any(tag <= top and tag not in tags for tag in self._open):
             return False
-        await newest.ack(multiple=True)
+        await next(m for m in messages if m.delivery_tag == top).ack(multiple=True)
         self._open -= tags
         return True
 

@@ -31,6 +31,7 @@ from aiohttp import web
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
+from ..auth import READ_METHODS
 from ..config import BaseServiceSettings
 from ..db import DB_POOL
 from ..tasks import cancel_and_wait
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 _MIN_BACKOFF_S, _MAX_BACKOFF_S = 0.2, 5.0
 _PURGE_CHUNK = 5000
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class PublishFailed(Exception):
@@ -274,7 +274,7 @@ async def wake_relay_after_write(request: web.Request, response: web.StreamRespo
     """``on_response_prepare`` of an app that runs the relay: the answer of a write is prepared
     once its transaction committed, so the events it added go now, not at the next poll. A write
     that added none costs the relay one look at the outbox."""
-    if request.method in _READ_METHODS or response.status >= 400:
+    if request.method in READ_METHODS or response.status >= 400:
         return
     relay = request.config_dict.get(OUTBOX_RELAY)
     if relay is not None:
