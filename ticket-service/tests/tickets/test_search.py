@@ -140,3 +140,32 @@ async def test_the_walks_hand_over_to_the_index_read_exactly_when_they_come_up_s
         assert ids == [] and scans >= 2
         ids, scans = await search_page(conn, every_other, lim=4, walk_rows=0)
         assert ids == want[every_other][:4] and scans >= 1
+
+
+async def test_a_page_the_first_walk_fills_is_read_by_that_walk_alone(api, org, pool):
+    """ticket_search (migration search_walk_under_policy) returns the rows its first walk matched
+    itself, read under the policy: a page that walk fills costs one scan of the table, not one
+    more per row. A walk that comes up short goes on from its last row (ticket_search_page, then
+    the rows by id). Either way the page is the plain filter's."""
+    agent = await org.user("agent")
+    tag = uuid.uuid4().hex[:8]
+    dense, sparse = f"emu{tag}", f"moa{tag}"
+    for i in range(40):
+        p = 39 - i   # position in -created_at order
+        words = [dense] * (p % 2 == 0) + [sparse] * (p in (1, 30))
+        await api.create_ticket(agent, title=" ".join(words + [f"ticket {i}"]))
+    want = {term: await reference(pool, org.id, term, "-created_at") for term in (dense, sparse)}
+    assert [len(want[t]) for t in (dense, sparse)] == [20, 2]
+
+    async def first_page(conn, q: str, lim: int) -> tuple[list[str], int]:
+        before = await conn.fetchval(SCANS)
+        rows = await conn.fetch("SELECT id FROM ticket_search($1, $2, '-created_at', $3, NULL, NULL, NULL, NULL, "
+                                "NULL, NULL, NULL, NULL, 10000)", org.id, q, lim)
+        return [str(r[0]) for r in rows], await conn.fetchval(SCANS) - before
+    async with tenant_transaction(pool, org.id) as conn:
+        # A walk of 25 rows holds 13 matches: the page of 5 is read in it.
+        assert await first_page(conn, dense, 5) == (want[dense][:5], 1)
+        # A walk of 10 rows holds one match (position 1); the second (position 30) comes from
+        # further on: the walk's last row, ticket_search_page's walk and index read, the probe.
+        ids, scans = await first_page(conn, sparse, 2)
+        assert ids == want[sparse] and scans >= 3
