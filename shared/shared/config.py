@@ -75,6 +75,10 @@ class BaseServiceSettings(BaseSettings):
     max_body_bytes: int = shared_field("MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
     shutdown_timeout_s: float = shared_field(
         "SHUTDOWN_TIMEOUT_S", 20.0, "Drain time for in-flight requests on SIGTERM.")
+    gc_gen0_threshold: int = shared_field(
+        "GC_GEN0_THRESHOLD", 10_000, "Container allocations between two collections of Python's youngest "
+        "garbage-collector generation, in each process (Python's default: 700); start-up objects are frozen "
+        "out of collection.", ge=1)
     ready_timeout_s: float = shared_field("READY_TIMEOUT_S", 0.8, "Time limit of each readiness check.")
 
     relay_enabled: bool = shared_field("RELAY_ENABLED", True, "Run the outbox relay in this process.")

@@ -1,5 +1,6 @@
 """A tiny process built with the shared entry point, for the tests that run it under gunicorn."""
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -21,6 +22,10 @@ def create_app(settings):
         logging.getLogger("slow_app").info("answering from a worker", extra={"pid": os.getpid()})
         return json_response({"pid": os.getpid()})
     app.router.add_get("/pid", pid)
+
+    async def gc_state(request):
+        return json_response({"pid": os.getpid(), "threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()})
+    app.router.add_get("/gc", gc_state)
     return app
 
 

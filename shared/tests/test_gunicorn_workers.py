@@ -1,6 +1,6 @@
 """Two real gunicorn workers: one scrape sees both workers' counters (prometheus-client
-multiprocess mode), and every line the process writes is JSON, request lines carrying the
-request id."""
+multiprocess mode, each worker under its own pid), every line the process writes is JSON,
+request lines carrying the request id, and each worker's garbage collector is tuned."""
 import asyncio
 import json
 import os
@@ -94,6 +94,11 @@ async def test_two_workers_counters_add_up_and_every_line_is_json(tmp_path, give
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/metrics") as r:
                 metrics = await r.text()
+            # Every worker tuned its garbage collector once its app was built (shared.service.tune_gc).
+            for _ in range(4):
+                async with session.get(url + "/gc") as r:
+                    state = await r.json()
+                assert state["pid"] in pids and state["threshold"] == 10_000 and state["frozen"] > 1000, state
         assert requests_counted(metrics) == sent
         os.kill(proc.pid, signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0
