@@ -28,10 +28,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 from pydantic import Field
 
 from .errors import InvalidCursor
@@ -104,11 +106,24 @@ class KeysetCursors:
         self._mac_key = hmac.new(secret, f"cursor:{purpose}".encode(), hashlib.sha256).digest()
 
     def bind(self, **query: Any) -> BoundCursors:
-        raw = json.dumps({k: _jsonable(v) for k, v in query.items()}, sort_keys=True, separators=(",", ":"))
-        return BoundCursors(self, hashlib.sha256(raw.encode()).hexdigest()[:16])
+        # Each value with its type: 1, 1.0 and True are one dictionary key but three bindings.
+        items = tuple((k, type(v), v) for k, v in sorted(query.items()))
+        try:
+            binding = _binding(items)
+        except TypeError:  # a value that is no dictionary key (a list): the same digest, uncached
+            binding = _binding.__wrapped__(items)
+        return BoundCursors(self, binding)
 
     def _sign(self, raw: bytes) -> bytes:
-        return hmac.new(self._mac_key, raw, hashlib.sha256).digest()[:_SIG_BYTES]
+        return hmac.digest(self._mac_key, raw, "sha256")[:_SIG_BYTES]
+
+
+@lru_cache(maxsize=4096)
+def _binding(items: tuple[tuple[str, type, Any], ...]) -> str:
+    """The digest of a query (its items in key order, each with its value's type): a list page
+    binds the same few queries over and over (the sort and no filter, most of the time)."""
+    raw = json.dumps({k: _jsonable(v) for k, _, v in items}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 class BoundCursors:
@@ -121,7 +136,7 @@ class BoundCursors:
         key = self.cursors.key
         if len(values) != len(key):
             raise ValueError(f"{self.cursors.purpose}: {len(key)} key values expected, got {len(values)}")
-        raw = json.dumps({"k": [_jsonable(v) for v in values], "b": self.binding}, separators=(",", ":")).encode()
+        raw = orjson.dumps({"k": [_jsonable(v) for v in values], "b": self.binding})
         return base64.urlsafe_b64encode(raw + self.cursors._sign(raw)).decode().rstrip("=")
 
     def after(self, cursor: str | None) -> tuple[Any, ...] | None:
@@ -136,7 +151,7 @@ class BoundCursors:
         if len(blob) <= _SIG_BYTES or not hmac.compare_digest(sig, self.cursors._sign(raw)):
             raise InvalidCursor()
         try:
-            payload = json.loads(raw)
+            payload = orjson.loads(raw)
         except ValueError:  # pragma: no cover - we signed it, so we wrote it
             raise InvalidCursor() from None
         if not isinstance(payload, dict) or payload.get("b") != self.binding:

@@ -68,6 +68,14 @@ def test_a_cursor_is_bound_to_the_sort_filters_and_scope_it_was_issued_for():
                   {"org": org, "sort": "-created_at"}):
         assert "another sort, filter or scope" in refused(cursors, cursor, **other)
 
+    # Bindings are cached by query: values equal as dictionary keys but written differently
+    # (1, 1.0, True) still bind apart, and a value that is no key (a list) binds uncached.
+    written = [cursors.bind(org=org, n=n).binding for n in (1, 1.0, True, "1", [1], (1,), 1)]
+    assert written[:4] == [cursors.bind(org=org, n=n).binding for n in (1, 1.0, True, "1")]
+    assert len(set(written[:4])) == 4 and written[4] == written[5] and written[6] == written[0]
+    assert "another sort, filter or scope" in refused(
+        cursors, cursors.bind(org=org, n=1).encode([NOW, uuid.uuid4()]), org=org, n=True)
+
 
 def test_values_of_the_wrong_type_are_refused_even_when_signed():
     cursors = members()
