@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -315,17 +316,44 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def wrk_with_cpu(groups: dict[str, list[int]], url: str, **kw) -> dict:
-    """wrk, plus the CPU time each process group spent per request during the run (µs).
-    PostgreSQL backends are listed afresh before the run (a pool may have opened connections
-    since), and again after it: a backend a pool opened during the run counts whole."""
+    """wrk, plus the CPU time each process group spent per request during the run (µs)."""
+    return with_cpu(groups, lambda: wrk(url, **kw))
+
+
+def with_cpu(groups: dict[str, list[int]], run: Callable[[], dict]) -> dict:
+    """``run()`` (a dict with ``requests``), plus the CPU time each process group spent per
+    request during it (µs). PostgreSQL backends are listed afresh before the run (a pool may have
+    opened connections since), and again after it: a backend a pool opened during the run counts
+    whole."""
     groups = {**groups, "postgresql": process_groups(0)["postgresql"]}
     before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-    result = wrk(url, **kw)
+    result = run()
     opened = sorted(set(process_groups(0)["postgresql"]) - set(groups["postgresql"]))
     spent = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
     spent["postgresql"] += cpu_seconds(opened)
     result["cpu_us"] = {name: spent[name] / max(1, result["requests"]) * 1e6 for name in groups}
     return result
+
+
+async def paced_get(base: str, token: str, ids: list[str], rate: float) -> dict:
+    """GET by id at ``rate`` requests a second, each on its own schedule (not wrk's closed loop):
+    requests that arrive one at a time, as logins do, instead of a stream the processes take in
+    batches."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(base_url=base) as http:
+        async def one(path: str) -> None:
+            t0 = time.perf_counter()
+            async with http.get(path, headers={"Authorization": f"Bearer {token}"}) as r:
+                await r.read()
+                assert r.status == 200, r.status
+            latencies.append((time.perf_counter() - t0) * 1000)
+        tasks, started = [], time.monotonic()
+        for i in range(int(rate * SECONDS)):
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            tasks.append(asyncio.ensure_future(one(f"/v1/tickets/{ids[i % len(ids)]}")))
+        await asyncio.gather(*tasks)
+    return {"requests": len(latencies), "rps": len(latencies) / (time.monotonic() - started),
+            "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
 
 
 async def event_lag(since: float) -> dict:
@@ -424,6 +452,10 @@ def main() -> int:
         for name, tries in runs.items():
             results[name] = max(tries, key=lambda r: r["rps"])
         bare = results.pop("bare chain")
+        # The GET again, one request at a time at the login's rate: what every hop costs when
+        # requests do not come in a stream (login's non-hash CPU is measured in that regime).
+        login_rate = results["POST /v1/auth/login"]["rps"]
+        paced = with_cpu(groups, lambda: asyncio.run(paced_get(stack.url, token, ids[:2000], login_rate)))
 
         async def refresh_users():
             async with aiohttp.ClientSession(base_url=stack.url) as http:
@@ -488,6 +520,8 @@ def main() -> int:
     for name, r in results.items():
         if "cpu_us" in r:
             lines.append(f"| {name} | " + " | ".join(f"{r['cpu_us'][g]:.0f}" for g in groups) + " |")
+    lines.append(f"| GET /v1/tickets/{{id}}, one at a time at the login's rate ({paced['rps']:.0f}/s) | "
+                 + " | ".join(f"{paced['cpu_us'][g]:.0f}" for g in groups) + " |")
     bare_cpu = ", ".join(f"{g} {us:.0f} µs" for g, us in bare["cpu_us"].items())
     lines += ["", f"The bare chain, same run: {bare_cpu}."]
     hash_us = floors["argon2id hash"]["cpu_us_per_hash"]
@@ -496,7 +530,10 @@ def main() -> int:
                                for g in groups if login_cpu[g] >= 50)
     lines += ["", f"Login: one argon2id hash costs {hash_us / 1000:.1f} ms of CPU (the floor run: auth-service's "
                   f"parameters on its {floors['argon2id hash']['threads']} hashing threads); "
-                  f"the non-hash CPU of a login, by process: {login_non_hash}."]
+                  f"the non-hash CPU of a login, by process: {login_non_hash}. The same GET as above, sent one "
+                  f"at a time at the login's rate instead of by wrk's stream (last row of the CPU table), cost "
+                  f"{sum(paced['cpu_us'].values()) / 1000:.2f} ms over all processes against "
+                  f"{sum(results['GET /v1/tickets/{id}']['cpu_us'].values()) / 1000:.2f} ms in the stream."]
     lines += ["", "Memory after the run (resident set, gunicorn master + one worker per process):", "",
               "| process | OS processes | RSS MiB |", "|---|---|---|"]
     for name, (n, mib) in sorted(memory.items()):
