@@ -241,8 +241,8 @@ class TicketService:
             async with tenant_transaction(self.pool, organization_id(principal), generic_plans=generic) as conn:
                 rows = await repo.list_tickets(conn, filters=filters, sort=query.sort,
                                                after=None if after is None else list(after), limit=query.limit + 1)
-        rows, next_cursor = cursors.page(rows, query.limit, lambda r: r.sort_key(query.sort))
-        return [r.representation() for r in rows], next_cursor
+        rows, next_cursor = cursors.page(rows, query.limit, lambda r: repo.listed_key(r, query.sort))
+        return [repo.listed(r) for r in rows], next_cursor
 
     # ------------------------------------------------------------ change
 
