@@ -28,8 +28,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
 

@@ -69,7 +69,9 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _PID = [os.getpid()]
 os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(process_identifier=lambda: _PID[0])
+    # prometheus_client leaves MultiProcessValue unannotated.
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(  # type: ignore[no-untyped-call]
+        process_identifier=lambda: _PID[0])
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(

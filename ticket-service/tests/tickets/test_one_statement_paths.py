@@ -88,7 +88,8 @@ async def test_every_list_path_writes_the_tickets_the_get_writes(api, org):
             assert dumps_json(item) == gets[item["id"]], (query, item)
     # The last query's cursor (its key written from the text id) reads the next page.
     cursor = json.loads(body)["next_cursor"]
-    assert [i["id"] for i in (await api.list(owner, sort="-priority", limit=1, cursor=cursor))["items"]] == [made[0]["id"]]
+    after = await api.list(owner, sort="-priority", limit=1, cursor=cursor)
+    assert [i["id"] for i in after["items"]] == [made[0]["id"]]
 
 
 # ------------------------------------------------------------------ one statement, same policy
