@@ -213,7 +213,9 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
         op = ">" if direction == "ASC" else "<"
         placeholders = ", ".join(arg(value, f"::{_KEY_TYPES[col]}") for col, value in zip(columns, after, strict=True))
         where.append(f"({', '.join(columns)}) {op} ({placeholders})")
-    order = ", ".join(f"{col} {direction}" for col in columns)
+    # Qualified: a bare ORDER BY name means the output column first, and _LISTED's id is text (an
+    # order no index has: every matching row would be read and sorted).
+    order = ", ".join(f"ticket.{col} {direction}" for col in columns)
     return await conn.fetch(
         f"SELECT {_LISTED} FROM ticket WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {arg(limit)}", *args)
 
