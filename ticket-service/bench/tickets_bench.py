@@ -361,7 +361,7 @@ HISTORY = [
     "and returns the matching rows; only a walk that comes up short hands over, from its last row, to "
     "ticket_search_page and the reads by id (migration search_walk_under_policy). pgbench at 5,000 tickets "
     "(one client, prepared; SELECT 1 costs 56 µs): a common term with status=open 220-237 → 122-132 µs, a "
-    "term in 4 tickets 343 → 182, a term in none 346 → 179. At 1,000,000 tickets, the run of 04:39 UTC "
+    "term in no ticket (two of them) 343-346 → 179-182. At 1,000,000 tickets, the run of 04:39 UTC "
     "(before) against 06:46 UTC (after; load 0.9 and 1.0-1.1):", "",
     "| scenario | 1 connection p50 (PostgreSQL CPU) before | after | 8 connections req/s (PostgreSQL CPU) before | "
     "after |", "|---|---|---|---|---|",

@@ -16,7 +16,7 @@
 --
 -- Measured with pgbench (one client, ticket_app, prepared, 5,000 tickets of one organization,
 -- the words of deploy/bench/load.py): a common term with status=open 220-237 -> 122-132 us per
--- call (a SELECT 1 costs 56), a term in 4 tickets 343 -> 182 us, a term in none 346 -> 179 us;
+-- call (a SELECT 1 costs 56), two terms in no ticket 343-346 -> 179-182 us;
 -- the unfiltered first page (ticket_page) 100-102 us. The answers were compared with the old
 -- function's on 2,226 pages (random sort, limit, term, filters, cursor and walk size): equal.
 -- migrate:up
