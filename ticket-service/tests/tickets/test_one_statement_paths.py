@@ -272,7 +272,7 @@ async def test_a_filtered_page_walks_its_sorts_index_without_a_sort(api, org, po
         await api.create_ticket(owner, priority=["low", "high"][i % 2])
     statements = []
 
-    class Explaining:
+    class Recording:
         def __init__(self, conn):
             self.conn = conn
 
@@ -280,9 +280,9 @@ async def test_a_filtered_page_walks_its_sorts_index_without_a_sort(api, org, po
             statements.append((sql, args))
             return await self.conn.fetch(sql, *args)
     async with tenant_transaction(pool, org.id) as conn:
-        first = await list_tickets(Explaining(conn), filters=TicketFilter(status="open"), sort=sort, after=None,
+        first = await list_tickets(Recording(conn), filters=TicketFilter(status="open"), sort=sort, after=None,
                                    limit=2)
-        await list_tickets(Explaining(conn), filters=TicketFilter(status="open"), sort=sort,
+        await list_tickets(Recording(conn), filters=TicketFilter(status="open"), sort=sort,
                            after=listed_key(first[-1], sort), limit=2)
         for sql, args in statements:
             plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)

@@ -14,6 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from .schemas import TicketOut
+
 _COLUMNS = ("id, org_id, number, title, description, status, priority, priority_rank, tags, requester_id, "
             "assignee_id, created_at, updated_at, version, deleted_at")
 
@@ -22,8 +24,7 @@ _COLUMNS = ("id, org_id, number, title, description, status, priority, priority_
 # per page of 20), then priority_rank, a sort key that is not in the Ticket.
 _LISTED = ("id::text AS id, number, title, description, status, priority, tags, requester_id::text AS requester_id, "
            "assignee_id::text AS assignee_id, created_at, updated_at, version, priority_rank")
-_TICKET_KEYS = ("id", "number", "title", "description", "status", "priority", "tags", "requester_id", "assignee_id",
-                "created_at", "updated_at", "version")
+_TICKET_KEYS = tuple(TicketOut.model_fields)  # _LISTED's first columns, in this order
 
 # Columns a PATCH may set; update_ticket refuses any other name, so no caller-supplied text
 # ever reaches the SQL string.
