@@ -65,13 +65,14 @@ _DB = {"database_url", "migrate_database_url", "db_schema", "db_pool_min", "db_p
 _EVENTS = {"amqp_url", "events_exchange", "relay_enabled", "relay_batch_size", "relay_poll_interval_s",
            "relay_publish_timeout_s", "outbox_retention_s", "consumer_prefetch", "consumer_max_retries",
            "consumer_retry_delay_ms", "consumer_retry_max_delay_ms", "inbox_retention_s", "relay_linger_ms",
-           "consumer_batch_linger_ms"}
+           "relay_lazy_linger_ms", "consumer_batch_linger_ms"}
 # Settings a process inherits but never reads (the gateway has no database and no events;
 # the audit consumer publishes nothing).
 # Only the audit consumer applies deliveries in batches (consumer_batch_linger_ms).
 UNUSED = {"gateway": _DB | _EVENTS, "audit consumer": {"relay_enabled", "relay_batch_size", "relay_poll_interval_s",
                                                        "relay_publish_timeout_s", "relay_linger_ms",
-                                                       "outbox_retention_s", "migrate_database_url"},
+                                                       "relay_lazy_linger_ms", "outbox_retention_s",
+                                                       "migrate_database_url"},
           "auth-service": {"consumer_batch_linger_ms"}, "tenant-service": {"consumer_batch_linger_ms"},
           "ticket-service": {"consumer_batch_linger_ms"}}
 PREFIXES = {"gateway": "GATEWAY", "auth-service": "AUTH", "tenant-service": "TENANT", "audit consumer": "AUDIT",

@@ -41,6 +41,10 @@ class Settings(MailSettings):
     session_absolute_ttl_s: int = Field(30 * 24 * 3600, description="Absolute lifetime of a session "
                                                                     "(its refresh-token chain).")
     session_idle_ttl_s: int = Field(30 * 24 * 3600, description="A session unused this long ends.")
+    membership_cache_ttl_s: int = Field(300, ge=0, description=(
+        "How long a sign-in may use the memberships tenant-service gave an earlier sign-in of the same user "
+        "instead of asking again (while no revocation mark made them stale; auth_service/tenants/cache.py). "
+        "At most the access-token lifetime, whatever is set; 0: always ask."))
 
     cursor_secret: SecretStr = Field(SecretStr("dev-auth-cursor-secret-change-me"),
                                      description="HMAC key of the list cursors (secret; its own value, "
@@ -96,6 +100,12 @@ class Settings(MailSettings):
                                            or self.argon2_parallelism < 1):
             raise ValueError("argon2 parameters below the OWASP minimum (m=19456 KiB, t=2, p=1)")
         return self
+
+    @property
+    def membership_cache_ttl_ms(self) -> int:
+        """A kept membership list is safe only while every revocation mark that can make it stale
+        still exists, and marks live revocation_ttl_s (auth_service/tenants/cache.py)."""
+        return min(self.membership_cache_ttl_s, self.access_token_ttl_s) * 1000
 
     @property
     def revocation_ttl_s(self) -> int:

@@ -91,6 +91,10 @@ class BaseServiceSettings(BaseSettings):
         "RELAY_LINGER_MS", 40.0, "While events keep coming, start a relay batch at most this often (ms), so "
         "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",
         ge=0)
+    relay_lazy_linger_ms: float = shared_field(
+        "RELAY_LAZY_LINGER_MS", 150.0, "The same spacing while every write since the last batch added only events "
+        "no service acts on soon (sign-ins, which the audit log records): a write of any other event cuts it to "
+        "RELAY_LINGER_MS. Never below RELAY_LINGER_MS.", ge=0)
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
     relay_publish_timeout_s: float = shared_field("RELAY_PUBLISH_TIMEOUT_S", 5.0,
                                                   "Wait for one broker confirm before the batch is retried.")

@@ -219,9 +219,9 @@ async def test_a_write_wakes_the_relay_of_its_process_and_nothing_else_notifies(
     wakes: list[int] = []
     original_wake = relay.wake
 
-    def counted_wake() -> None:
+    def counted_wake(*, lazy: bool = False) -> None:
         wakes.append(1)
-        original_wake()
+        original_wake(lazy=lazy)
     relay.wake = counted_wake
     async with running(consumer):
         await connected(consumer)
@@ -644,6 +644,43 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
         assert time.monotonic() - started < 1.5
     assert [n for n in batches if n] == [1, 5, 1]
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + flow + lone})
+
+
+async def test_lazy_wake_ups_wait_for_the_lazy_linger_until_an_ordinary_one_comes(
+        messaging_pool, messaging_settings, broker_cleanup):
+    group = new_group(broker_cleanup)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group)
+    # No poll during the test: only wake-ups move the relay.
+    relay = make_relay(messaging_pool, messaging_settings, linger_s=0.2, lazy_linger_s=30.0, poll_interval_s=60.0)
+    batches: list[int] = []
+    count_calls(relay, "publish_batch", batches, lambda args, published: published)
+
+    async def write(*, lazy: bool) -> list[uuid.UUID]:
+        ids = await add_events(messaging_pool, 1)
+        relay.wake(lazy=lazy)
+        return ids
+
+    async def unsent(ids: list[uuid.UUID]) -> int:
+        async with messaging_pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND id = ANY($1::uuid[])",
+                                       ids)
+    async with running(consumer, relay):
+        await connected(consumer)
+        await asyncio.sleep(0.3)  # the relay's first look (at start) is behind it
+        # A lazy event after a quiet spell goes at once, like any other.
+        first = await write(lazy=True)
+        await wait_until(lambda: _has_all(messaging_pool, first), what="the first event")
+        # Lazy events right after it are held well past the ordinary linger...
+        held = [i for _ in range(3) for i in await write(lazy=True)]
+        await asyncio.sleep(1.0)
+        assert await unsent(held) == 3
+        # ...until an ordinary write comes: then they all go in one batch, at once.
+        started = time.monotonic()
+        held += await write(lazy=False)
+        await wait_until(lambda: _has_all(messaging_pool, held), what="the held events")
+        assert time.monotonic() - started < 5.0
+    assert [n for n in batches if n] == [1, 4]
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + held})
 
 
 def record_acks(monkeypatch, acks: list) -> None:

@@ -11,6 +11,7 @@ from shared.messaging import Event
 from shared.messaging.outbox import OUTBOX_INSERT, outbox_row
 
 from ..security_log.repository import SECURITY_EVENT_INSERT, security_row
+from ..tenants.cache import KEEP_MEMBERSHIPS, ToKeep
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,12 @@ async def insert_session(conn: asyncpg.Connection, *, session_id: UUID, user_id:
 async def open_login_session(conn: asyncpg.Connection, *, session_id: UUID, user_id: UUID,
                              password_changed_at: datetime | None, organization_id: UUID | None, now: datetime,
                              expires_at: datetime, user_agent: str | None, ip: str | None,
-                             first_token_hash: bytes, event: Event) -> Session | None:
+                             first_token_hash: bytes, event: Event, keep: ToKeep) -> Session | None:
     """A sign-in, in one statement (its own transaction unless the caller has one open): the
-    session with the first refresh token of its chain, ``event`` in the outbox and the account's
-    security log entry, only while the password is still the one verified (its
-    ``password_changed_at`` unchanged); None, and nothing written, when it changed since.
+    session with the first refresh token of its chain, ``event`` in the outbox, the account's
+    security log entry and the memberships to keep for later sign-ins (``keep``, tenants/cache.py),
+    only while the password is still the one verified (its ``password_changed_at`` unchanged);
+    None, and nothing written, when it changed since.
 
     The user row is share-locked to the end of the transaction, so a password change waits for
     this session to commit and then ends it (SessionService.replace_credentials). A change that
@@ -85,10 +87,12 @@ async def open_login_session(conn: asyncpg.Connection, *, session_id: UUID, user
         f"user_agent, ip) SELECT $1, u.id, $3, $4, $4, $5, $6, $7 FROM u RETURNING {_SESSION}), "
         "t AS (INSERT INTO refresh_token (token_hash, session_id, created_at) SELECT $8, id, $4 FROM s), "
         f"o AS ({OUTBOX_INSERT} SELECT $10, $11, $12::jsonb FROM s), "
-        f"e AS ({SECURITY_EVENT_INSERT} SELECT $13, $2, $11, $14, $15, $6 FROM s) "
+        f"e AS ({SECURITY_EVENT_INSERT} SELECT $13, $2, $11, $14, $15, $6 FROM s), "
+        f"k AS ({KEEP_MEMBERSHIPS.format(user='$2', memberships='$16', mark_keys='$17', as_of_ms='$18')}) "
         f"SELECT {_SESSION} FROM s",
         session_id, user_id, organization_id, now, expires_at, user_agent, ip, first_token_hash,
-        password_changed_at, *outbox_row(event), entry[0], entry[3], entry[4])
+        password_changed_at, *outbox_row(event), entry[0], entry[3], entry[4], keep.memberships, keep.mark_keys,
+        keep.as_of_ms)
     return _session_or_none(row)
 
 

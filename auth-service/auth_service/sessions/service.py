@@ -23,6 +23,7 @@ from ..config import Settings
 from ..revocation import DB_CLOCK_MS_SQL, Revocations, db_clock_ms
 from ..security_log import record_event
 from ..security_log.repository import add_event_and_record
+from ..tenants.cache import KeptMemberships, ToKeep
 from ..tenants.client import Membership, TenantClient
 from ..tokens.schemas import TokensOut
 from ..tokens.service import AccessTokenIssuer, hash_refresh_token, new_refresh_token, open_successor, seal_successor
@@ -154,11 +155,20 @@ class SessionService:
         except BaseException:
             lookup.add_done_callback(_retrieved)
             raise
-        user, as_of_ms = await lookup
-        # The membership question runs while the password is hashed (it needs only the user id),
-        # so its latency hides behind the hash; its answer is dropped unless the password is right.
-        memberships_call = (asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
-                            if user is not None else None)
+        user, as_of_ms, kept = await lookup
+        memberships_call: asyncio.Future[list[Membership]] | None = None
+        kept_ok = False
+        if user is not None and kept is not None and kept.serves(body.organization_id):
+            # The memberships an earlier sign-in fetched, still good (tenants/cache.py): the
+            # token is as old as they are.
+            memberships_call = asyncio.get_running_loop().create_future()
+            memberships_call.set_result(kept.memberships)
+            as_of_ms, kept_ok = kept.as_of_ms, True
+        elif user is not None:
+            # The membership question runs while the password is hashed (it needs only the user
+            # id), so its latency hides behind the hash; its answer is dropped unless the
+            # password is right.
+            memberships_call = asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
         try:
             # An unknown email is verified against a dummy hash: the same work, the same answer.
             ok = await self.hasher.verify(user.password_hash if user else None, body.password)
@@ -178,7 +188,7 @@ class SessionService:
         # The password was right: the attempt is refunded while the session is written.
         refund = asyncio.ensure_future(self.throttle.succeeded(email, info.ip))
         try:
-            tokens = await self._open(user, body, info, memberships_call, as_of_ms=as_of_ms)
+            tokens = await self._open(user, body, info, memberships_call, as_of_ms=as_of_ms, fetched=not kept_ok)
         except BaseException:
             refund.add_done_callback(_retrieved)
             raise
@@ -186,10 +196,13 @@ class SessionService:
         return LoginResult(user=user, tokens=tokens)
 
     async def _open(self, user: User, body: LoginRequest, info: RequestContext,
-                    memberships_call: asyncio.Future[list[Membership]], *, as_of_ms: int) -> TokensOut:
+                    memberships_call: asyncio.Future[list[Membership]], *, as_of_ms: int,
+                    fetched: bool) -> TokensOut:
         """After the password verified: the session (scoped to the organization asked for, or
-        the oldest membership) and its tokens."""
+        the oldest membership) and its tokens; memberships ``fetched`` from tenant-service are kept
+        for the next sign-ins (tenants/cache.py)."""
         memberships = await memberships_call
+        keep = ToKeep.of(user.id, memberships, as_of_ms) if fetched else ToKeep.nothing()
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
         now = self.now()
@@ -214,19 +227,20 @@ class SessionService:
             session = await repo.open_login_session(
                 conn, session_id=session_id, user_id=user.id, password_changed_at=user.password_changed_at,
                 organization_id=organization_id, now=now, expires_at=now + self.absolute,
-                user_agent=info.user_agent, ip=info.ip, first_token_hash=token_hash, event=event)
+                user_agent=info.user_agent, ip=info.ip, first_token_hash=token_hash, event=event, keep=keep)
         if session is None:
             raise CredentialsChanged()
         return self.issuer.tokens(user_id=user.id, session_id=session.id, organization_id=organization_id,
                                   role=role, refresh_token=refresh_token,
                                   permissions=scope_permissions(memberships, organization_id), as_of_ms=as_of_ms)
 
-    async def _account(self, email: str) -> tuple[User | None, int]:
+    async def _account(self, email: str) -> tuple[User | None, int, KeptMemberships | None]:
         """The account of ``email`` and, read right after it, the token's comparison time
         (iat_ms): taken BEFORE the membership is read, on the clock revocation marks use
-        (auth_service.revocation)."""
+        (auth_service.revocation); and the memberships kept for it, if still good."""
         async with self.pool.acquire() as conn:
-            return await users_repo.get_by_email_at(conn, email=email, clock_sql=DB_CLOCK_MS_SQL)
+            return await users_repo.get_by_email_at(conn, email=email, clock_sql=DB_CLOCK_MS_SQL,
+                                                    cache_ttl_ms=self.settings.membership_cache_ttl_ms)
 
     # ------------------------------------------------------------------ rotation
 

@@ -9,6 +9,9 @@ import asyncpg
 
 from shared.errors import EmailTaken
 
+from ..tenants.cache import CACHED_MEMBERSHIPS, KeptMemberships
+from ..tenants.cache import decode as decode_kept
+
 
 @dataclass(frozen=True)
 class User:
@@ -47,16 +50,20 @@ async def get_by_email(conn: asyncpg.Connection, *, email: str) -> User | None:
     return _user_or_none(await conn.fetchrow(f"SELECT {_COLUMNS} FROM user_account WHERE email = $1", email))
 
 
-async def get_by_email_at(conn: asyncpg.Connection, *, email: str, clock_sql: str) -> tuple[User | None, int]:
+async def get_by_email_at(conn: asyncpg.Connection, *, email: str, clock_sql: str,
+                          cache_ttl_ms: int = 0) -> tuple[User | None, int, KeptMemberships | None]:
     """The account with ``email`` (or None) and, in the same round trip, the value of the SQL
-    expression ``clock_sql`` (an integer: the sign-in's clock, read after the account)."""
+    expression ``clock_sql`` (an integer: the sign-in's clock, read after the account) and the
+    memberships kept for it, if a sign-in may still use them (tenants/cache.py)."""
     row = await conn.fetchrow(
-        f"SELECT {clock_sql} AS clock, u.* FROM (SELECT {_COLUMNS} FROM user_account WHERE email = $1) u "
-        "RIGHT JOIN (VALUES (1)) AS one(x) ON true", email)
+        f"SELECT {clock_sql} AS clock, u.*, cached.* FROM (SELECT {_COLUMNS} FROM user_account WHERE email = $1) u "
+        f"RIGHT JOIN (VALUES (1)) AS one(x) ON true {CACHED_MEMBERSHIPS.format(clock=clock_sql)}",
+        email, cache_ttl_ms)
     clock = int(row["clock"])
     if row["id"] is None:
-        return None, clock
-    return User(**{k: row[k] for k in _FIELDS}), clock
+        return None, clock, None
+    return (User(**{k: row[k] for k in _FIELDS}), clock,
+            decode_kept(row["cached_memberships"], row["cached_as_of_ms"]))
 
 
 async def get_by_id(conn: asyncpg.Connection, *, user_id: UUID, for_update: bool = False) -> User | None:

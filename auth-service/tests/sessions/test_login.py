@@ -203,3 +203,20 @@ async def test_wrong_passwords_from_one_address_lock_that_address_not_the_owner(
                      headers=from_(f"203.0.113.{i + 1}"))
     assert (await c.post("/v1/auth/login", json={"email": acct.email, "password": acct.password},
                          headers=from_(owner))).status == 429
+
+
+async def test_a_sign_in_wakes_the_relay_lazily_and_a_signup_does_not(client, signup):
+    """A sign-in's event is for the audit log alone: it may wait for the relay's lazy linger
+    (shared.messaging.relay.LAZY_EVENTS); a signup's user.registered is awaited by tenant-service."""
+    from shared.messaging.relay import OUTBOX_RELAY
+    relay = client.server.app[OUTBOX_RELAY]
+    wakes: list[bool] = []
+    real = relay.wake
+    relay.wake = lambda *, lazy=False: (wakes.append(lazy), real(lazy=lazy))[1]
+    try:
+        acct = await signup()
+        resp = await client.post("/v1/auth/login", json={"email": acct.email, "password": acct.password})
+        assert resp.status == 200
+    finally:
+        del relay.wake
+    assert wakes == [False, True]

@@ -53,7 +53,8 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, *, amqp_url: str, exchange: str, schema: str,
                  batch_size: int = 200, poll_interval_s: float = 1.0, retention_s: int = 86400,
                  publish_timeout_s: float = 5.0, purge_interval_s: float = 60.0,
-                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, linger_s: float = 0.0):
+                 metrics_interval_s: float = 5.0, max_inflight_batches: int = 2, linger_s: float = 0.0,
+                 lazy_linger_s: float = 0.0):
         self.pool, self.amqp_url, self.exchange_name, self.schema = pool, amqp_url, exchange, schema
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.publish_timeout_s, self.purge_interval_s = publish_timeout_s, purge_interval_s
@@ -62,7 +63,12 @@ class OutboxRelay:
         # transaction and a confirm round whatever its size, so a flow of single events pays it
         # per event. An event after a quiet spell goes at once; the wait is at most linger_s.
         self.linger_s = linger_s
+        # While every wake-up since the last batch was lazy (``wake(lazy=True)``: events no
+        # service acts on soon), batches are spaced by lazy_linger_s instead; an ordinary wake-up
+        # (or a poll, for events written elsewhere) cuts the wait back to linger_s.
+        self.lazy_linger_s = max(linger_s, lazy_linger_s)
         self._last_batch_at = -1e9
+        self._hurry = asyncio.Event()  # an ordinary wake-up since the last batch started
         # Each batch in flight holds a pooled connection: leave most of the pool to requests.
         self.max_inflight_batches = max(1, min(max_inflight_batches, pool.get_max_size() // 4))
         self.broker_connected = False
@@ -71,10 +77,28 @@ class OutboxRelay:
         self._last_purge = 0.0
         self._backoff = _MIN_BACKOFF_S
 
-    def wake(self) -> None:
+    def wake(self, *, lazy: bool = False) -> None:
         """Events were committed: look now (the linger still spaces batches) instead of at the
-        next poll."""
+        next poll. ``lazy``: the events can wait for the lazy linger (see __init__)."""
+        if not lazy:
+            self._hurry.set()
         self._wake.set()
+
+    async def _linger(self) -> None:
+        """Wait until the next batch may start: linger_s after the last one started, or
+        lazy_linger_s while every wake-up since was lazy (an ordinary one ends that wait)."""
+        while True:
+            hurry = self._hurry.is_set()
+            wait = self._last_batch_at + (self.linger_s if hurry else self.lazy_linger_s) - time.monotonic()
+            if wait <= 0:
+                return
+            if hurry:
+                await asyncio.sleep(wait)
+                return
+            # asyncio.timeout, not wait_for (see _run_connected).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._hurry.wait()
 
     def _set_connected(self, value: bool) -> None:
         self.broker_connected = value
@@ -120,9 +144,9 @@ class OutboxRelay:
                 if lost.is_set():
                     raise ConnectionError("broker connection lost")
                 self._wake.clear()
-                wait = self._last_batch_at + self.linger_s - time.monotonic()
-                if wait > 0 and inflight == 1:
-                    await asyncio.sleep(wait)
+                if inflight == 1:
+                    await self._linger()
+                self._hurry.clear()  # wake-ups from here on are for the next batch
                 started, before = time.monotonic(), self.published_total
                 full = await self._publish_batches(channel, inflight)
                 if self.published_total != before:
@@ -135,9 +159,11 @@ class OutboxRelay:
                 inflight = 1
                 # asyncio.timeout, not wait_for: wait_for can lose a cancellation that
                 # arrives as the event is set (Python 3.11), and the loop would go on.
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(self.poll_interval_s):
                         await self._wake.wait()
+                except TimeoutError:
+                    self._hurry.set()  # a poll: events from elsewhere go at the ordinary pace
         finally:
             self._set_connected(False)
             with contextlib.suppress(Exception):
@@ -262,12 +288,19 @@ def relay_ctx(settings: BaseServiceSettings) -> Callable[[web.Application], Asyn
                             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
                             retention_s=settings.outbox_retention_s,
                             publish_timeout_s=settings.relay_publish_timeout_s,
-                            linger_s=settings.relay_linger_ms / 1000)
+                            linger_s=settings.relay_linger_ms / 1000,
+                            lazy_linger_s=settings.relay_lazy_linger_ms / 1000)
         app[OUTBOX_RELAY] = relay
         task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
         yield
         await cancel_and_wait(task)
     return ctx
+
+
+# Set on a write whose events no service acts on soon (a sign-in's, which only the audit log
+# records): its wake-up is lazy, and a steady flow of such writes is carried in batches spaced by
+# RELAY_LAZY_LINGER_MS instead of RELAY_LINGER_MS (OutboxRelay.wake).
+LAZY_EVENTS = web.RequestKey("lazy_events", bool)
 
 
 async def wake_relay_after_write(request: web.Request, response: web.StreamResponse) -> None:
@@ -278,4 +311,4 @@ async def wake_relay_after_write(request: web.Request, response: web.StreamRespo
         return
     relay = request.config_dict.get(OUTBOX_RELAY)
     if relay is not None:
-        relay.wake()
+        relay.wake(lazy=request.get(LAZY_EVENTS, False))
