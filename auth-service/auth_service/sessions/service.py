@@ -156,19 +156,15 @@ class SessionService:
             lookup.add_done_callback(_retrieved)
             raise
         user, as_of_ms, kept = await lookup
-        memberships_call: asyncio.Future[list[Membership]] | None = None
-        kept_ok = False
-        if user is not None and kept is not None and kept.serves(body.organization_id):
-            # The memberships an earlier sign-in fetched, still good (tenants/cache.py): the
-            # token is as old as they are.
-            memberships_call = asyncio.get_running_loop().create_future()
-            memberships_call.set_result(kept.memberships)
-            as_of_ms, kept_ok = kept.as_of_ms, True
-        elif user is not None:
-            # The membership question runs while the password is hashed (it needs only the user
-            # id), so its latency hides behind the hash; its answer is dropped unless the
-            # password is right.
+        # The memberships come from an earlier sign-in's answer while it is still good
+        # (tenants/cache.py), else from tenant-service: that question runs while the password is
+        # hashed (it needs only the user id), so its latency hides behind the hash; its answer is
+        # dropped unless the password is right.
+        memberships_call = None
+        if user is not None and (kept is None or not kept.serves(body.organization_id)):
+            kept = None
             memberships_call = asyncio.ensure_future(self.tenant.memberships(user.id, request_id=info.request_id))
+        source = kept if kept is not None else memberships_call
         try:
             # An unknown email is verified against a dummy hash: the same work, the same answer.
             ok = await self.hasher.verify(user.password_hash if user else None, body.password)
@@ -177,7 +173,7 @@ class SessionService:
             raise
         # An unknown email never verifies (and then no membership call was made); the two
         # None checks state it for the reader and the type checker.
-        if not ok or user is None or memberships_call is None:
+        if not ok or user is None or source is None:
             _discard(memberships_call)
             failed = self._new_event(info, type="auth.login_failed", subject_type="user",
                                      subject_id=user.id if user else "unknown",
@@ -188,7 +184,7 @@ class SessionService:
         # The password was right: the attempt is refunded while the session is written.
         refund = asyncio.ensure_future(self.throttle.succeeded(email, info.ip))
         try:
-            tokens = await self._open(user, body, info, memberships_call, as_of_ms=as_of_ms, fetched=not kept_ok)
+            tokens = await self._open(user, body, info, source, as_of_ms=as_of_ms)
         except BaseException:
             refund.add_done_callback(_retrieved)
             raise
@@ -196,13 +192,15 @@ class SessionService:
         return LoginResult(user=user, tokens=tokens)
 
     async def _open(self, user: User, body: LoginRequest, info: RequestContext,
-                    memberships_call: asyncio.Future[list[Membership]], *, as_of_ms: int,
-                    fetched: bool) -> TokensOut:
+                    source: KeptMemberships | asyncio.Future[list[Membership]], *, as_of_ms: int) -> TokensOut:
         """After the password verified: the session (scoped to the organization asked for, or
-        the oldest membership) and its tokens; memberships ``fetched`` from tenant-service are kept
-        for the next sign-ins (tenants/cache.py)."""
-        memberships = await memberships_call
-        keep = ToKeep.of(user.id, memberships, as_of_ms) if fetched else ToKeep.nothing()
+        the oldest membership) and its tokens. Kept memberships make a token as old as they are;
+        memberships just asked for are kept for the next sign-ins (tenants/cache.py)."""
+        if isinstance(source, KeptMemberships):
+            memberships, as_of_ms, keep = source.memberships, source.as_of_ms, ToKeep.nothing()
+        else:
+            memberships = await source
+            keep = ToKeep.of(user.id, memberships, as_of_ms)
         organization_id, role = choose_scope(memberships, body.organization_id)
         new_hash = await self.hasher.hash(body.password) if self.hasher.needs_rehash(user.password_hash) else None
         now = self.now()

@@ -29,14 +29,13 @@ A list is kept by the statement that opens the session of the sign-in that fetch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import orjson
 
 from shared import redis_keys
 
-from .client import Membership
+from .client import Membership, membership_of
 
 # Joined to the account row of a sign-in's lookup (``u``, with ``clock``: the DB clock in ms);
 # $2: the list's lifetime in ms (0: never used).
@@ -77,7 +76,7 @@ class ToKeep:
     @classmethod
     def of(cls, user_id: UUID, memberships: list[Membership], as_of_ms: int) -> ToKeep:
         if not memberships:
-            return cls(None, [], as_of_ms)
+            return cls.nothing()
         return cls(encode(memberships), mark_keys(user_id, memberships), as_of_ms)
 
     @classmethod
@@ -95,6 +94,7 @@ def mark_keys(user_id: UUID, memberships: list[Membership]) -> list[str]:
 
 
 def encode(memberships: list[Membership]) -> str:
+    """In the shape of tenant-service's answer, which ``membership_of`` reads back."""
     return orjson.dumps([{"organization_id": str(m.organization_id), "role": m.role,
                           "joined_at": m.joined_at.isoformat() if m.joined_at else None,
                           "permissions": list(m.permissions) if m.permissions is not None else None}
@@ -104,8 +104,4 @@ def encode(memberships: list[Membership]) -> str:
 def decode(raw: str | None, as_of_ms: int | None) -> KeptMemberships | None:
     if raw is None or as_of_ms is None:
         return None
-    items = orjson.loads(raw)
-    return KeptMemberships([Membership(UUID(i["organization_id"]), i["role"],
-                                       datetime.fromisoformat(i["joined_at"]) if i["joined_at"] else None,
-                                       tuple(i["permissions"]) if i["permissions"] is not None else None)
-                            for i in items], int(as_of_ms))
+    return KeptMemberships([membership_of(i) for i in orjson.loads(raw)], int(as_of_ms))

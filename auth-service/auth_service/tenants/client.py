@@ -78,9 +78,7 @@ class TenantClient:
         if status != 200 or not isinstance(body, dict):
             raise TenantUnavailable()
         try:
-            return [Membership(UUID(i["organization_id"]), i["role"],
-                               _joined_at(i.get("joined_at")), _permissions(i.get("permissions")))
-                    for i in body.get("items", [])]
+            return [membership_of(i) for i in body.get("items", [])]
         except (KeyError, ValueError, TypeError, AttributeError):
             raise TenantUnavailable() from None
 
@@ -140,6 +138,13 @@ class TenantClient:
         if status != 200 or not isinstance(body, dict):
             raise TenantUnavailable()
         return body
+
+
+def membership_of(item: dict[str, Any]) -> Membership:
+    """A membership as tenant-service's memberships answer writes it (also how a kept answer is
+    stored, tenants/cache.py)."""
+    return Membership(UUID(item["organization_id"]), item["role"], _joined_at(item.get("joined_at")),
+                      _permissions(item.get("permissions")))
 
 
 def _joined_at(value: str | None) -> datetime | None:
