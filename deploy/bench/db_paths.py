@@ -8,7 +8,9 @@ CLIENTS concurrent clients of one pool, in rounds that take turns.
   GET, one statement  SELECT * FROM ticket_read(org, id) (shared.db's pool, as the service runs it)
   create, before  the old sequence: BEGIN, set_config, organization check, counter, INSERT ticket,
                   INSERT outbox, COMMIT (the counter row locked from the 4th statement to COMMIT)
-  create, one statement   SELECT * FROM ticket_create(...): all of it, commit included
+  create, one statement   SELECT * FROM ticket_create_many(...) with one ticket: all of it, commit included
+  create, 8 per statement the same with eight tickets (what ticket-service's batches write under load);
+                          its figures are per ticket
 
     python deploy/bench/db_paths.py      # BENCH_SECONDS=4 per row and round, 2 rounds
 """
@@ -87,15 +89,40 @@ async def create_before(pool: asyncpg.Pool, org: uuid.UUID, _: uuid.UUID) -> Non
                            eid, payload)
 
 
-async def create_one_statement(pool: asyncpg.Pool, org: uuid.UUID, _: uuid.UUID) -> None:
-    tid = uuid.uuid4()
-    eid, payload = _event(org, tid)
-    assert await pool.fetchrow(
-        "SELECT * FROM ticket_create($1, $2, 'bench', '', 'normal', '{}', $1, NULL, $3, 'ticket.created', $4::jsonb)",
-        org, tid, eid, payload)
+_CREATE_MANY = ("SELECT * FROM ticket_create_many($1, $2, array_fill('bench'::text, ARRAY[$3::int]), "
+                "array_fill(''::text, ARRAY[$3::int]), array_fill('normal'::text, ARRAY[$3::int]), "
+                "array_fill('[]'::jsonb, ARRAY[$3::int]), array_fill($1::uuid, ARRAY[$3::int]), "
+                "array_fill(NULL::uuid, ARRAY[$3::int]), $4, 'ticket.created', $5::jsonb[])")
+
+
+async def create_tickets(pool: asyncpg.Pool, org: uuid.UUID, count: int) -> list[asyncpg.Record]:
+    tids = [uuid.uuid4() for _ in range(count)]
+    events = [_event(org, tid) for tid in tids]
+    return await pool.fetch(_CREATE_MANY, org, tids, count, [e[0] for e in events], [e[1] for e in events])
+
+
+async def create_one_statement(pool: asyncpg.Pool, org: uuid.UUID, _: uuid.UUID) -> int:
+    assert len(await create_tickets(pool, org, 1)) == 1
+    return 1
+
+
+async def create_eight(pool: asyncpg.Pool, org: uuid.UUID, _: uuid.UUID) -> int:
+    assert len(await create_tickets(pool, org, 8)) == 8
+    return 8
+
+
+async def analyze() -> None:
+    """Statistics for what the rows before wrote (tens of thousands of tickets: without them the
+    next row's reads would be planned for an empty table), as autovacuum would gather them."""
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOSTPORT}/{DATABASE}")
+    try:
+        await conn.execute("VACUUM (ANALYZE)")
+    finally:
+        await conn.close()
 
 
 async def measure(label: str, pool: asyncpg.Pool, op, org: uuid.UUID, ids: list[uuid.UUID]) -> dict:
+    await analyze()
     async with pool.acquire() as conn:
         pids = [r[0] for r in await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1", label)]
@@ -108,8 +135,7 @@ async def measure(label: str, pool: asyncpg.Pool, op, org: uuid.UUID, ids: list[
         nonlocal done
         i = k
         while time.monotonic() < deadline:
-            await op(pool, org, ids[i % len(ids)])
-            done += 1
+            done += await op(pool, org, ids[i % len(ids)]) or 1
             i += CLIENTS
     cpu0, pg0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(CLIENTS)))
@@ -130,16 +156,14 @@ async def main() -> int:
             server_settings={"search_path": "ticket", "application_name": name}, **reset)
     try:
         ids = []
-        for _ in range(200):
-            row = await pools["bench-now"].fetchrow(
-                "SELECT * FROM ticket_create($1, $2, 'bench', '', 'normal', '{}', $1, NULL, $3, 'ticket.created', "
-                "$4::jsonb)", org, uuid.uuid4(), *_event(org, uuid.uuid4()))
-            ids.append(row["id"])
+        for _ in range(25):
+            ids += [row["id"] for row in await create_tickets(pools["bench-now"], org, 8)]
         rows = [("GET, before", "bench-before", get_before), ("GET, no reset", "bench-now", get_before),
                 ("GET, scoped BEGIN", "bench-now", get_scoped_begin),
                 ("GET, one statement", "bench-now", get_one_statement),
                 ("create, before", "bench-before", create_before),
-                ("create, one statement", "bench-now", create_one_statement)]
+                ("create, one statement", "bench-now", create_one_statement),
+                ("create, 8 per statement", "bench-now", create_eight)]
         results: dict[str, list[dict]] = {label: [] for label, _, _ in rows}
         for r in range(ROUNDS):
             for label, pool_name, op in (rows if r % 2 == 0 else rows[::-1]):

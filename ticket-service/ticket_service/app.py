@@ -22,7 +22,8 @@ def services_ctx(settings: Settings):
     async def ctx(app: web.Application):
         pool = app[DB_POOL]
         secret = settings.cursor_secret.get_secret_value()
-        app[TICKET_SERVICE] = TicketService(pool, cursor_secret=secret, idempotency_ttl_s=settings.idempotency_ttl_s)
+        app[TICKET_SERVICE] = TicketService(pool, cursor_secret=secret, idempotency_ttl_s=settings.idempotency_ttl_s,
+                                            create_batch_max=settings.create_batch_max)
         app[COMMENT_SERVICE] = CommentService(pool, cursor_secret=secret)
         yield
     return ctx

@@ -19,6 +19,9 @@ class Settings(BaseServiceSettings):
                                      description="HMAC key of the list cursors (secret; set in production).")
     idempotency_ttl_s: int = Field(
         24 * 3600, description="How long an Idempotency-Key of POST /v1/tickets is remembered.")
+    create_batch_max: int = Field(
+        64, ge=1, description="Most creations of one organization written together in one statement and commit "
+                              "(those that arrive while its previous batch is written); 1 writes each alone.")
     consumers_enabled: bool = Field(True, description="Run the membership read-model consumer in this process.")
     membership_consumer_group: str = Field(
         "ticket-service.memberships",

@@ -1,5 +1,5 @@
 """The short paths (issue 16): a GET and a creation are one statement each that scopes itself
-(ticket_read, ticket_create), transactions open already scoped, a ticket is serialized from its
+(ticket_read, ticket_create_many), transactions open already scoped, a ticket is serialized from its
 trusted row without a model, and verified tokens are cached. Each keeps what it replaced: the
 same isolation, the same JSON, the same events."""
 import json
@@ -131,7 +131,7 @@ async def test_a_member_reads_only_own_tickets_through_the_short_path(api, org):
     datetime(2026, 11, 30, 9, 0, 0, 100000, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC),
     datetime(1999, 12, 31, 23, 59, 59, 500, tzinfo=UTC), datetime(2000, 2, 29, 0, 0, 0, 10, tzinfo=UTC)])
 async def test_the_database_writes_times_as_the_service_does(pool, moment):
-    """ticket_create writes the row's times into the event: the same text the API shows."""
+    """ticket_create_many writes the row's times into the event: the same text the API shows."""
     async with pool.acquire() as conn:
         for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):  # whatever the session's zone
             async with conn.transaction():

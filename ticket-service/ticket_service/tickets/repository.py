@@ -7,6 +7,7 @@ one statement that scopes itself (the ticket_read function, same policy).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -102,18 +103,34 @@ class TicketFilter:
     q: str | None = None
 
 
-async def create_ticket(db: asyncpg.Pool | asyncpg.Connection, *, id: UUID, org_id: UUID, title: str,
-                        description: str, priority: str, tags: list[str], requester_id: UUID,
-                        assignee_id: UUID | None, event_id: UUID, event_type: str, event: str) -> dict[str, Any]:
-    """Number, row and ticket.created event in one statement (ticket_create, migration
-    ticket_read_create_one_statement); the new ticket as the API's Ticket. On the pool it is its
-    own transaction: the organization's counter row is locked for that statement and its commit
-    only, so concurrent creations take turns without waiting on a round trip. Inside a
-    transaction (``db`` a connection of tenant_transaction) it commits with the rest."""
-    record = await db.fetchrow(
-        "SELECT * FROM ticket_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
-        org_id, id, title, description, priority, tags, requester_id, assignee_id, event_id, event_type, event)
-    return dict(record)
+@dataclass(frozen=True)
+class NewTicket:
+    """One creation as ticket_create_many takes it: the row's own values and its ticket.created
+    envelope (``event``: JSON text), which the function completes with what only the row knows."""
+    id: UUID
+    title: str
+    description: str
+    priority: str
+    tags: list[str]
+    requester_id: UUID
+    assignee_id: UUID | None
+    event_id: UUID
+    event: str
+
+
+async def create_tickets(db: asyncpg.Pool | asyncpg.Connection, org_id: UUID,
+                         tickets: list[NewTicket]) -> list[dict[str, Any]]:
+    """Numbers, rows and ticket.created events of several new tickets of one organization in one
+    statement (ticket_create_many, migration ticket_create_many); the new tickets as the API's
+    Ticket, in the order given (their numbers in that order). On the pool it is its own
+    transaction: the organization's counter row is held for that statement and its commit only.
+    Inside a transaction (``db`` a connection of tenant_transaction) it commits with the rest."""
+    records = await db.fetch(
+        "SELECT * FROM ticket_create_many($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ticket.created', $10)",
+        org_id, [t.id for t in tickets], [t.title for t in tickets], [t.description for t in tickets],
+        [t.priority for t in tickets], [json.dumps(t.tags) for t in tickets], [t.requester_id for t in tickets],
+        [t.assignee_id for t in tickets], [t.event_id for t in tickets], [t.event for t in tickets])
+    return [dict(record) for record in records]
 
 
 async def get_ticket(conn: asyncpg.Connection, *, ticket_id: UUID, deleted: bool = False,

@@ -29,6 +29,7 @@ from shared.web import dumps_json
 from ..memberships import repository as memberships
 from ..visibility import sees
 from . import repository as repo
+from .batching import Batches
 from .errors import (
     AdminRequired,
     AssigneeNotAssignable,
@@ -45,6 +46,12 @@ from .errors import (
 from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketUpdate
 
 log = logging.getLogger(__name__)
+
+
+def _refused_alone(exc: BaseException) -> bool:
+    """A batch the server refused is tried one creation at a time (tickets.batching), unless
+    the refusal is the organization's (deleted: every creation of it is refused alike)."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, asyncpg.InsufficientPrivilegeError)
 
 SOURCE = "ticket-service"
 # What a requester may edit on their own ticket without tickets:triage.
@@ -118,8 +125,13 @@ def event_data(ticket: Ticket) -> dict[str, Any]:
 
 
 class TicketService:
-    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, idempotency_ttl_s: int):
+    def __init__(self, pool: asyncpg.Pool, *, cursor_secret: str, idempotency_ttl_s: int,
+                 create_batch_max: int = 64):
         self.pool = pool
+        # Creations of one organization that arrive while its previous ones are being written go
+        # together in the next statement (tickets.batching).
+        self.creations: Batches[repo.NewTicket, Ticket] = Batches(
+            self._write_creations, max_size=create_batch_max, retry_alone=_refused_alone)
         # One keyset per sort (its key columns, id last); every cursor is bound to its sort and filters.
         self.cursors = {sort: KeysetCursors(cursor_secret, "tickets", *(_KEY_TYPES[c] for c in columns))
                         for sort, (columns, _) in repo.SORTS.items()}
@@ -134,9 +146,10 @@ class TicketService:
         org_id = organization_id(principal)
         try:
             if idempotency_key is None and body.assignee_id is None:
-                # Nothing to check first: one statement, its own transaction, one round trip (a
-                # deleted organization is refused by the counter's policy, below).
-                return self._created(await self._insert(self.pool, principal, ctx, body))
+                # Nothing to check first: it goes with the organization's next batch, one
+                # statement and its own transaction (a deleted organization is refused by the
+                # counter's policy, below).
+                return self._created(await self.creations.submit(org_id, self._new_ticket(principal, ctx, body)))
             async with tenant_transaction(self.pool, org_id) as conn:
                 if not await memberships.organization_is_live(conn):
                     raise OrganizationNotFound()
@@ -146,7 +159,8 @@ class TicketService:
                         return replay
                 if body.assignee_id is not None and not await memberships.is_assignable(conn, user_id=body.assignee_id):
                     raise AssigneeNotAssignable()
-                created = self._created(await self._insert(conn, principal, ctx, body))
+                [ticket] = await repo.create_tickets(conn, org_id, [self._new_ticket(principal, ctx, body)])
+                created = self._created(ticket)
                 if idempotency_key is not None:
                     await repo.store_idempotent_response(conn, user_id=principal.user_id, key=idempotency_key,
                                                          status=created.status, body=created.body, etag=created.etag)
@@ -156,27 +170,28 @@ class TicketService:
             # (between our check and the insert, or with no check made).
             raise OrganizationNotFound() from None
 
+    async def _write_creations(self, org_id: Any, tickets: list[repo.NewTicket]) -> list[Ticket]:
+        created = {ticket["id"]: ticket for ticket in await repo.create_tickets(self.pool, org_id, tickets)}
+        return [created[ticket.id] for ticket in tickets]
+
     @staticmethod
-    async def _insert(db: asyncpg.Pool | asyncpg.Connection, principal: Principal, ctx: RequestContext,
-                      body: TicketCreate) -> Ticket:
+    def _new_ticket(principal: Principal, ctx: RequestContext, body: TicketCreate) -> repo.NewTicket:
         ticket_id = uuid.uuid4()
-        org_id = organization_id(principal)
-        # The envelope is built and checked here, like add_event's; ticket_create writes what
-        # only the row knows (number, status, version, times; occurred_at = created_at) into it
-        # and inserts it in the same statement as the ticket. The values below stand in for
-        # those until then.
+        # The envelope is built and checked here, like add_event's; ticket_create_many writes
+        # what only the row knows (number, status, version, times; occurred_at = created_at)
+        # into it and inserts it in the same statement as the ticket. The values below stand in
+        # for those until then.
         placeholder = datetime.now(UTC)
         event = new_event(source=SOURCE, type="ticket.created", subject_type="ticket", subject_id=ticket_id,
-                          tenant_id=org_id, actor=ctx.actor(principal), request_id=ctx.request_id,
+                          tenant_id=organization_id(principal), actor=ctx.actor(principal), request_id=ctx.request_id,
                           data=event_data({"id": ticket_id, "number": 0, "title": body.title,
                                            "description": body.description, "status": "open",
                                            "priority": body.priority, "tags": body.tags,
                                            "requester_id": principal.user_id, "assignee_id": body.assignee_id,
                                            "created_at": placeholder, "updated_at": placeholder, "version": 1}))
-        return await repo.create_ticket(
-            db, id=ticket_id, org_id=org_id, title=body.title, description=body.description,
-            priority=body.priority, tags=body.tags, requester_id=principal.user_id, assignee_id=body.assignee_id,
-            event_id=event.id, event_type=event.type, event=event_json(event))
+        return repo.NewTicket(id=ticket_id, title=body.title, description=body.description, priority=body.priority,
+                              tags=body.tags, requester_id=principal.user_id, assignee_id=body.assignee_id,
+                              event_id=event.id, event=event_json(event))
 
     @staticmethod
     def _created(ticket: Ticket) -> CreatedTicket:
