@@ -99,13 +99,14 @@ class BaseServiceSettings(BaseSettings):
     relay_publish_timeout_s: float = shared_field("RELAY_PUBLISH_TIMEOUT_S", 5.0,
                                                   "Wait for one broker confirm before the batch is retried.")
 
-    consumer_prefetch: int = shared_field("CONSUMER_PREFETCH", 32, "Unacked messages per consumer.")
+    consumer_prefetch: int = shared_field("CONSUMER_PREFETCH", 32, "Unacked messages per consumer (a consumer "
+                                          "that applies deliveries in batches takes at least two batches).")
     consumer_max_retries: int = shared_field("CONSUMER_MAX_RETRIES", 5, "Delayed retries before dead-lettering.")
     consumer_retry_delay_ms: int = shared_field("CONSUMER_RETRY_DELAY_MS", 1000, "Delay before a retry.")
     consumer_retry_max_delay_ms: int = shared_field("CONSUMER_RETRY_MAX_DELAY_MS", 60_000,
                                                     "Cap of the retry delay (it doubles per retry).")
     consumer_batch_linger_ms: float = shared_field(
-        "CONSUMER_BATCH_LINGER_MS", 5.0, "For consumers that apply deliveries in batches (the audit log): how "
+        "CONSUMER_BATCH_LINGER_MS", 20.0, "For consumers that apply deliveries in batches (the audit log): how "
         "long (ms) the first delivery after a quiet spell waits for the ones right behind it (a relay publishes "
         "its batch as one burst) so they share a transaction. 0: at once.", ge=0)
     inbox_retention_s: int = shared_field("INBOX_RETENTION_S", 30 * 24 * 3600,

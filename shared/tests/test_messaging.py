@@ -804,3 +804,23 @@ async def test_a_batching_consumer_gathers_a_burst_into_one_transaction(
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
     async with messaging_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group) == 6
+
+
+async def test_a_batching_consumer_takes_two_batches_whatever_its_prefetch(
+        messaging_pool, messaging_settings, broker_cleanup):
+    """A batch stays unacked until it commits: with a prefetch below the batch size every batch
+    would be cut to the prefetch. The consumer takes at least two batches' deliveries, so a burst
+    of 48 goes in batches of up to 24 under a prefetch of 8."""
+    group = new_group(broker_cleanup)
+    consumer = make_consumer(messaging_pool, messaging_settings.events_exchange, group, prefetch=8, max_batch=24,
+                             batch_linger_s=0.5)
+    relay = make_relay(messaging_pool, messaging_settings, batch_size=100)
+    batches: list[int] = []
+    count_calls(consumer, "process_batch", batches, lambda args, applied: len(args[0]))
+    async with running(consumer, relay):
+        await connected(consumer)
+        ids = await add_events(messaging_pool, 48)  # one commit: one burst
+        await wait_until(lambda: _has_all(messaging_pool, ids), what="every event")
+    assert sum(batches) == 48 and max(batches) == 24, batches
+    assert consumer.prefetch == 48
+    assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})

@@ -91,6 +91,10 @@ class EventConsumer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._last_inbox_purge = 0.0
         self.max_batch = max(1, max_batch)
+        # A batch stays unacked until it commits. With room for two batches unacked, the next one
+        # is delivered while one commits; a prefetch below max_batch would cap every batch at it.
+        if self.max_batch > 1:
+            self.prefetch = max(prefetch, 2 * self.max_batch)
         self.batch_linger_s = batch_linger_s
         self.batch_handler = batch_handler
         self._pending: list[tuple[Event, AbstractIncomingMessage, asyncio.Future[str]]] = []

@@ -16,7 +16,7 @@ class AuditSettings(BaseServiceSettings):
     # The audit consumer never writes events itself.
     relay_enabled: bool = False
     consumer_group: str = Field("audit", description="RabbitMQ consumer group (queue) of the audit log.")
-    consumer_batch_max: int = Field(50, description="Deliveries applied together in one transaction at most.")
+    consumer_batch_max: int = Field(64, description="Deliveries applied together in one transaction at most.")
     retention_days: int = Field(0, ge=0, description="Days an organization's audit events are kept when it has no "
                                                  "retention of its own (0: forever). Older events are removed "
                                                  "as a prefix of the hash chain, which stays verifiable.")
