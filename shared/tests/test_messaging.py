@@ -20,12 +20,12 @@ from pydantic import SecretStr
 from shared.app import create_service_app
 from shared.db import DB_POOL
 from shared.messaging import Event, add_event, event_data
-from shared.messaging.broker import connect, declare_events_exchange
+from shared.messaging.broker import connect, declare_events_exchange, declare_group_queues
 from shared.messaging.catalog import UserRegistered
 from shared.messaging.consumer import ATTEMPT_HEADER, EventConsumer, consumer_ctx
 from shared.messaging.dlq import list_dead_letters
 from shared.messaging.outbox import event_json, new_event
-from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, backlog, purge_sent
+from shared.messaging.relay import OUTBOX_RELAY, OutboxRelay, PublishFailed, backlog, purge_sent
 from shared.messaging.testing import assert_poison_is_dead_lettered
 from shared.messaging.topology import app_consumer_groups, declare_topology
 from shared.testing import AMQP_HOST, AMQP_PORT, AMQP_URL, REPO, TcpProxy, amqp_url_via
@@ -824,3 +824,74 @@ async def test_a_batching_consumer_takes_two_batches_whatever_its_prefetch(
     assert sum(batches) == 48 and max(batches) == 24, batches
     assert consumer.prefetch == 48
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
+
+
+# ---------------------------------------------------------------- the broker's answers to a batch
+
+async def _sent_and_attempts(pool, ids) -> dict:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id, sent_at IS NOT NULL AS sent, attempts FROM outbox WHERE id = ANY($1)", ids)
+    return {r["id"]: (r["sent"], r["attempts"]) for r in rows}
+
+
+async def test_a_batch_with_events_no_queue_takes_is_answered_event_by_event(
+        messaging_pool, messaging_settings, broker_cleanup):
+    """One batch, one write: the events a queue is bound for are confirmed, the others come back
+    (no queue: counted, logged, marked sent as the contract's unroutable events are); each answer
+    reaches its own event, whatever the order."""
+    group = new_group(broker_cleanup)
+    schema = messaging_settings.db_schema
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        exchange = await declare_events_exchange(channel, messaging_settings.events_exchange)
+        main, _, _ = await declare_group_queues(channel, group)
+        await main.bind(exchange, routing_key="thing.bound")
+    finally:
+        await connection.close()
+    ids: list[uuid.UUID] = []
+    for i in range(12):
+        ids += await add_events(messaging_pool, 1, type_="thing.bound" if i % 3 else "thing.unbound")
+    bound = {ids[i] for i in range(12) if i % 3}
+    relay = make_relay(messaging_pool, messaging_settings, batch_size=100)
+    unroutable_before = sample("events_unroutable_total", schema=schema)
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        assert await relay.publish_batch(channel) == 12
+    finally:
+        await connection.close()
+    assert sample("events_unroutable_total", schema=schema) - unroutable_before == 4
+    assert all(sent for sent, _ in (await _sent_and_attempts(messaging_pool, ids)).values())
+    assert await waiting_in(group) == len(bound)
+
+
+async def test_events_the_broker_refuses_stay_pending_and_the_rest_are_sent(
+        messaging_pool, messaging_settings, broker_cleanup):
+    """A queue that refuses publishes past its length (reject-publish) nacks them: those events
+    stay in the outbox with one more attempt, the confirmed ones of the same batch are sent. (A
+    classic queue: it applies its length at each publish, where a quorum queue's Raft log may
+    take a few more first.)"""
+    group = new_group(broker_cleanup)
+    broker_cleanup[1].append(group)
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        exchange = await declare_events_exchange(channel, messaging_settings.events_exchange)
+        queue = await channel.declare_queue(group, durable=True, arguments={
+            "x-queue-type": "classic", "x-max-length": 3, "x-overflow": "reject-publish"})
+        await queue.bind(exchange, routing_key="thing.limited")
+    finally:
+        await connection.close()
+    ids = await add_events(messaging_pool, 8, type_="thing.limited")
+    relay = make_relay(messaging_pool, messaging_settings, batch_size=100)
+    connection = await connect(AMQP_URL)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        with pytest.raises(PublishFailed, match="5 of 8"):
+            await relay.publish_batch(channel)
+    finally:
+        await connection.close()
+    state = await _sent_and_attempts(messaging_pool, ids)
+    assert [state[i] for i in ids] == [(True, 0)] * 3 + [(False, 1)] * 5  # in the order published
+    assert await waiting_in(group) == 3
