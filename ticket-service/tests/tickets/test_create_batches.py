@@ -163,3 +163,38 @@ async def test_a_creation_given_up_while_waiting_is_not_written(api, org, pool):
         await given_up
     listed = await api.list(user, limit="100")
     assert sorted((t["number"], t["title"]) for t in listed["items"])[1:] == [(2, "first"), (3, "kept")]
+
+
+async def _terminate_waiting(pool, org_id) -> None:
+    """Shut down (as an administrator would) the session of the creation waiting on the counter."""
+    await _until_waiting(pool, org_id)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%ticket_create_many%'")
+
+
+async def test_a_batch_whose_session_is_shut_down_fails_for_all_its_callers(api, org, pool):
+    """An error about the session, not about a creation (here the server shutting it down, which
+    can come after a commit), is not tried again one by one: every caller of the batch hears it,
+    and decides. Nothing of the batch was written, and the numbers stay gapless."""
+    user = await org.user("member")
+    service = api.client.server.app[TICKET_SERVICE]
+    principal, ctx = _principal(org, user), RequestContext(request_id="batch-test", ip="127.0.0.1")
+    await api.create_ticket(user)
+    async with tenant_transaction(pool, org.id) as conn:
+        await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
+        first = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="first")))
+        await _until_waiting(pool, org.id)
+        batch = [asyncio.create_task(service.create(principal, ctx, TicketCreate(title=f"batch {i}")))
+                 for i in range(3)]
+        await asyncio.sleep(0.05)
+        await _terminate_waiting(pool, org.id)  # the first, alone
+        await _terminate_waiting(pool, org.id)  # then the three, together
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(first, *batch, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["ConnectionDoesNotExistError"] * 4, results
+    after = await service.create(principal, ctx, TicketCreate(title="after"))
+    assert json.loads(after.body)["number"] == 2
+    listed = await api.list(user, limit="100")
+    assert sorted((t["number"], t["title"]) for t in listed["items"])[1:] == [(2, "after")]

@@ -9,10 +9,11 @@ the row; ``repository.create_tickets``). A creation that finds its organization 
 once, alone: no timer, no wait that load does not cause.
 
 Each caller still gets its own answer once its batch committed, never before. A batch the server
-refused (an error reported by PostgreSQL: nothing of it was written) is tried again one creation
-at a time when ``retry_alone`` says so, so that one bad creation does not fail the ones beside
-it. Any other failure (a lost connection: the outcome is unknown) goes to every caller of the
-batch, as it would have gone to each of them alone; nothing is written twice.
+refused for one of its items (nothing of it was written) is tried again one item at a time when
+``retry_alone`` says so, so that one bad creation does not fail the ones beside it; the retries
+reuse the items' ids, so nothing could be written twice even then. Any other failure (a lost
+connection: the outcome is unknown) goes to every caller of the batch, as it would have gone to
+each of them alone.
 """
 from __future__ import annotations
 

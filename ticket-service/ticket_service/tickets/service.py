@@ -49,9 +49,13 @@ log = logging.getLogger(__name__)
 
 
 def _refused_alone(exc: BaseException) -> bool:
-    """A batch the server refused is tried one creation at a time (tickets.batching), unless
-    the refusal is the organization's (deleted: every creation of it is refused alike)."""
-    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, asyncpg.InsufficientPrivilegeError)
+    """A batch the server refused for what one of its creations holds (a value a column's check
+    or type refuses: SQLSTATE classes 22 and 23) is tried one creation at a time
+    (tickets.batching), so that creation fails alone. Any other error goes to every caller of
+    the batch: the organization's refusal (deleted) would refuse each alike, and an error about
+    the connection (the server shutting the session down, class 57) may come after the commit,
+    when only the callers may decide to try again."""
+    return isinstance(exc, (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError))
 
 SOURCE = "ticket-service"
 # What a requester may edit on their own ticket without tickets:triage.
