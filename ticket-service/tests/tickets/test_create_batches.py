@@ -4,6 +4,7 @@ still gets its own answer, its own gapless number in arrival order and its own e
 replicas too; a creation the server refuses fails alone; a caller that gives up while waiting
 writes nothing."""
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -88,7 +89,7 @@ async def test_numbers_follow_arrival_order_within_a_batch(api, org, pool):
     async with tenant_transaction(pool, org.id) as conn:
         await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
         first = asyncio.create_task(api.client.post("/v1/tickets", json={"title": "first"}, headers=user.auth))
-        await _until_waiting(pool, org.id)
+        await _until_waiting(pool, conn.get_server_pid())
         rest = []
         for i in range(5):
             rest.append(asyncio.create_task(api.client.post("/v1/tickets", json={"title": f"next {i}"},
@@ -100,101 +101,107 @@ async def test_numbers_follow_arrival_order_within_a_batch(api, org, pool):
     assert [t["created_at"] for t in made[1:]] == sorted(t["created_at"] for t in made[1:])
 
 
-async def _until_waiting(pool, org_id, timeout: float = 5.0) -> None:
-    """Until a ticket_create_many of ``org_id`` waits on a lock."""
+# The sessions the holder of the counter row (a backend pid) blocks: the test's own creations,
+# whatever else runs on the server.
+_BLOCKED = "FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
+
+
+async def _until_waiting(pool, holder: int, timeout: float = 5.0) -> None:
+    """Until a creation waits on the counter row that ``holder`` holds."""
     deadline = time.monotonic() + timeout
     async with pool.acquire() as conn:
         while time.monotonic() < deadline:
-            if await conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%ticket_create_many%'"):
+            if await conn.fetchval(f"SELECT count(*) {_BLOCKED}", holder):
                 return
             await asyncio.sleep(0.01)
     raise AssertionError("no creation waited on the counter")
 
 
-def _principal(org, user) -> Principal:
-    return Principal(user_id=user.id, session_id=uuid.uuid4(), tenant_id=org.id, role="member", jti="t", iat=0,
-                     exp=2 ** 40, permissions=frozenset({TICKETS_CREATE}))
+class Creations:
+    """Creations through the service itself (the way past the API's validation), by one member,
+    and the organization's counter row held by another transaction while ``held()`` lasts."""
+
+    def __init__(self, api, org, pool, user):
+        self.api, self.org, self.pool, self.user = api, org, pool, user
+        self.service = api.client.server.app[TICKET_SERVICE]
+        self.principal = Principal(user_id=user.id, session_id=uuid.uuid4(), tenant_id=org.id, role="member",
+                                   jti="t", iat=0, exp=2 ** 40, permissions=frozenset({TICKETS_CREATE}))
+        self.ctx = RequestContext(request_id="batch-test", ip="127.0.0.1")
+        self.holder = 0  # the backend holding the counter row while held() lasts
+
+    def start(self, body: TicketCreate) -> asyncio.Task:
+        return asyncio.create_task(self.service.create(self.principal, self.ctx, body))
+
+    @contextlib.asynccontextmanager
+    async def held(self):
+        """The counter row held; a first creation ("first") waiting on it, alone in its batch,
+        so the creations started meanwhile go together in the next one once the row is free."""
+        async with tenant_transaction(self.pool, self.org.id) as conn:
+            await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
+            self.holder = conn.get_server_pid()
+            first = self.start(TicketCreate(title="first"))
+            await _until_waiting(self.pool, self.holder)
+            yield first
+            await asyncio.sleep(0.05)
+
+    async def numbers_and_titles(self) -> list[tuple[int, str]]:
+        return sorted((t["number"], t["title"]) for t in (await self.api.list(self.user, limit="100"))["items"])
 
 
-async def test_a_creation_the_server_refuses_fails_alone(api, org, pool):
+@pytest.fixture
+async def creations(api, org, pool) -> Creations:
+    user = await org.user("member")
+    await api.create_ticket(user, title="the first ticket")  # number 1: the counter row exists
+    return Creations(api, org, pool, user)
+
+
+async def test_a_creation_the_server_refuses_fails_alone(creations):
     """A batch PostgreSQL refuses is written again one creation at a time: the refused one fails,
     the others are created, and the numbers stay gapless."""
-    user = await org.user("member")
-    service = api.client.server.app[TICKET_SERVICE]
-    principal, ctx = _principal(org, user), RequestContext(request_id="batch-test", ip="127.0.0.1")
-    await api.create_ticket(user)
     # A title the API would refuse (422) and the table's check refuses: it reaches the database
     # only by calling the service directly.
     bad = TicketCreate.model_construct(title="x" * 201, description="", priority="normal", tags=[],
                                        assignee_id=None)
-    async with tenant_transaction(pool, org.id) as conn:
-        await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
-        first = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="first")))
-        await _until_waiting(pool, org.id)
-        queued = [asyncio.create_task(service.create(principal, ctx, body))
-                  for body in (TicketCreate(title="good 1"), bad, TicketCreate(title="good 2"))]
-        await asyncio.sleep(0.05)
+    async with creations.held() as first:
+        queued = [creations.start(body) for body in (TicketCreate(title="good 1"), bad, TicketCreate(title="good 2"))]
     results = await asyncio.gather(first, *queued, return_exceptions=True)
     assert type(results[2]).__name__ == "CheckViolationError"
     good = [json.loads(r.body) for r in (results[0], results[1], results[3])]
     assert [(t["title"], t["number"]) for t in good] == [("first", 2), ("good 1", 3), ("good 2", 4)]
-    listed = await api.list(user, limit="100")
-    assert sorted(t["number"] for t in listed["items"]) == [1, 2, 3, 4]
+    assert [number for number, _ in await creations.numbers_and_titles()] == [1, 2, 3, 4]
 
 
-async def test_a_creation_given_up_while_waiting_is_not_written(api, org, pool):
-    user = await org.user("member")
-    service = api.client.server.app[TICKET_SERVICE]
-    principal, ctx = _principal(org, user), RequestContext(request_id="batch-test", ip="127.0.0.1")
-    await api.create_ticket(user)
-    async with tenant_transaction(pool, org.id) as conn:
-        await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
-        first = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="first")))
-        await _until_waiting(pool, org.id)
-        given_up = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="given up")))
-        kept = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="kept")))
+async def test_a_creation_given_up_while_waiting_is_not_written(creations):
+    async with creations.held() as first:
+        given_up = creations.start(TicketCreate(title="given up"))
+        kept = creations.start(TicketCreate(title="kept"))
         await asyncio.sleep(0.01)
         given_up.cancel()
-        await asyncio.sleep(0.05)
     assert (await first).status == 201 and (await kept).status == 201
     with pytest.raises(asyncio.CancelledError):
         await given_up
-    listed = await api.list(user, limit="100")
-    assert sorted((t["number"], t["title"]) for t in listed["items"])[1:] == [(2, "first"), (3, "kept")]
+    assert (await creations.numbers_and_titles())[1:] == [(2, "first"), (3, "kept")]
 
 
-async def _terminate_waiting(pool, org_id) -> None:
-    """Shut down (as an administrator would) the session of the creation waiting on the counter."""
-    await _until_waiting(pool, org_id)
+async def _terminate_waiting(pool, holder: int) -> None:
+    """Shut down (as an administrator would) the session of the creation waiting on the counter
+    row that ``holder`` holds."""
+    await _until_waiting(pool, holder)
     async with pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE '%ticket_create_many%'")
+        assert await conn.fetchval(f"SELECT bool_and(pg_terminate_backend(pid)) {_BLOCKED}", holder)
 
 
-async def test_a_batch_whose_session_is_shut_down_fails_for_all_its_callers(api, org, pool):
+async def test_a_batch_whose_session_is_shut_down_fails_for_all_its_callers(creations, pool):
     """An error about the session, not about a creation (here the server shutting it down, which
     can come after a commit), is not tried again one by one: every caller of the batch hears it,
     and decides. Nothing of the batch was written, and the numbers stay gapless."""
-    user = await org.user("member")
-    service = api.client.server.app[TICKET_SERVICE]
-    principal, ctx = _principal(org, user), RequestContext(request_id="batch-test", ip="127.0.0.1")
-    await api.create_ticket(user)
-    async with tenant_transaction(pool, org.id) as conn:
-        await conn.execute("SELECT 1 FROM ticket_counter FOR UPDATE")
-        first = asyncio.create_task(service.create(principal, ctx, TicketCreate(title="first")))
-        await _until_waiting(pool, org.id)
-        batch = [asyncio.create_task(service.create(principal, ctx, TicketCreate(title=f"batch {i}")))
-                 for i in range(3)]
+    async with creations.held() as first:
+        batch = [creations.start(TicketCreate(title=f"batch {i}")) for i in range(3)]
         await asyncio.sleep(0.05)
-        await _terminate_waiting(pool, org.id)  # the first, alone
-        await _terminate_waiting(pool, org.id)  # then the three, together
-        await asyncio.sleep(0.05)
+        await _terminate_waiting(pool, creations.holder)  # the first, alone
+        await _terminate_waiting(pool, creations.holder)  # then the three, together
     results = await asyncio.gather(first, *batch, return_exceptions=True)
     assert [type(r).__name__ for r in results] == ["ConnectionDoesNotExistError"] * 4, results
-    after = await service.create(principal, ctx, TicketCreate(title="after"))
+    after = await creations.start(TicketCreate(title="after"))
     assert json.loads(after.body)["number"] == 2
-    listed = await api.list(user, limit="100")
-    assert sorted((t["number"], t["title"]) for t in listed["items"])[1:] == [(2, "after")]
+    assert (await creations.numbers_and_titles())[1:] == [(2, "after")]
