@@ -74,6 +74,8 @@ class Batches(Generic[Item, Result]):
         BATCH_SIZE.observe(len(batch))
         try:
             results = await self._write(key, [item for item, _ in batch])
+            if len(results) != len(batch):  # every caller hears of it rather than waiting for ever
+                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()

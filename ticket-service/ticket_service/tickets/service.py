@@ -175,8 +175,7 @@ class TicketService:
             raise OrganizationNotFound() from None
 
     async def _write_creations(self, org_id: Any, tickets: list[repo.NewTicket]) -> list[Ticket]:
-        created = {ticket["id"]: ticket for ticket in await repo.create_tickets(self.pool, org_id, tickets)}
-        return [created[ticket.id] for ticket in tickets]
+        return await repo.create_tickets(self.pool, org_id, tickets)  # in the order given
 
     @staticmethod
     def _new_ticket(principal: Principal, ctx: RequestContext, body: TicketCreate) -> repo.NewTicket:
