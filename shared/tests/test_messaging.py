@@ -609,6 +609,14 @@ def count_calls(obj, name: str, sizes: list, size) -> None:
     setattr(obj, name, counted)
 
 
+async def until_counted(sizes: list, total: int) -> None:
+    """Until the calls ``count_calls`` records add up to ``total``: a batch's effects are seen (the
+    consumer applied it, or its transaction committed) before its call has returned."""
+    async def counted():
+        return sum(sizes) == total
+    await wait_until(counted, what=f"calls adding up to {total}")
+
+
 async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_once(
         messaging_pool, messaging_settings, broker_cleanup):
     group = new_group(broker_cleanup)
@@ -635,6 +643,7 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
             flow += await write(1)
         await wait_until(lambda: _has_all(messaging_pool, flow), what="the flow")
         assert time.monotonic() - started >= 2.0
+        await until_counted(batches, 6)
         assert [n for n in batches if n] == [1, 5]
         # After a quiet spell longer than the linger, an event goes at once again.
         await asyncio.sleep(2.1)
@@ -642,6 +651,7 @@ async def test_the_relay_publishes_a_steady_flow_in_batches_and_a_lone_event_at_
         lone = await write(1)
         await wait_until(lambda: _has_all(messaging_pool, lone), what="the lone event")
         assert time.monotonic() - started < 1.5
+        await until_counted(batches, 7)
     assert [n for n in batches if n] == [1, 5, 1]
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + flow + lone})
 
@@ -679,6 +689,7 @@ async def test_lazy_wake_ups_wait_for_the_lazy_linger_until_an_ordinary_one_come
         held += await write(lazy=False)
         await wait_until(lambda: _has_all(messaging_pool, held), what="the held events")
         assert time.monotonic() - started < 5.0
+        await until_counted(batches, 5)
     assert [n for n in batches if n] == [1, 4]
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in first + held})
 
@@ -821,6 +832,7 @@ async def test_a_batching_consumer_takes_two_batches_whatever_its_prefetch(
         await connected(consumer)
         ids = await add_events(messaging_pool, 48)  # one commit: one burst
         await wait_until(lambda: _has_all(messaging_pool, ids), what="every event")
+        await until_counted(batches, 48)
     assert sum(batches) == 48 and max(batches) == 24, batches
     assert consumer.prefetch == 48
     assert (await effects(messaging_pool)) == Counter({i: 1 for i in ids})
