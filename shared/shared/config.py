@@ -92,7 +92,7 @@ class BaseServiceSettings(BaseSettings):
         "one batch carries several events; an event after a quiet spell goes at once. 0: a batch per wake-up.",
         ge=0)
     relay_lazy_linger_ms: float = shared_field(
-        "RELAY_LAZY_LINGER_MS", 150.0, "The same spacing while every write since the last batch added only events "
+        "RELAY_LAZY_LINGER_MS", 300.0, "The same spacing while every write since the last batch added only events "
         "no service acts on soon (sign-ins, which the audit log records): a write of any other event cuts it to "
         "RELAY_LINGER_MS. Never below RELAY_LINGER_MS.", ge=0)
     outbox_retention_s: int = shared_field("OUTBOX_RETENTION_S", 24 * 3600, "How long sent outbox rows are kept.")
