@@ -193,21 +193,22 @@ class OutboxRelay:
         count, confirmations and returned-message map), as basic_publish keeps them: aiormq is
         pinned, and the relay tests (confirms, nacks, returns, a broker lost mid-batch) hold it.
         """
+        message_ids = [str(row["id"]) for row in rows]
         frames: list[Any] = []
-        for row in rows:
+        for row, message_id in zip(rows, message_ids, strict=True):
             body = row["payload"].encode()
-            properties = Basic.Properties(content_type="application/json", message_id=str(row["id"]),
+            properties = Basic.Properties(content_type="application/json", message_id=message_id,
                                           delivery_mode=PERSISTENT)
             frames += [Basic.Publish(exchange=self.exchange_name, routing_key=row["routing_key"], mandatory=True),
                        ContentHeader(properties=properties, body_size=len(body)), *channel._split_body(body)]
         confirmations: list[asyncio.Future[Any]] = []
         async with channel.lock:
             first = channel.delivery_tag + 1
-            for tag, row in enumerate(rows, start=first):
+            for tag, message_id in enumerate(message_ids, start=first):
                 confirmation = channel.create_future()
                 channel.confirmations[tag] = confirmation
-                channel.message_id_delivery_tag[str(row["id"])] = tag
-                confirmation.add_done_callback(partial(_forget_message_id, channel, str(row["id"]), tag))
+                channel.message_id_delivery_tag[message_id] = tag
+                confirmation.add_done_callback(partial(_forget_message_id, channel, message_id, tag))
                 confirmations.append(confirmation)
             channel.delivery_tag += len(rows)
             try:

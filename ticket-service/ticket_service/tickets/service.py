@@ -47,6 +47,10 @@ from .schemas import STATUS_MOVES, TicketCreate, TicketListQuery, TicketUpdate
 
 log = logging.getLogger(__name__)
 
+SOURCE = "ticket-service"
+# What a requester may edit on their own ticket without tickets:triage.
+MEMBER_EDITABLE = frozenset({"title", "description"})
+
 
 def _refused_alone(exc: BaseException) -> bool:
     """A batch the server refused for what one of its creations holds (a value a column's check
@@ -56,10 +60,6 @@ def _refused_alone(exc: BaseException) -> bool:
     the connection (the server shutting the session down, class 57) may come after the commit,
     when only the callers may decide to try again."""
     return isinstance(exc, (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError))
-
-SOURCE = "ticket-service"
-# What a requester may edit on their own ticket without tickets:triage.
-MEMBER_EDITABLE = frozenset({"title", "description"})
 
 
 def etag_of(version: int) -> str:
