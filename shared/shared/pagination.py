@@ -37,7 +37,7 @@ import orjson
 from pydantic import Field
 
 from .errors import InvalidCursor
-from .web import RequestModel
+from .web import RequestModel, dumps_json
 
 R = TypeVar("R")
 KeyType = type[datetime] | type[UUID] | type[int] | type[str]
@@ -54,6 +54,12 @@ class PageQuery(RequestModel):
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+def page_json(items: list[str], next_cursor: str | None) -> bytes:
+    """``page(items, next_cursor)`` as shared.web.dumps_json writes it, for items that are JSON
+    texts already (rows that keep their own representation): joined, not parsed and written again."""
+    return ('{"items":[' + ",".join(items) + '],"next_cursor":').encode() + dumps_json(next_cursor) + b"}"
 
 
 def _jsonable(value: Any) -> Any:

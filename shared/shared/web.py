@@ -412,6 +412,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     body = data.model_dump_json().encode() if isinstance(data, BaseModel) else dumps_json(data)
+    return json_body_response(body, status=status, headers=headers)
+
+
+def json_body_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A response whose body is JSON already (UTF-8): json_response's headers, nothing written."""
     return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
                         headers=headers)
 

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from shared.auth import require_permission
 from shared.context import request_context, scoped_principal
+from shared.pagination import page_json
 from shared.permissions import TICKETS_CREATE
-from shared.web import json_response, parse_body, parse_query, read_json, validate
+from shared.web import json_body_response, json_response, parse_body, parse_query, read_json, validate
 
 from ..keys import TICKET_SERVICE
 from .errors import InvalidIdempotencyKey, TicketNotFound
@@ -52,7 +53,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     principal = await scoped_principal(request)
     query = parse_query(request, TicketListQuery)
     items, next_cursor = await request.app[TICKET_SERVICE].list(principal, query)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_body_response(page_json(items, next_cursor))
 
 
 async def get_ticket(request: web.Request) -> web.Response:

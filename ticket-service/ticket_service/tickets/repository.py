@@ -15,17 +15,8 @@ from uuid import UUID
 
 import asyncpg
 
-from .schemas import TicketOut
-
 _COLUMNS = ("id, org_id, number, title, description, status, priority, priority_rank, tags, requester_id, "
             "assignee_id, created_at, updated_at, version, deleted_at")
-
-# A list page's columns: the API's Ticket, its keys in order, ids as text (asyncpg would decode
-# each into a UUID object only for it to be written as text again: 13 us of ticket-service's CPU
-# per page of 20), then priority_rank, a sort key that is not in the Ticket.
-_LISTED = ("id::text AS id, number, title, description, status, priority, tags, requester_id::text AS requester_id, "
-           "assignee_id::text AS assignee_id, created_at, updated_at, version, priority_rank")
-_TICKET_KEYS = tuple(TicketOut.model_fields)  # _LISTED's first columns, in this order
 
 # Columns a PATCH may set; update_ticket refuses any other name, so no caller-supplied text
 # ever reaches the SQL string.
@@ -41,6 +32,13 @@ SORTS: dict[str, tuple[tuple[str, ...], str]] = {
     "-priority": (("priority_rank", "created_at", "id"), "DESC"),
 }
 _KEY_TYPES = {"created_at": "timestamptz", "updated_at": "timestamptz", "priority_rank": "smallint", "id": "uuid"}
+
+# A list page's columns, by sort: the ticket's representation (the API's Ticket as JSON text,
+# kept by PostgreSQL in a generated column: migration ticket_representation), then the sort's key
+# (the id as text: a cursor writes it as text anyway). Nothing else is decoded: the page is the
+# representations joined (shared.pagination.page_json).
+_LISTED = {sort: ", ".join(["representation", *("id::text AS id" if c == "id" else c for c in columns)])
+           for sort, (columns, _) in SORTS.items()}
 
 # Search (q) is answered by ticket_search (search_page below), whose ids come from
 # ticket_search_page (migration search_page): it walks the page's sort order testing the term,
@@ -82,10 +80,11 @@ class TicketRow(NamedTuple):
                 "created_at": self.created_at, "updated_at": self.updated_at, "version": self.version}
 
 
-def listed(record: asyncpg.Record) -> dict[str, Any]:
-    """A row of a list page (_LISTED) as the API's Ticket: TicketRow.representation's keys and
-    values, without a TicketRow (tests/tickets/test_one_statement_paths.py holds them equal)."""
-    return dict(zip(_TICKET_KEYS, record.values(), strict=False))  # priority_rank is left out
+def listed(record: asyncpg.Record) -> str:
+    """A row of a list page (_LISTED) as the API's Ticket: its representation, JSON text that
+    shared.web.dumps_json would write for TicketRow.representation (tests/tickets/
+    test_representation.py holds them equal byte for byte)."""
+    return record[0]
 
 
 def listed_key(record: asyncpg.Record, sort: str) -> list[Any]:
@@ -184,7 +183,7 @@ async def list_page(pool: asyncpg.Pool, *, org_id: UUID, sort: str, after: list[
     transaction-local and reads under the policy (migration ticket_page)."""
     columns, _ = SORTS[sort]
     key = dict(zip(columns, after, strict=True)) if after is not None else {}
-    return await pool.fetch(f"SELECT {_LISTED} FROM ticket_page($1, $2, $3, $4, $5, $6)", org_id, sort, limit,
+    return await pool.fetch(f"SELECT {_LISTED[sort]} FROM ticket_page($1, $2, $3, $4, $5, $6)", org_id, sort, limit,
                             key.get("priority_rank"), key.get(columns[-2]), key.get("id"))
 
 
@@ -197,7 +196,7 @@ async def search_page(pool: asyncpg.Pool, *, org_id: UUID, filters: TicketFilter
     columns, _ = SORTS[sort]
     key = dict(zip(columns, after, strict=True)) if after is not None else {}
     return await pool.fetch(
-        f"SELECT {_LISTED} FROM ticket_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        f"SELECT {_LISTED[sort]} FROM ticket_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         org_id, filters.q, sort, limit, filters.status, filters.priority, filters.assignee_id, filters.requester_id,
         filters.tag, key.get("priority_rank"), key.get(columns[-2]), key.get("id"), SEARCH_WALK_ROWS)
 
@@ -235,7 +234,7 @@ async def list_tickets(conn: asyncpg.Connection, *, filters: TicketFilter, sort:
     # order no index has: every matching row would be read and sorted).
     order = ", ".join(f"ticket.{col} {direction}" for col in columns)
     return await conn.fetch(
-        f"SELECT {_LISTED} FROM ticket WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {arg(limit)}", *args)
+        f"SELECT {_LISTED[sort]} FROM ticket WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {arg(limit)}", *args)
 
 
 # ---------------------------------------------------------------- idempotency keys

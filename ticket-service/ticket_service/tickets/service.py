@@ -229,7 +229,8 @@ class TicketService:
             raise TicketNotFound()
         return ticket
 
-    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[builtins.list[Ticket], str | None]:
+    async def list(self, principal: Principal, query: TicketListQuery) -> tuple[builtins.list[str], str | None]:
+        """A page of tickets: each the API's Ticket as JSON text (repo.listed), and the next cursor."""
         requester_id = query.requester_id
         if not principal.has_permission(TICKETS_READ_ALL):
             if not principal.has_permission(TICKETS_READ_OWN):
