@@ -2,25 +2,28 @@
 --
 -- A list page (the first page, a search, a filtered page) used to come back as 13 columns a row,
 -- which ticket-service decoded (timestamps into datetimes, arrays into lists), put into a dict per
--- ticket and serialized again: about a third of the page's cost in that service. The row now keeps
--- the Ticket's JSON text itself, in a generated column: written by PostgreSQL whenever the row is
--- (insert or update, whoever writes it), never by hand, so it cannot fall behind the row. A page
--- returns that text with its sort key only, and the service joins the texts into the page.
+-- ticket and serialized again: under `make bench` it spent 431-443 us of CPU on such a page against
+-- 282-285 on a GET. The row now keeps the Ticket's JSON text itself, in a generated column:
+-- written by PostgreSQL whenever the row is (insert or update, whoever writes it), never by hand,
+-- so it cannot fall behind the row. A page returns that text with its sort key only, and the
+-- service joins the texts into the page (351-369 us a page in the same benchmark).
 --
 -- ticket_representation writes exactly what shared.web.dumps_json writes for the Ticket
 -- (TicketRow.representation): the keys of schemas.TicketOut in order, compact, strings escaped as
 -- orjson escapes them (to_json: '"', '\' and the controls below U+0020; nothing else), times in
 -- UTC with "Z" and the microseconds only when there are any (as ticket_json_time). It is PL/pgSQL
--- (a SQL function that cannot be inlined was about 70 us a row; this one about 6 us) and calls only
+-- (a SQL function that cannot be inlined cost 70-75 us a row; this one 6-10 us) and calls only
 -- pg_catalog's functions, so no search_path is needed to evaluate it (a restore runs with an empty
 -- one). IMMUTABLE is true of it: to_char with numeric fields only, at time zone UTC, and to_json of
 -- text and text[], read no setting.
 --
--- Adding a stored generated column rewrites the table once (about 85 us a ticket with its indexes
--- here: 5,000 tickets in 0.43 s). ticket_page and ticket_search now return the id, the sort keys
--- and the representation instead of every column: a function's result type cannot be changed in
--- place, so both are dropped and created again, with their grants; their bodies are otherwise the
--- ones of migrations ticket_page_generic_plan and search_walk_under_policy.
+-- Adding a stored generated column rewrites the table once, its indexes included (100,000
+-- tickets: 2.2 s here). Each ticket written costs PostgreSQL 6-8 us more (100,000 inserted in one
+-- statement: 3.8-4.1 s before, 4.6-4.7 s after), and a row is about twice as long. ticket_page
+-- and ticket_search now return the id, the sort keys and the representation instead of every
+-- column: a function's result type cannot be changed in place, so both are dropped and created
+-- again, with their grants; their bodies are otherwise those of migrations
+-- ticket_page_generic_plan and search_walk_under_policy.
 -- migrate:up
 
 CREATE FUNCTION ticket_representation(p_id uuid, p_number bigint, p_title text, p_description text, p_status text,
