@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bare_chain import bare_chain  # noqa: E402
 
-from shared.testing import DB_PREFIX, PG_HOSTPORT, REDIS_PORT, cpu_model, redis_url  # noqa: E402
+from shared.testing import DB_PREFIX, PG_HOSTPORT, REDIS_PORT, cpu_model, kept_notes, redis_url  # noqa: E402
 from tests.e2e.api import PASSWORD, expect, join, scope, signup  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
@@ -379,22 +379,6 @@ async def event_lag(since: float, type_: str) -> dict:
         await conn.close()
     lags = [float(r["lag"]) for r in rows]
     return {"events": len(lags), "p50": pct(lags, 50), "p99": pct(lags, 99)}
-
-
-NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
-
-
-def kept_notes(results: Path) -> str:
-    """The hand-written part of RESULTS.md (between the notes markers: what each change bought,
-    how it was measured), carried over below the new tables."""
-    try:
-        text = results.read_text()
-    except OSError:
-        return ""
-    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
-    if start < 0 or end < start:
-        return ""
-    return "\n" + text[start:end + len(NOTES_END)] + "\n"
 
 
 # Goals of issue 16, each a ratio measured in one run: (label, numerator, denominator, minimum).

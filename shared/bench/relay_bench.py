@@ -4,7 +4,7 @@ process) on a dedicated database ``saas_bench`` and a unique exchange.
 
     .venv/bin/python shared/bench/relay_bench.py [--events 15000] [--repeat 3] [--rate 200] [--seconds 20]
 
-Prints a markdown table and writes shared/bench/RESULTS.md.
+Prints a markdown table and writes shared/bench/RESULTS.md, keeping its notes (shared.testing.kept_notes).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from shared.messaging.broker import connect, declare_events_exchange  # noqa: E4
 from shared.messaging.relay import OutboxRelay  # noqa: E402
 from shared.messaging.testing import delete_broker_objects  # noqa: E402
 from shared.migrations import SHARED_MIGRATIONS, Runner  # noqa: E402
-from shared.testing import cpu_model  # noqa: E402
+from shared.testing import cpu_model, kept_notes  # noqa: E402
 
 DATABASE = "saas_bench"
 PG = os.environ.get("TEST_PG_HOSTPORT", "127.0.0.1:5432")
@@ -218,32 +218,6 @@ async def burst_to_audit(admin, pool, n: int, org: uuid.UUID | None = None) -> d
 
 
 # What a change bought, measured with this benchmark (a record, not rerun).
-HISTORY = (
-    "\n## The audit chain appended a batch at a time (2026-11-30)\n\n"
-    "The audit consumer used to append each event of a batch on its organization's chain with two "
-    "statements (lock the head, append); it now locks each organization's head once per batch and appends "
-    "all of the batch's events of that organization in one statement (a recursive CTE links the hashes), "
-    "falling back to one by one when the batch holds an event already recorded. The same benchmark, the "
-    "code before and after, one run each with nothing else running (00:34 and 00:35 UTC):\n\n"
-    "| burst of 5000 events | before | after |\n|---|---|---|\n"
-    "| each of its own organization | 1,485 events/s | 1,429 events/s |\n"
-    "| all of one organization | 1,825 events/s | **2,378 events/s** |\n\n"
-    "With one event per organization per batch nothing changes (the code path is the old one); the relay "
-    "throughput of the two runs (11,876 and 9,108 events/s, code unchanged) shows the noise of the machine.\n"
-    "\n## The outbox without NOTIFY (2026-11-30)\n\n"
-    "The outbox no longer sends a NOTIFY on commit (migration `outbox_without_notify`): PostgreSQL "
-    "serializes notifying commits on a lock of the whole database and signals every listening backend of "
-    "it, and pgbench on a scratch database measured 90 us of PostgreSQL CPU per notifying commit with no "
-    "listener against 185-189 us with five idle listeners on other channels (the stack runs five, more "
-    "with replicas). A service's relay is now woken in its own process once a write has answered, and "
-    "polls every `RELAY_POLL_INTERVAL_S` (0.25 s) for events written elsewhere; the relay here now runs "
-    "with the services' defaults (0.25 s poll, 40 ms linger). This benchmark's producer is another process, "
-    "so its events are found by polling: the lag at 200 events/s went from p50 6.3 / p99 10.7 ms (00:35 "
-    "UTC, NOTIFY, no linger) to p50 155.4 / p99 280.7 ms (05:21 UTC), inside the 500 ms aim. Events of a "
-    "service's own writes, or of its consumers' handlers, do not wait for the poll: in the load benchmark's "
-    "stack, sign-in events reached the audit log p50 32 / p99 56 ms after commit.\n")
-
-
 async def main(args) -> None:
     load_before = os.getloadavg()[0]
     exchange = f"events_bench_{uuid.uuid4().hex[:8]}"
@@ -318,7 +292,7 @@ async def main(args) -> None:
               "Relay and audit consumer each run in their own process (uvloop for the consumer, as in "
               "production); the producer writes one event per transaction for the lag test. Lag is "
               "`audit_event.recorded_at` (PostgreSQL clock) minus the producer's clock right after COMMIT, "
-              "same host.\n" + HISTORY)
+              "same host.\n" + kept_notes(RESULTS))
     RESULTS.write_text(report)
     print(table)
     print(f"\nwritten to {RESULTS.relative_to(REPO)}")

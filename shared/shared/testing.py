@@ -211,3 +211,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+# A benchmark's RESULTS.md: the tables it writes, then the hand-written notes (what each change
+# bought, how it was measured) between these markers, which every run carries over.
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
+
+
+def kept_notes(results: Path) -> str:
+    """The hand-written part of a benchmark's RESULTS.md (between the notes markers), for the
+    benchmark to write again below its new tables; empty if there is none."""
+    try:
+        text = results.read_text()
+    except OSError:
+        return ""
+    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start:end + len(NOTES_END)] + "\n"

@@ -21,7 +21,7 @@ stack (gateway -> ticket-service under row-level security), the way `make bench`
    with ``--connections`` (throughput: the req/s goals); each keeps its best round. The CPU each
    process group spends per request (gateway, ticket-service, and ticket-service's PostgreSQL
    backends) comes from /proc. Goals of issue 16 are printed as ratios; results go to
-   ticket-service/bench/RESULTS.md.
+   ticket-service/bench/RESULTS.md, keeping its notes (shared.testing.kept_notes).
 5. The stack stops and the database is dropped (``--keep`` keeps it, and a later run with
    ``--keep`` reuses its tickets).
 """
@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "bench")]
 from load import cpu_seconds, lua_request, process_groups, process_table, wrk  # noqa: E402
 
 from shared.db import scope_transaction  # noqa: E402
-from shared.testing import PG_HOSTPORT, cpu_model  # noqa: E402
+from shared.testing import PG_HOSTPORT, cpu_model, kept_notes  # noqa: E402
 from tests.e2e.api import PASSWORD, User, expect, scope  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
@@ -304,77 +304,6 @@ def main() -> int:
     return 0
 
 
-# What the search rework bought, measured with this benchmark on the same data, the code before
-# (commit 277cd92) and after it running in turn on the shared machine (load average 3.4-3.9 in
-# both runs): a record, not rerun.
-HISTORY = [
-    "## Search before and after ticket_search_page", "",
-    "One run each on the same million tickets, the shared machine at a load average of 3.4-3.9 in both: "
-    "before, the first 501 matching ids through the GIN index (ticket_search_ids), then, past 500, the term "
-    "as a filter under the tenant policy; after, ticket_search_page (migration search_page). PostgreSQL CPU "
-    "is that of the service's backends, per request, with 8 connections.", "",
-    "| | before | after |", "|---|---|---|",
-    "| search rare / GET by id, p50 (1 connection) | 1.35 | 1.53 |",
-    "| search absent / GET by id, p50 (1 connection) | 1.11 | 1.15 |",
-    "| search common + status=open / GET by id, req/s (8 connections) | 0.03 (41-47 req/s) | 0.41 (384-447 req/s) |",
-    "| PostgreSQL CPU, search common + open | 28-32 ms | 0.7-0.8 ms |",
-    "| PostgreSQL CPU, search rare / absent | 0.35 / 0.2 ms | 0.9 / 0.65 ms |",
-    "| PostgreSQL CPU, GET by id / first page (code unchanged: the noise of the runs) | 0.1-0.17 / 0.24 ms | "
-    "0.18-0.2 / 0.38-0.4 ms |", "",
-    "The common term was the cliff: 501 matches read through the index before the walk in sort order. A rare "
-    "or absent term now pays a first walk of 105 rows before the index (and the intersection with the "
-    "organization's posting list, which keeps a term rare here but common elsewhere cheap); pgbench, one "
-    "connection, backend CPU per transaction (load 2-4): ticket_search_ids 155-210 µs for the rare term, "
-    "ticket_search_page 460-490 µs (295-360 µs with the index only, 230 µs for the common term + open).", "",
-    "## A search in one statement, the rare term's read planned once (2026-11-30)", "",
-    "Two changes, each measured with this benchmark on a quiet machine (load 1.3-1.9, then 0.6-1.0), "
-    "the second run after "
-    "the first: (1) ticket_search (migration ticket_search) answers a search in one statement, like "
-    "ticket_page, instead of BEGIN + scope / SELECT / COMMIT; (2) ticket_search_page reads a rare term's "
-    "matches, when no requester or assignee filter is given, by a static statement planned once per session "
-    "instead of a dynamic one planned on every call (migration search_static_index_read).", "",
-    "| 1 connection, p50 (backend CPU) | before (00:16 UTC, with (1) only) | after (00:21 UTC, (1) and (2)) |",
-    "|---|---|---|",
-    "| GET by id | 0.62 ms (75 µs) | 0.64 ms (79 µs) |",
-    "| search rare | 1.26 ms (509 µs): 2.02x the GET | 1.14 ms (379 µs): 1.78x the GET |",
-    "| search absent | 1.04 ms (356 µs) | 0.82 ms (240 µs) |", "",
-    "Before (1), in the run of 2026-11-29 23:04 UTC, the rare term was 1.31 ms, 2.10x the GET. With 5,000 "
-    "tickets (`make bench`'s data, 10 s of wrk -c16), (1) took a search's ticket-service CPU from 348 to "
-    "306 µs; PostgreSQL's stayed at 365-371 µs (the walk), and the throughput at 1,782 req/s.", "",
-    "## The list page planned once per session (2026-11-30)", "",
-    "With the table's statistics gathered, PostgreSQL planned ticket_page's statement again on every call "
-    "(plan_cache_mode auto: the generic plan's estimate for an unknown LIMIT is a tenth of the "
-    "organization); the function now keeps one generic plan, and gets the cursor's bounds as plain values "
-    "so that this plan walks the index from the cursor (migration ticket_page_generic_plan). 8 connections, "
-    "the run of 00:21 UTC against 01:05 UTC (load 0.6-1.2 in both):", "",
-    "| 8 connections | before | after |", "|---|---|---|",
-    "| first page: req/s (PostgreSQL CPU per request) | 2,059 (220 µs) | 2,614 (89 µs) |",
-    "| page 1,001: req/s (PostgreSQL CPU per request) | 1,804 (243 µs) | 2,463 (108 µs) |",
-    "| first page / GET by id | 0.63 | 0.75 |", "",
-    "Forcing the generic plan alone, with the bounds still written coalesce(cursor, ...), made page 1,001 "
-    "cost 6 ms of PostgreSQL's CPU (129 req/s with 1 connection): such a bound is no index condition of a "
-    "generic plan, and the walk read the 20,000 rows before the cursor. The walks of ticket_search_page "
-    "had the same bound (every page of a search after the first); both now take plain values, and a test "
-    "counts the index entries a deep page reads.", "",
-    "## The first walk returns its rows, under the policy (2026-11-30, fifth session)", "",
-    "ticket_search runs the first walk itself as ticket_app under the tenant policy, one statement per sort, "
-    "and returns the matching rows; only a walk that comes up short hands over, from its last row, to "
-    "ticket_search_page and the reads by id (migration search_walk_under_policy). pgbench at 5,000 tickets "
-    "(one client, prepared; SELECT 1 costs 56 µs): a common term with status=open 220-237 → 122-132 µs, a "
-    "term in no ticket (two of them) 343-346 → 179-182. At 1,000,000 tickets, the run of 04:39 UTC "
-    "(before) against 06:46 UTC (after; load 0.9 and 1.0-1.1):", "",
-    "| scenario | 1 connection p50 (PostgreSQL CPU) before | after | 8 connections req/s (PostgreSQL CPU) before | "
-    "after |", "|---|---|---|---|---|",
-    "| search rare | 1.03 ms (339 µs) | 0.99 ms (323 µs) | 1,861 (412 µs) | 2,090 (335 µs) |",
-    "| search absent | 0.79 ms (222 µs) | 0.76 ms (201 µs) | 2,462 (252 µs) | 2,700 (170 µs) |",
-    "| search common, open | 1.13 ms (373 µs) | 1.25 ms (413 µs) | 1,672 (423 µs) | 1,824 (384 µs) |", "",
-    "`printer` with status=open is in about one ticket in nine here: the first walk (105 rows) finds about "
-    "11 of the 21 rows a page needs, so these searches take the hand-over, which costs about what the old "
-    "two walks cost (one connection slower by 10%, eight faster by 9%: within this machine's noise). At "
-    "5,000 tickets, where the term is in every other ticket, the first walk answers alone.", "",
-]
-
-
 def report(results: dict[int, dict[str, dict]], load: dict[str, float], seed_s: float, args) -> None:
     import platform
     one, many = results[1], results[args.connections]
@@ -420,11 +349,10 @@ def report(results: dict[int, dict[str, dict]], load: dict[str, float], seed_s: 
             lines.append(f"| {name} | `{requests[name]}` | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
                          f"{r['errors']} | " + " | ".join(f"{r['cpu_us'][g]:.0f}" for g in groups) + " |")
     lines += ["", "CPU per request is each process group's own (/proc), whatever else runs on the machine.", ""]
-    lines += HISTORY
     lines += ["Command: `make bench-tickets` (`--keep` keeps the database for another run).", ""]
     text = "\n".join(lines)
     print(text)
-    (HERE / "RESULTS.md").write_text(text)
+    (HERE / "RESULTS.md").write_text(text + kept_notes(HERE / "RESULTS.md"))
 
 
 if __name__ == "__main__":
