@@ -14,7 +14,7 @@ import pytest
 from shared.web import dumps_json
 from ticket_service.tickets.repository import TicketRow
 
-REPRESENT = ("SELECT ticket.ticket_representation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+REPRESENT = "SELECT ticket.ticket_representation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
 # Every character that JSON escapes or a writer might (the controls, quote, backslash, slash, DEL,
 # the C1 controls, the line and paragraph separators, a byte order mark, the last BMP character,

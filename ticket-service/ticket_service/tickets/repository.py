@@ -72,7 +72,9 @@ class TicketRow(NamedTuple):
     def representation(self) -> dict[str, Any]:
         """The API's Ticket (schemas.TicketOut), key for key, from a trusted row: nothing to
         validate, so no model is built (tests/tickets/test_one_statement_paths.py holds the two
-        equal). Ids as text already (a list page has forty of them); times stay datetimes."""
+        equal). Ids as text already; times stay datetimes. PostgreSQL writes the same JSON into the
+        row's representation column, which list pages read (migration ticket_representation;
+        tests/tickets/test_representation.py holds the two equal): a change here goes there too."""
         assignee = self.assignee_id
         return {"id": str(self.id), "number": self.number, "title": self.title, "description": self.description,
                 "status": self.status, "priority": self.priority, "tags": self.tags,

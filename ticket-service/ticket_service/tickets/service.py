@@ -105,7 +105,8 @@ class CreatedTicket:
 
 
 # A ticket as the API shows it (schemas.TicketOut's keys): built from trusted rows
-# (TicketRow.representation, repo.read_ticket), serialized by shared.web.json_response.
+# (TicketRow.representation, repo.read_ticket), serialized by shared.web.json_response. A list
+# page's tickets are the rows' stored JSON instead (repo.listed).
 Ticket = dict[str, Any]
 
 
